@@ -1,0 +1,68 @@
+import type { Algorithm, AlgorithmParams, AlgorithmResult } from './types.js'
+import { ceilMulDiv } from './rational.js'
+
+/**
+ * State: the theoretical arrival time `TAT = t + f / L` (epoch ms), with `0 <= f < L`. It is
+ * one rational number, kept as whole milliseconds and a numerator over L: the emission interval
+ * W / L is rarely a whole number of ms, and `TAT * L` would not fit below 2^53.
+ */
+export interface GcraState {
+  t: number
+  f: number
+}
+
+/**
+ * GCRA (generic cell rate algorithm): each unit of cost moves the theoretical arrival time on
+ * by the emission interval `T = W / L`, from `max(TAT, now)`; a request is allowed while the
+ * new TAT is at most `burst * T` (default L) ahead of now. It decides exactly as a token bucket
+ * of capacity `burst` does, with one rational number of state. No state is `TAT <= now`.
+ */
+export function gcra (
+  state: GcraState | undefined,
+  now: number,
+  cost: number,
+  { limit, windowMs, burst }: AlgorithmParams
+): AlgorithmResult<GcraState> {
+  let t = now
+  let f = 0
+  // TAT >= now; a TAT in the past means the bucket is full again, and counts from now
+  if (state !== undefined && state.t >= now) {
+    t = state.t
+    f = state.f
+  }
+  const next = later(t, f, cost, limit, windowMs)
+  const bound = later(now, 0, burst, limit, windowMs)
+  const allowed = next.t < bound.t || (next.t === bound.t && next.f <= bound.f)
+  const tat = allowed ? next : { t, f }
+  // the bucket is full again at ceil(TAT)
+  const resetMs = tat.t + (tat.f > 0 ? 1 : 0)
+  return {
+    state: tat,
+    decision: {
+      allowed,
+      limit,
+      // burst - ceil((TAT - now) / T) whole units are still free
+      remaining: burst - ceilMulDiv(tat.t - now, limit, windowMs, tat.f),
+      resetMs,
+      // ceil(next - burst * T) - now: when the same request fits
+      retryAfterMs: allowed ? 0 : next.t - bound.t + (next.f > bound.f ? 1 : 0)
+    },
+    ttlMs: resetMs - now
+  }
+}
+
+/** `t + f / L + units * W / L`, as whole ms and a numerator over L. */
+function later (t: number, f: number, units: number, limit: number, windowMs: number): GcraState {
+  const part = f + (units % limit) * windowMs
+  return {
+    t: t + Math.floor(units / limit) * windowMs + Math.floor(part / limit),
+    f: part % limit
+  }
+}
+
+export const gcraAlgorithm: Algorithm<GcraState> = {
+  name: 'gcra',
+  code: 'gc',
+  usesBurst: true,
+  consume: gcra
+}

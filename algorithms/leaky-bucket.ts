@@ -1,0 +1,70 @@
+import type { Algorithm, AlgorithmParams, AlgorithmResult } from './types.js'
+import { ceilMulDiv } from './rational.js'
+
+/**
+ * State: the bucket holds `l + f / W` units at time `t` (epoch ms), with `0 <= f < W`. The
+ * fraction is kept as an integer numerator over W because L / W units per millisecond is
+ * rarely a whole number.
+ */
+export interface LeakyBucketState {
+  l: number
+  f: number
+  t: number
+}
+
+/**
+ * Leaky bucket (as a meter): each request pours its cost into a bucket of capacity `burst`
+ * (default L) that leaks L per W; a request is allowed while `level + cost <= burst`. No state
+ * is an empty bucket. It decides exactly as the token bucket does, from the other side.
+ */
+export function leakyBucket (
+  state: LeakyBucketState | undefined,
+  now: number,
+  cost: number,
+  { limit, windowMs, burst }: AlgorithmParams
+): AlgorithmResult<LeakyBucketState> {
+  let at = now
+  let l = 0
+  let f = 0
+  if (state !== undefined) {
+    // A clock behind the stored one (another process, another server) counts as the stored time.
+    at = Math.max(now, state.t)
+    const elapsed = at - state.t
+    if (elapsed < msToLeak(state.l, state.f, limit, windowMs)) {
+      const left = state.f - (elapsed % windowMs) * limit
+      const borrow = Math.floor(left / windowMs)
+      l = state.l - Math.floor(elapsed / windowMs) * limit + borrow
+      f = left - borrow * windowMs
+    }
+  }
+  // level + cost <= burst, with the level rounded up since cost and burst are whole
+  const allowed = l + (f > 0 ? 1 : 0) + cost <= burst
+  if (allowed) l += cost
+  const resetMs = at + msToLeak(l, f, limit, windowMs)
+  return {
+    state: { l, f, t: at },
+    decision: {
+      allowed,
+      limit,
+      remaining: burst - l - (f > 0 ? 1 : 0),
+      resetMs,
+      retryAfterMs: allowed ? 0 : at + msToLeak(l + cost - burst, f, limit, windowMs) - now
+    },
+    ttlMs: resetMs - now
+  }
+}
+
+/**
+ * Milliseconds until `whole + f / W` units have leaked: units counted in 1 / W leak L per ms,
+ * so it is `ceil((whole * W + f) / L)`.
+ */
+function msToLeak (whole: number, f: number, limit: number, windowMs: number): number {
+  return ceilMulDiv(whole, windowMs, limit, f)
+}
+
+export const leakyBucketAlgorithm: Algorithm<LeakyBucketState> = {
+  name: 'leaky-bucket',
+  code: 'lb',
+  usesBurst: true,
+  consume: leakyBucket
+}

@@ -1,0 +1,66 @@
+import type { Algorithm, AlgorithmParams, AlgorithmResult } from './types.js'
+import { ceilMulDiv } from './rational.js'
+
+/**
+ * State: `n + f / W` tokens at time `t` (epoch ms), with `0 <= f < W`. The fraction is kept as
+ * an integer numerator over W because L / W tokens per millisecond is rarely a whole number.
+ */
+export interface TokenBucketState {
+  n: number
+  f: number
+  t: number
+}
+
+/**
+ * Token bucket: holds up to `burst` tokens (default L) and gains L tokens per W; a request
+ * is allowed while `tokens >= cost`. No state is a full bucket.
+ */
+export function tokenBucket (
+  state: TokenBucketState | undefined,
+  now: number,
+  cost: number,
+  { limit, windowMs, burst }: AlgorithmParams
+): AlgorithmResult<TokenBucketState> {
+  let at = now
+  let n = burst
+  let f = 0
+  if (state !== undefined) {
+    // A clock behind the stored one (another process, another server) counts as the stored time.
+    at = Math.max(now, state.t)
+    const elapsed = at - state.t
+    if (elapsed < msUntil(burst - state.n, state.f, limit, windowMs)) {
+      const gained = state.f + (elapsed % windowMs) * limit
+      n = state.n + Math.floor(elapsed / windowMs) * limit + Math.floor(gained / windowMs)
+      f = gained % windowMs
+    }
+  }
+  const allowed = n >= cost
+  if (allowed) n -= cost
+  const resetMs = at + msUntil(burst - n, f, limit, windowMs)
+  return {
+    state: { n, f, t: at },
+    decision: {
+      allowed,
+      limit,
+      remaining: n,
+      resetMs,
+      retryAfterMs: allowed ? 0 : at + msUntil(cost - n, f, limit, windowMs) - now
+    },
+    ttlMs: resetMs - now
+  }
+}
+
+/**
+ * Milliseconds until a bucket holding `n + f / W` tokens holds `n + missing`: tokens counted in
+ * units of 1 / W arrive L per ms, so it is `ceil((missing * W - f) / L)`.
+ */
+function msUntil (missing: number, f: number, limit: number, windowMs: number): number {
+  return ceilMulDiv(missing, windowMs, limit, -f)
+}
+
+export const tokenBucketAlgorithm: Algorithm<TokenBucketState> = {
+  name: 'token-bucket',
+  code: 'tb',
+  usesBurst: true,
+  consume: tokenBucket
+}

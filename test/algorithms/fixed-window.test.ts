@@ -1,0 +1,5 @@
+import t from 'tap'
+import { fixedWindowAlgorithm } from '../../algorithms/index.js'
+import { fixedWindowFits, alignedWindowsAtMostL, testWindowProperties } from './helpers.js'
+
+testWindowProperties(t, fixedWindowAlgorithm, fixedWindowFits, alignedWindowsAtMostL)

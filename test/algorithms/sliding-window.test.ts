@@ -1,0 +1,5 @@
+import t from 'tap'
+import { slidingWindowAlgorithm } from '../../algorithms/index.js'
+import { slidingWindowFits, estimateAtMostL, testWindowProperties } from './helpers.js'
+
+testWindowProperties(t, slidingWindowAlgorithm, slidingWindowFits, estimateAtMostL)
