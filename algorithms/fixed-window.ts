@@ -1,0 +1,42 @@
+import type { Algorithm, AlgorithmParams, AlgorithmResult } from './types.js'
+
+/** State: the index of the window (`floor(now / W)`) and the cost counted in it. */
+export interface FixedWindowState {
+  w: number
+  c: number
+}
+
+/**
+ * Fixed window: windows aligned to multiples of W; allowed while `count + cost <= L`.
+ * Cheapest of all, but lets up to 2L through around a window boundary.
+ */
+export function fixedWindow (
+  state: FixedWindowState | undefined,
+  now: number,
+  cost: number,
+  { limit, windowMs }: AlgorithmParams
+): AlgorithmResult<FixedWindowState> {
+  const w = Math.floor(now / windowMs)
+  const count = state !== undefined && state.w === w ? state.c : 0
+  const end = (w + 1) * windowMs
+  if (count + cost <= limit) {
+    return {
+      state: { w, c: count + cost },
+      decision: { allowed: true, limit, remaining: limit - count - cost, resetMs: end, retryAfterMs: 0 },
+      ttlMs: end - now
+    }
+  }
+  return {
+    state: { w, c: count },
+    // cost <= limit, so the next window always has room
+    decision: { allowed: false, limit, remaining: limit - count, resetMs: end, retryAfterMs: end - now },
+    ttlMs: end - now
+  }
+}
+
+export const fixedWindowAlgorithm: Algorithm<FixedWindowState> = {
+  name: 'fixed-window',
+  code: 'fw',
+  usesBurst: false,
+  consume: fixedWindow
+}

@@ -1,0 +1,110 @@
+import fp from 'fastify-plugin'
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
+import { createApi } from './lib/api.js'
+import type { RateLimitApi } from './lib/api.js'
+import { checkLimit } from './lib/check.js'
+import { compileLimit } from './lib/compile.js'
+import type { CompiledLimit } from './lib/compile.js'
+import type { RateLimitDecision } from './lib/context.js'
+import { createHook, kApplied } from './lib/limiter.js'
+import type { Counters, LimiterContext } from './lib/limiter.js'
+import { resolveOptions } from './lib/options.js'
+import { RouteRegistry, routeId, routeLabel } from './lib/routes.js'
+import type { FastifyLimiterOptions, RouteRateLimit } from './lib/schema.js'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** This route's rate limit: a rate string, `false`, or `{ ip, user, key + rate, cost, algorithm, burst, group, dryRun }`. */
+    rateLimit?: RouteRateLimit
+  }
+  interface FastifyInstance {
+    /** Resets, stats, the store, and `hook(limit)`. */
+    rateLimit: RateLimitApi
+  }
+  interface FastifyRequest {
+    /** The rate-limit decision for this request, or `undefined` where no limit applied. */
+    rateLimit: RateLimitDecision | undefined
+  }
+}
+
+type HookName = 'onRequest' | 'preValidation' | 'preHandler'
+
+async function fastifyLimiter (fastify: FastifyInstance, input: FastifyLimiterOptions): Promise<void> {
+  const options = resolveOptions(input)
+  const counters: Counters = { allowed: 0, denied: 0, dryRunDenied: 0, storeErrors: 0 }
+  const context: LimiterContext = { options, counters }
+  const registry = new RouteRegistry()
+
+  let globalHook: ReturnType<typeof createHook> | undefined
+  if (options.global !== undefined) {
+    const group = typeof options.global === 'object' ? options.global.group : undefined
+    const compiled = compileLimit(options.global, 'fastify-limiter option', 'global', group ?? 'global', group ?? '*', options)
+    registry.add(compiled, ['global', ...(group === undefined ? [] : [group])])
+    globalHook = createHook(() => compiled, context)
+  }
+
+  fastify.decorateRequest('rateLimit', undefined)
+  fastify.decorateRequest(kApplied, null)
+  fastify.decorate('rateLimit', createApi(context, registry))
+
+  fastify.addHook('onRoute', (route: RouteOptions) => {
+    const hook = routeHook(route)
+    if (hook === undefined) return
+    const existing = route[options.hook]
+    route[options.hook] = existing === undefined
+      ? [hook]
+      : [...(Array.isArray(existing) ? existing : [existing]), hook] as typeof existing
+  })
+
+  function routeHook (route: RouteOptions) {
+    const declared = route.config?.rateLimit
+    if (declared === undefined) return globalHook
+    const label = routeLabel(route.method, route.url)
+    const where = `Route ${label}`
+    checkLimit(declared, where, 'config.rateLimit', true)
+    if (declared === false) return undefined
+    const group = typeof declared === 'object' ? declared.group : undefined
+    const id = group ?? routeId(route.method, route.url)
+    const compiled: CompiledLimit = compileLimit(declared, where, 'config.rateLimit', group ?? label, id, options)
+    registry.add(compiled, [label, id, route.url, ...(group === undefined ? [] : [group])])
+    return createHook(() => compiled, context)
+  }
+
+  const { writeHeaders } = options
+  if (writeHeaders !== undefined) {
+    fastify.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, done) => {
+      const applied = request[kApplied]
+      if (applied !== null) {
+        writeHeaders(reply, request.rateLimit as RateLimitDecision, {
+          policy: applied.kind.policy,
+          policyName: applied.rate.policyName,
+          now: applied.now,
+          blocked: applied.blocked
+        })
+      }
+      done(null, payload)
+    })
+  }
+
+  fastify.addHook('onClose', async () => {
+    if (options.ownsStore) await options.store.close()
+  })
+}
+
+/** The plugin. Register it before the routes it should limit. */
+const plugin = fp(fastifyLimiter, { fastify: '5.x', name: 'fastify-limiter' })
+export default plugin
+export { plugin as fastifyLimiter }
+
+export type { HookName }
+export type { FastifyLimiterOptions, RouteRateLimit, RateLimit, RateLimitObject, RateString, RateUnit, Identity } from './lib/schema.js'
+export type { RateLimitDecision, LimitContext, BucketKind } from './lib/context.js'
+export type { RateLimitApi, ResetSelector, LimiterStats } from './lib/api.js'
+export { errors } from './lib/errors.js'
+export { parseRate } from './lib/rate.js'
+export type { Rate, RateInput } from './lib/rate.js'
+export { MemoryStore } from './stores/memory.js'
+export type { MemoryStoreOptions, MemoryStoreStats } from './stores/memory.js'
+export { evaluate } from './stores/store.js'
+export type { Store, StoreBucket, StoreDecision, StoreStats, Evaluation } from './stores/store.js'
+export * from './algorithms/index.js'

@@ -1,0 +1,148 @@
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
+import type { Store, StoreStats } from '../stores/store.js'
+import { checkLimit } from './check.js'
+import { compileLimit } from './compile.js'
+import type { CompiledLimit } from './compile.js'
+import { errors } from './errors.js'
+import { ipIdentity } from './identity.js'
+import { encodePart } from './keys.js'
+import { bucketsOf, createHook, kApplied, resolveBucket } from './limiter.js'
+import type { Counters, LimiterContext, Resolved } from './limiter.js'
+import { RouteRegistry, routeId, routeLabel } from './routes.js'
+import type { RateLimit } from './schema.js'
+import { formatValue } from './validate.js'
+
+/** What `fastify.rateLimit.reset()` takes besides a request: which buckets to forget. */
+export interface ResetSelector {
+  /** A route (`'POST /login'`), a URL (`'/login'`, every method) or a group; default: every limit. */
+  route?: string
+  ip?: string
+  user?: string | number
+  key?: string | number
+}
+
+export interface LimiterStats extends Counters {
+  store: StoreStats
+}
+
+/** `fastify.rateLimit`. */
+export interface RateLimitApi {
+  /** The store every limit uses. */
+  readonly store: Store
+  /**
+   * Forgets buckets: those a request was counted in (for example after a successful login),
+   * or those a selector names.
+   */
+  reset (target: FastifyRequest | ResetSelector): Promise<void>
+  /** Forgets every bucket. */
+  clear (): Promise<void>
+  /** The plugin's counters and the store's stats. */
+  stats (): Promise<LimiterStats>
+  /**
+   * A hook enforcing `limit`, for use outside `config.rateLimit` (a not-found handler, a
+   * hook added by hand). Checked now; buckets are per route unless the limit has a group.
+   */
+  hook (limit: RateLimit): (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
+}
+
+export function createApi (context: LimiterContext, registry: RouteRegistry): RateLimitApi {
+  const { options, counters } = context
+  const { store } = options
+
+  async function resetKeys (keys: string[]): Promise<void> {
+    await Promise.all([...new Set(keys)].map((key) => store.reset(key)))
+  }
+
+  function keysOf (resolved: Resolved): string[] {
+    return bucketsOf(resolved).map((b) => b.key)
+  }
+
+  function requestKeys (request: FastifyRequest): string[] {
+    const keys: string[] = []
+    for (let a = request[kApplied]; a !== null; a = a.previous) {
+      keys.push(...keysOf(a))
+    }
+    if (keys.length > 0) return keys
+    // The limiter did not run on this request: work out what it would have counted.
+    const route = request.routeOptions
+    for (const limit of registry.find(routeLabel(route.method, route.url ?? ''))) {
+      const resolved = resolveBucket(request, limit, options)
+      if (resolved !== undefined) keys.push(...keysOf(resolved))
+    }
+    return keys
+  }
+
+  function selectorKeys (selector: ResetSelector): string[] {
+    if (selector === null || typeof selector !== 'object') {
+      throw new errors.INVALID_SELECTOR(`expected a request or { route?, ip?, user?, key? }, received ${formatValue(selector)}`)
+    }
+    const extra = Object.keys(selector).filter((k) => !['route', 'ip', 'user', 'key'].includes(k))
+    if (extra.length > 0) throw new errors.INVALID_SELECTOR(`unknown field ${formatValue(extra[0])}`)
+    const { route, ip, user, key } = selector
+    const identities: Array<[keyof Pick<CompiledLimit, 'ip' | 'user' | 'key'>, string]> = []
+    if (ip !== undefined) identities.push(['ip', encodePart(ipIdentity(checkId('ip', ip), options.ipv6Subnet))])
+    if (user !== undefined) identities.push(['user', encodePart(checkId('user', user))])
+    if (key !== undefined) identities.push(['key', encodePart(checkId('key', key))])
+    if (identities.length === 0) throw new errors.INVALID_SELECTOR('name at least one of ip, user or key')
+    let limits: Iterable<CompiledLimit> = registry.all
+    if (route !== undefined) {
+      limits = registry.find(checkId('route', route))
+      if ((limits as CompiledLimit[]).length === 0) throw new errors.UNKNOWN_ROUTE(formatValue(route))
+    }
+    const keys: string[] = []
+    for (const limit of limits) {
+      for (const [name, identity] of identities) {
+        const kind = limit[name]
+        if (kind !== undefined) keys.push(...keysOf({ kind, identity }))
+      }
+    }
+    return keys
+  }
+
+  const api: RateLimitApi = {
+    store,
+    async reset (target) {
+      const keys = isRequest(target) ? requestKeys(target) : selectorKeys(target)
+      await resetKeys(keys)
+    },
+    async clear () {
+      await store.clear()
+    },
+    async stats () {
+      return { ...counters, store: await store.stats() }
+    },
+    hook (limit) {
+      const where = 'fastify.rateLimit.hook()'
+      checkLimit(limit, where, 'limit', false)
+      const group = typeof limit === 'object' ? limit.group : undefined
+      // Compiled now so that a bad limit fails here; then once per route it runs on.
+      const first = compileLimit(limit, where, 'limit', group ?? where, group ?? where, options)
+      if (group !== undefined) registry.add(first, [group])
+      const perRoute = new Map<string, CompiledLimit>()
+      return createHook((request) => {
+        if (group !== undefined) return first
+        const { method, url } = request.routeOptions
+        const label = routeLabel(method, url ?? '(not found)')
+        let compiled = perRoute.get(label)
+        if (compiled === undefined) {
+          const id = routeId(method, url ?? '(not found)')
+          compiled = compileLimit(limit, `Route ${label}`, 'limit', label, id, options)
+          perRoute.set(label, compiled)
+          registry.add(compiled, [label, id, url ?? '(not found)'])
+        }
+        return compiled
+      }, context)
+    }
+  }
+  return api
+}
+
+function isRequest (value: unknown): value is FastifyRequest {
+  return value !== null && typeof value === 'object' && kApplied in value
+}
+
+function checkId (field: string, value: unknown): string {
+  if (typeof value === 'string' && value !== '') return value
+  if (typeof value === 'number' && Number.isFinite(value) && field !== 'ip' && field !== 'route') return String(value)
+  throw new errors.INVALID_SELECTOR(`${field} must be a non-empty string${field === 'user' || field === 'key' ? ' or a finite number' : ''}, received ${formatValue(value)}`)
+}

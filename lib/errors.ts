@@ -1,0 +1,39 @@
+import createError from '@fastify/error'
+
+type Cause = { cause: unknown }
+
+/**
+ * Every error the plugin throws, created once. Tests assert on `code`; the README's error
+ * table is checked against this registry by test/errors.test.ts. Registration errors are
+ * TypeErrors (a bad option or route config); request-time errors are 500s that reach
+ * Fastify's error handler with the original error as `cause`.
+ */
+export const errors = {
+  // Registration: plugin options, route config, rates, stores.
+  INVALID_OPTION: createError<'FST_LIMITER_INVALID_OPTION', 500, [string, string, string]>(
+    'FST_LIMITER_INVALID_OPTION', '%s: expected %s, received %s', 500, TypeError),
+  INVALID_ROUTE_CONFIG: createError<'FST_LIMITER_INVALID_ROUTE_CONFIG', 500, [string, string, string]>(
+    'FST_LIMITER_INVALID_ROUTE_CONFIG', '%s: %s: %s', 500, TypeError),
+  INVALID_RATE: createError<'FST_LIMITER_INVALID_RATE', 500, [string, string, string, string]>(
+    'FST_LIMITER_INVALID_RATE', "%s: %s: %s is not a rate like '10/min' or '3/5min'%s", 500, TypeError),
+  INVALID_STORE: createError<'FST_LIMITER_INVALID_STORE', 500, [string]>(
+    'FST_LIMITER_INVALID_STORE', 'fastify-limiter option store: the store lacks %s()', 500, TypeError),
+
+  // Request time: resolvers and cost functions given by the user, the store.
+  INVALID_COST: createError<'FST_LIMITER_INVALID_COST', 500, [string, string, number]>(
+    'FST_LIMITER_INVALID_COST', '%s: cost returned %s; expected an integer from 1 to %s', 500),
+  INVALID_IDENTITY: createError<'FST_LIMITER_INVALID_IDENTITY', 500, [string, string, string]>(
+    'FST_LIMITER_INVALID_IDENTITY', '%s: the %s resolver returned %s; expected a non-empty string, a finite number, or undefined/null for none', 500),
+  RESOLVER_FAILED: createError<'FST_LIMITER_RESOLVER_FAILED', 500, [string, string, string, Cause]>(
+    'FST_LIMITER_RESOLVER_FAILED', '%s: the %s function threw: %s', 500),
+  STORE_FAILED: createError<'FST_LIMITER_STORE_FAILED', 500, [string, string, Cause]>(
+    'FST_LIMITER_STORE_FAILED', '%s: the rate-limit store failed: %s', 500),
+
+  // fastify.rateLimit API.
+  INVALID_SELECTOR: createError<'FST_LIMITER_INVALID_SELECTOR', 500, [string]>(
+    'FST_LIMITER_INVALID_SELECTOR', 'fastify.rateLimit.reset: %s', 500, TypeError),
+  UNKNOWN_ROUTE: createError<'FST_LIMITER_UNKNOWN_ROUTE', 500, [string]>(
+    'FST_LIMITER_UNKNOWN_ROUTE', 'fastify.rateLimit.reset: no rate-limited route or group %s', 500)
+} as const
+
+export type LimiterErrorCode = InstanceType<(typeof errors)[keyof typeof errors]>['code']

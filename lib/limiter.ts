@@ -1,0 +1,235 @@
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
+import type { StoreBucket, StoreDecision } from '../stores/store.js'
+import type { CompiledKind, CompiledLimit, CompiledRate } from './compile.js'
+import type { LimitContext, RateLimitDecision } from './context.js'
+import { errors } from './errors.js'
+import { ipIdentity } from './identity.js'
+import { encodePart } from './keys.js'
+import type { ResolvedOptions } from './options.js'
+import { humanAfter } from './response.js'
+import { formatValue } from './validate.js'
+
+/** What a limit applied to a request: kept on the request for headers and `reset(request)`. */
+export interface Applied {
+  readonly limit: CompiledLimit
+  readonly kind: CompiledKind
+  /** The encoded identity, as it stands in the store keys. */
+  readonly identity: string
+  readonly rate: CompiledRate
+  readonly now: number
+  /** Denied and not in dry-run: the response is a 429. */
+  readonly blocked: boolean
+  /** The limit applied before this one on the same request, if any. */
+  readonly previous: Applied | null
+}
+
+/** Request decoration holding the last `Applied`. */
+export const kApplied = Symbol('fastify-limiter.applied')
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    [kApplied]: Applied | null
+  }
+}
+
+/** The plugin's counters, reported by `fastify.rateLimit.stats()`. */
+export interface Counters {
+  allowed: number
+  denied: number
+  dryRunDenied: number
+  storeErrors: number
+}
+
+export interface LimiterContext {
+  readonly options: ResolvedOptions
+  readonly counters: Counters
+}
+
+/** The bucket kind and identity a request falls in for a limit, or undefined when none applies. */
+export interface Resolved {
+  kind: CompiledKind
+  identity: string
+}
+
+/**
+ * Picks the bucket for a request: the `key` bucket when the key function returns an identity,
+ * else the user bucket when the route has one and the user resolver returns an id, else the
+ * IP bucket when the route has one. Throws coded errors for resolvers that throw or return
+ * something that is not an identity.
+ */
+export function resolveBucket (request: FastifyRequest, limit: CompiledLimit, options: ResolvedOptions): Resolved | undefined {
+  if (limit.key !== undefined) {
+    const id = identityOf(request, limit, 'key', limit.keyFn as NonNullable<CompiledLimit['keyFn']>)
+    if (id !== undefined) return { kind: limit.key, identity: encodePart(id) }
+  }
+  if (limit.user !== undefined) {
+    const id = identityOf(request, limit, 'user', options.user)
+    if (id !== undefined) return { kind: limit.user, identity: encodePart(id) }
+  }
+  if (limit.ip !== undefined) {
+    return { kind: limit.ip, identity: encodePart(ipIdentity(request.ip, options.ipv6Subnet)) }
+  }
+  return undefined
+}
+
+function identityOf (
+  request: FastifyRequest,
+  limit: CompiledLimit,
+  what: string,
+  resolver: (request: FastifyRequest) => unknown
+): string | undefined {
+  let value: unknown
+  try {
+    value = resolver(request)
+  } catch (err) {
+    throw new errors.RESOLVER_FAILED(limit.where, what, err instanceof Error ? err.message : formatValue(err), { cause: err })
+  }
+  if (value === undefined || value === null) return undefined
+  if (typeof value === 'string' && value !== '') return value
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value)
+  throw new errors.INVALID_IDENTITY(limit.where, what, formatValue(value))
+}
+
+function costOf (request: FastifyRequest, limit: CompiledLimit): number {
+  if (typeof limit.cost === 'number') return limit.cost
+  let value: unknown
+  try {
+    value = limit.cost(request)
+  } catch (err) {
+    throw new errors.RESOLVER_FAILED(limit.where, 'cost', err instanceof Error ? err.message : formatValue(err), { cause: err })
+  }
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > limit.maxCost) {
+    throw new errors.INVALID_COST(limit.where, formatValue(value), limit.maxCost)
+  }
+  return value
+}
+
+/** The store keys of a request's buckets, one per rate. */
+export function bucketsOf (resolved: Resolved): StoreBucket[] {
+  const { kind, identity } = resolved
+  return kind.rates.map((rate) => ({
+    key: kind.head + identity + rate.tail,
+    algorithm: rate.algorithm,
+    params: rate.params
+  }))
+}
+
+type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
+
+/**
+ * Builds the hook that enforces `limit` (or, for `fastify.rateLimit.hook()`, the limit a
+ * function picks per request). The same function serves onRequest, preValidation and
+ * preHandler. A synchronous store (memory) answers without a promise.
+ */
+export function createHook (select: (request: FastifyRequest) => CompiledLimit, context: LimiterContext): Hook {
+  const { options, counters } = context
+  const { store, exempt, clock } = options
+
+  function decide (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction,
+    limit: CompiledLimit, resolved: Resolved, d: StoreDecision): void {
+    const rate = resolved.kind.rates[d.index]
+    const blocked = !d.allowed && !limit.dryRun
+    const decision: RateLimitDecision = {
+      allowed: d.allowed,
+      limit: d.limit,
+      remaining: d.remaining,
+      resetMs: d.resetMs,
+      retryAfterMs: d.retryAfterMs,
+      bucket: resolved.kind.kind,
+      rate: rate.text
+    }
+    request.rateLimit = decision
+    request[kApplied] = {
+      limit, kind: resolved.kind, identity: resolved.identity, rate, now: d.now, blocked, previous: request[kApplied]
+    }
+    if (d.allowed) {
+      counters.allowed++
+      done()
+      return
+    }
+    const retryAfter = Math.ceil(d.retryAfterMs / 1000)
+    const limitContext: LimitContext = {
+      ...decision,
+      statusCode: 429,
+      retryAfter,
+      after: humanAfter(retryAfter),
+      route: limit.route,
+      dryRun: limit.dryRun
+    }
+    notify(request, limitContext)
+    if (!blocked) {
+      counters.dryRunDenied++
+      request.log.warn({ rateLimit: limitContext }, 'rate limit exceeded (dry run: request allowed)')
+      done()
+      return
+    }
+    counters.denied++
+    let body: unknown
+    try {
+      body = options.errorResponseBuilder(request, limitContext)
+    } catch (err) {
+      done(err as Error)
+      return
+    }
+    reply.code(429).send(body)
+  }
+
+  function notify (request: FastifyRequest, limitContext: LimitContext): void {
+    if (options.onExceeded === undefined) return
+    try {
+      const result: unknown = options.onExceeded(request, limitContext)
+      if (result instanceof Promise) result.catch((err) => request.log.error({ err }, 'fastify-limiter: onExceeded failed'))
+    } catch (err) {
+      request.log.error({ err }, 'fastify-limiter: onExceeded failed')
+    }
+  }
+
+  function storeFailed (done: HookHandlerDoneFunction, limit: CompiledLimit, err: unknown): void {
+    counters.storeErrors++
+    done(new errors.STORE_FAILED(limit.where, err instanceof Error ? err.message : formatValue(err), { cause: err }))
+  }
+
+  return function rateLimitHook (request, reply, done) {
+    const limit = select(request)
+    // A limit registered twice on one request (a hook added at several levels) counts once.
+    for (let a = request[kApplied]; a !== null; a = a.previous) {
+      if (a.limit === limit) {
+        done()
+        return
+      }
+    }
+    let resolved: Resolved | undefined
+    let cost: number
+    try {
+      if (exempt !== undefined && exempt(request)) {
+        done()
+        return
+      }
+      resolved = resolveBucket(request, limit, options)
+      if (resolved === undefined) {
+        done()
+        return
+      }
+      cost = costOf(request, limit)
+    } catch (err) {
+      done(err as Error)
+      return
+    }
+    let result: StoreDecision | Promise<StoreDecision>
+    try {
+      result = store.consume(bucketsOf(resolved), cost, clock === undefined ? undefined : clock())
+    } catch (err) {
+      storeFailed(done, limit, err)
+      return
+    }
+    const found = resolved
+    if (typeof (result as PromiseLike<StoreDecision>).then === 'function') {
+      (result as PromiseLike<StoreDecision>).then(
+        (d) => decide(request, reply, done, limit, found, d),
+        (err) => storeFailed(done, limit, err)
+      )
+    } else {
+      decide(request, reply, done, limit, found, result as StoreDecision)
+    }
+  }
+}

@@ -1,0 +1,83 @@
+import type { FastifyRequest } from 'fastify'
+import { algorithms } from '../algorithms/index.js'
+import type { Algorithm } from '../algorithms/types.js'
+import { MemoryStore } from '../stores/memory.js'
+import { missingStoreMethods } from '../stores/store.js'
+import type { Store } from '../stores/store.js'
+import { checkPluginOptions } from './check.js'
+import type { LimitContext } from './context.js'
+import { errors } from './errors.js'
+import { compileExempt } from './exempt.js'
+import { compileHeaders } from './headers.js'
+import type { HeaderWriter } from './headers.js'
+import { defaultErrorResponse } from './response.js'
+import type { FastifyLimiterOptions, Identity, RateLimit } from './schema.js'
+import { formatValue } from './validate.js'
+
+/** The plugin options, checked and fully defaulted once. */
+export interface ResolvedOptions {
+  readonly store: Store
+  /** True when the plugin created the store (and so closes it on Fastify close). */
+  readonly ownsStore: boolean
+  readonly algorithm: Algorithm<unknown>
+  readonly global: RateLimit | undefined
+  readonly user: (request: FastifyRequest) => Identity
+  readonly hook: 'onRequest' | 'preValidation' | 'preHandler'
+  readonly keyPrefix: string
+  readonly writeHeaders: HeaderWriter | undefined
+  readonly errorResponseBuilder: (request: FastifyRequest, context: LimitContext) => unknown
+  readonly exempt: ((request: FastifyRequest) => boolean) | undefined
+  readonly dryRun: boolean
+  readonly ipv6Subnet: number
+  readonly onExceeded: ((request: FastifyRequest, context: LimitContext) => void) | undefined
+  readonly clock: (() => number) | undefined
+}
+
+/** Options Fastify's `register` itself understands; they reach the plugin and are ignored here. */
+const registerOptions = new Set(['prefix', 'logLevel', 'logSerializers'])
+
+function defaultUser (request: FastifyRequest): Identity {
+  return (request as FastifyRequest & { user?: { id?: Identity } }).user?.id
+}
+
+/** Turns the plugin options into one frozen, fully defaulted object; throws on anything bad. */
+export function resolveOptions (input: FastifyLimiterOptions | undefined): ResolvedOptions {
+  if (input !== undefined && (input === null || typeof input !== 'object' || Array.isArray(input))) {
+    throw new errors.INVALID_OPTION('fastify-limiter options', 'an object', formatValue(input))
+  }
+  const options: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(input ?? {})) {
+    if (!registerOptions.has(key)) options[key] = value
+  }
+  checkPluginOptions(options)
+  const o = options as FastifyLimiterOptions
+  let store: Store
+  if (o.store === undefined) {
+    store = new MemoryStore()
+  } else {
+    const missing = missingStoreMethods(o.store)
+    if (missing.length > 0) throw new errors.INVALID_STORE(missing.join('(), '))
+    store = o.store
+  }
+  const algorithmName = o.algorithm ?? 'sliding-window'
+  const algorithm = algorithms[algorithmName]
+  if (algorithm === undefined) {
+    throw new errors.INVALID_OPTION('fastify-limiter option algorithm', 'an available algorithm', `'${algorithmName}'`)
+  }
+  return Object.freeze({
+    store,
+    ownsStore: o.store === undefined,
+    algorithm,
+    global: o.global,
+    user: o.user ?? defaultUser,
+    hook: o.hook ?? 'onRequest',
+    keyPrefix: o.keyPrefix ?? 'fl',
+    writeHeaders: compileHeaders(o.headers ?? 'legacy'),
+    errorResponseBuilder: o.errorResponseBuilder ?? defaultErrorResponse,
+    exempt: compileExempt(o.exempt),
+    dryRun: o.dryRun ?? false,
+    ipv6Subnet: o.ipv6Subnet ?? 64,
+    onExceeded: o.onExceeded,
+    clock: o.clock
+  })
+}

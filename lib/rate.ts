@@ -1,0 +1,84 @@
+import { errors } from './errors.js'
+import { formatValue } from './validate.js'
+
+/** A rate as declared: a string like `'10/min'` or `{ limit, windowMs }`. */
+export type RateInput = string | { limit: number, windowMs: number }
+
+/** A parsed rate. */
+export interface Rate {
+  readonly limit: number
+  readonly windowMs: number
+  /** The rate as the user wrote it (objects as `'<limit>/<windowMs>ms'`), for headers and logs. */
+  readonly text: string
+}
+
+const second = 1000
+const minute = 60 * second
+const hour = 60 * minute
+const day = 24 * hour
+
+const units: Record<string, number> = {
+  ms: 1,
+  s: second,
+  sec: second,
+  second,
+  seconds: second,
+  m: minute,
+  min: minute,
+  minute,
+  minutes: minute,
+  h: hour,
+  hr: hour,
+  hour,
+  hours: hour,
+  d: day,
+  day,
+  days: day
+}
+
+const ratePattern = /^\s*(\d+)\s*\/\s*(\d*)\s*([a-z]+)\s*$/
+
+/**
+ * Keeps every intermediate product of the algorithms below 2^53 (the sliding window compares
+ * `prev * W + (curr + cost) * W` against `L * W`), so decisions stay exact integers.
+ */
+export const MAX_RATE_PRODUCT = Math.floor(Number.MAX_SAFE_INTEGER / 4)
+
+/**
+ * Parses `'<count>/<window>'` (`5/s`, `10/min`, `3/5min`, `20/30s`) or `{ limit, windowMs }`.
+ * @param where who declared it, for the error: `Route POST /upload` or `fastify-limiter option`
+ * @param path the option path, for the error: `config.rateLimit.ip`
+ */
+export function parseRate (input: unknown, where: string, path: string): Rate {
+  if (typeof input === 'string') {
+    const match = ratePattern.exec(input)
+    const size = match === null ? undefined : units[match[3]]
+    if (match === null || size === undefined) {
+      throw new errors.INVALID_RATE(where, path, formatValue(input), '')
+    }
+    const limit = Number(match[1])
+    const multiplier = match[2] === '' ? 1 : Number(match[2])
+    return checked({ limit, windowMs: multiplier * size, text: input.trim() }, input, where, path)
+  }
+  if (input !== null && typeof input === 'object') {
+    const { limit, windowMs } = input as { limit: unknown, windowMs: unknown }
+    if (typeof limit === 'number' && typeof windowMs === 'number') {
+      return checked({ limit, windowMs, text: `${limit}/${windowMs}ms` }, input, where, path)
+    }
+  }
+  throw new errors.INVALID_RATE(where, path, formatValue(input), '')
+}
+
+function checked (rate: Rate, input: unknown, where: string, path: string): Rate {
+  const { limit, windowMs } = rate
+  if (!Number.isSafeInteger(limit) || limit < 1) {
+    throw new errors.INVALID_RATE(where, path, formatValue(input), ' (the count must be a positive integer)')
+  }
+  if (!Number.isSafeInteger(windowMs) || windowMs < 1) {
+    throw new errors.INVALID_RATE(where, path, formatValue(input), ' (the window must be a positive whole number of milliseconds)')
+  }
+  if (limit * windowMs > MAX_RATE_PRODUCT) {
+    throw new errors.INVALID_RATE(where, path, formatValue(input), ` (count × window in ms must not exceed ${MAX_RATE_PRODUCT})`)
+  }
+  return rate
+}

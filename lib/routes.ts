@@ -1,0 +1,34 @@
+import type { CompiledLimit } from './compile.js'
+
+/** `'GET /items'`, `'GET,POST /items'`: how errors and the 429 context name a route. */
+export function routeLabel (method: string | readonly string[], url: string): string {
+  return `${Array.isArray(method) ? method.join(',') : method} ${url}`
+}
+
+/**
+ * The bucket namespace of a route: its methods and URL, with HEAD counted as GET (Fastify
+ * adds a HEAD route for every GET route; both run the same handler, so they share buckets).
+ */
+export function routeId (method: string | readonly string[], url: string): string {
+  const methods = (Array.isArray(method) ? method : [method as string]).map((m) => m === 'HEAD' ? 'GET' : m)
+  return `${[...new Set(methods)].sort().join(',')} ${url}`
+}
+
+/** Every compiled limit, findable by route label, route id, URL and group, for `reset()`. */
+export class RouteRegistry {
+  readonly #byName = new Map<string, Set<CompiledLimit>>()
+  readonly all = new Set<CompiledLimit>()
+
+  add (limit: CompiledLimit, names: readonly string[]): void {
+    this.all.add(limit)
+    for (const name of names) {
+      let set = this.#byName.get(name)
+      if (set === undefined) this.#byName.set(name, set = new Set())
+      set.add(limit)
+    }
+  }
+
+  find (name: string): CompiledLimit[] {
+    return [...this.#byName.get(name) ?? []]
+  }
+}

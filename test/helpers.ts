@@ -1,0 +1,49 @@
+import Fastify from 'fastify'
+import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import limiter from '../index.js'
+import type { FastifyLimiterOptions } from '../index.js'
+
+/** A clock the tests move by hand: no sleeps anywhere. */
+export class Clock {
+  // A fixed instant 20 s into a minute, so window boundaries are predictable.
+  now = 1_700_000_000_000
+  readonly read = (): number => this.now
+  advance (ms: number): void {
+    this.now += ms
+  }
+}
+
+export interface Built {
+  app: FastifyInstance
+  clock: Clock
+}
+
+/** A Fastify app with the limiter registered on an injected clock. */
+export async function build (
+  options: FastifyLimiterOptions = {},
+  server: FastifyServerOptions = {}
+): Promise<Built> {
+  const clock = new Clock()
+  const app = Fastify(server)
+  await app.register(limiter, { clock: clock.read, ...options })
+  return { app, clock }
+}
+
+/** Sends `count` GETs to `url` and returns their status codes. */
+export async function hit (app: FastifyInstance, url: string, count: number, headers: Record<string, string> = {}): Promise<number[]> {
+  const codes: number[] = []
+  for (let i = 0; i < count; i++) {
+    codes.push((await app.inject({ url, headers })).statusCode)
+  }
+  return codes
+}
+
+/** Runs `fn` and returns the error it throws (or fails the caller's assertion with undefined). */
+export function thrown (fn: () => unknown): (Error & { code?: string }) | undefined {
+  try {
+    fn()
+  } catch (err) {
+    return err as Error & { code?: string }
+  }
+  return undefined
+}
