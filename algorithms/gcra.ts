@@ -41,8 +41,9 @@ export function gcra (
     decision: {
       allowed,
       limit,
-      // burst - ceil((TAT - now) / T) whole units are still free
-      remaining: burst - ceilMulDiv(tat.t - now, limit, windowMs, tat.f),
+      // burst - ceil((TAT - now) / T) whole units are still free; a clock behind the one that
+      // moved the TAT on may see it more than burst * T ahead
+      remaining: Math.max(0, burst - ceilMulDiv(tat.t - now, limit, windowMs, tat.f)),
       resetMs,
       // ceil(next - burst * T) - now: when the same request fits
       retryAfterMs: allowed ? 0 : next.t - bound.t + (next.f > bound.f ? 1 : 0)

@@ -1,0 +1,103 @@
+import t from 'tap'
+import fc from 'fast-check'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import type { Algorithm } from '../../algorithms/index.js'
+import {
+  anyIntervalAtMostL, burstPlusRefill, decidesBy, matchesBucketReference, neverOverLimit, remainingIsExact,
+  resetIsExact, retryIsExact, slidingWindowFits
+} from './helpers.js'
+
+// Mutation tests: the real source of an algorithm with one deliberate bug, run through the
+// same property the real one passes. Each property must catch its mutant, or it proves nothing.
+
+const algorithmsDir = fileURLToPath(new URL('../../algorithms/', import.meta.url))
+const scratch = mkdtempSync(join(tmpdir(), 'fastify-limiter-mutants-'))
+t.teardown(() => rmSync(scratch, { recursive: true, force: true }))
+
+/** Loads `algorithms/<file>` with `from` replaced by `to` (which must occur exactly once). */
+async function mutant (file: string, from: string, to: string): Promise<Algorithm<any>> {
+  const source = readFileSync(join(algorithmsDir, file), 'utf8')
+  if (source.split(from).length !== 2) throw new Error(`${file}: '${from}' does not occur exactly once`)
+  // .mts: an ES module wherever it lies; its imports point back at the real sources
+  const path = join(scratch, `${Math.random().toString(36).slice(2)}-${file.replace(/ts$/, 'mts')}`)
+  const imports = (text: string): string =>
+    text.replace(/from '\.\/([a-z-]+)\.js'/g, (_, name) => `from '${pathToFileURL(join(algorithmsDir, name))}.ts'`)
+  writeFileSync(path, imports(source.replace(from, to)))
+  const module = await import(pathToFileURL(path).href)
+  return Object.values(module).find((value): value is Algorithm<any> =>
+    typeof value === 'object' && value !== null && 'consume' in value)!
+}
+
+const cases: Array<{ name: string, file: string, from: string, to: string, property: (a: Algorithm<any>) => fc.IProperty<any> }> = [
+  {
+    name: 'token bucket allowing one token short',
+    file: 'token-bucket.ts',
+    from: 'const allowed = n >= cost',
+    to: 'const allowed = n + 1 >= cost',
+    property: (a) => burstPlusRefill(a)
+  },
+  {
+    name: 'token bucket refilling a fraction too fast',
+    file: 'token-bucket.ts',
+    from: 'Math.floor(gained / windowMs)',
+    to: 'Math.ceil(gained / windowMs)',
+    property: (a) => matchesBucketReference(a)
+  },
+  {
+    name: 'leaky bucket retrying 1 ms early',
+    file: 'leaky-bucket.ts',
+    from: 'limit, windowMs) - now',
+    to: 'limit, windowMs) - now - 1',
+    property: (a) => retryIsExact(a)
+  },
+  {
+    name: 'GCRA with < for <=',
+    file: 'gcra.ts',
+    from: 'next.f <= bound.f',
+    to: 'next.f < bound.f',
+    property: (a) => matchesBucketReference(a)
+  },
+  {
+    name: 'sliding log forgetting entries 1 ms early',
+    file: 'sliding-log.ts',
+    from: 'at > now - windowMs',
+    to: 'at > now - windowMs + 1',
+    property: (a) => neverOverLimit(a, anyIntervalAtMostL)
+  },
+  {
+    name: 'sliding log reporting one more remaining',
+    file: 'sliding-log.ts',
+    from: 'remaining: limit - used',
+    to: 'remaining: limit + 1 - used',
+    property: (a) => remainingIsExact(a)
+  },
+  {
+    name: 'fixed window that ends 1 ms late',
+    file: 'fixed-window.ts',
+    from: 'const end = (w + 1) * windowMs',
+    to: 'const end = (w + 1) * windowMs + 1',
+    property: (a) => resetIsExact(a)
+  },
+  {
+    name: 'sliding window with < for <=',
+    file: 'sliding-window.ts',
+    from: 'used + cost * windowMs <= capacity',
+    to: 'used + cost * windowMs < capacity',
+    property: (a) => decidesBy(a, slidingWindowFits)
+  }
+]
+
+for (const { name, file, from, to, property } of cases) {
+  t.test(`the properties catch a ${name}`, async (t) => {
+    const broken = await mutant(file, from, to)
+    t.ok(fc.check(property(broken)).failed, 'the property fails on the mutant')
+  })
+}
+
+t.test('a mutant that changes nothing passes, so the failures above are the bugs', async (t) => {
+  const same = await mutant('gcra.ts', 'next.f <= bound.f', 'next.f <= bound.f')
+  t.notOk(fc.check(matchesBucketReference(same)).failed)
+})
