@@ -71,14 +71,7 @@ export function compileLimit (
     const [present, missing] = spec.key === undefined ? ['rate', 'key'] : ['key', 'rate']
     throw new errors.INVALID_ROUTE_CONFIG(where, field(present), `${present} needs ${missing} (key and rate go together)`)
   }
-  let algorithm = options.algorithm
-  if (spec.algorithm !== undefined) {
-    const chosen = algorithms[spec.algorithm]
-    if (chosen === undefined) {
-      throw new errors.INVALID_ROUTE_CONFIG(where, field('algorithm'), `${formatValue(spec.algorithm)} is not available`)
-    }
-    algorithm = chosen
-  }
+  const algorithm = spec.algorithm === undefined ? options.algorithm : algorithms[spec.algorithm]
   if (spec.burst !== undefined && !algorithm.usesBurst) {
     throw new errors.INVALID_ROUTE_CONFIG(where, field('burst'), `burst applies to token-bucket, leaky-bucket and gcra, not ${algorithm.name}`)
   }

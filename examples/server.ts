@@ -1,0 +1,90 @@
+// The example API: every feature of fastify-limiter on the embedded memory store.
+// Run with `npm start`; it prints the URLs and curl lines to try.
+import Fastify from 'fastify'
+import type { FastifyRequest } from 'fastify'
+import fastifyLimiter from '../index.js'
+
+interface User { id: string, plan: 'free' | 'pro' }
+
+// A toy "auth plugin": `Authorization: Bearer alice` signs in as alice; pro users have a key.
+const users: Record<string, User> = { alice: { id: 'alice', plan: 'free' }, bob: { id: 'bob', plan: 'pro' } }
+
+export async function buildExample () {
+  // trustProxy: requests from loopback may name their client in X-Forwarded-For (try it with curl -H)
+  const app = Fastify({ logger: { level: 'warn' }, trustProxy: 'loopback' })
+
+  app.decorateRequest('user', null)
+  app.addHook('onRequest', async (request) => {
+    const token = request.headers.authorization?.replace(/^Bearer /, '')
+    if (token !== undefined && token in users) (request as FastifyRequest & { user: User }).user = users[token]
+  })
+
+  await app.register(fastifyLimiter, {
+    global: '60/min', // every route without its own limit
+    headers: 'legacy', // try 'ietf' for RateLimit-Policy / RateLimit
+    exempt: ['10.0.0.0/8'], // internal traffic is never limited
+    onExceeded: (request, context) => request.log.warn({ route: context.route, bucket: context.bucket }, 'limited')
+  })
+
+  // anonymous traffic per IP, signed-in traffic per user, with different rates
+  app.post('/upload', { config: { rateLimit: { ip: '5/min', user: '50/min' } } }, async (request) => ({
+    uploaded: true, as: (request as FastifyRequest & { user: User | null }).user?.id ?? 'anonymous', limit: request.rateLimit
+  }))
+  // shorthand: '3/10s' limits each client IP
+  app.get('/feed', { config: { rateLimit: '3/10s' } }, async () => ({ items: ['a', 'b', 'c'] }))
+  // several windows at once: both must allow
+  app.get('/search', { config: { rateLimit: { ip: ['2/s', '20/min'] } } }, async (request) => ({ q: (request.query as { q?: string }).q ?? '' }))
+  // request cost: an export costs 10 of the 30 units per hour
+  app.post('/export', { config: { rateLimit: { ip: '30/hour', cost: 10 } } }, async () => ({ exported: true }))
+  // token bucket with a burst
+  app.get('/burst', { config: { rateLimit: { ip: '10/min', algorithm: 'token-bucket', burst: 15 } } }, async () => ({ ok: true }))
+  // a custom key: per API key
+  app.get('/partner', { config: { rateLimit: { key: (r) => r.headers['x-api-key'] as string | undefined, rate: '4/min', ip: '1/min' } } }, async (request) => ({ bucket: request.rateLimit?.bucket }))
+  // dry-run: counted and logged, never blocked
+  app.get('/beta', { config: { rateLimit: { ip: '2/min', dryRun: true } } }, async (request) => ({ wouldBlock: request.rateLimit?.allowed === false }))
+  // routes in a group share buckets
+  app.get('/reports/daily', { config: { rateLimit: { ip: '5/min', group: 'reports' } } }, async () => ({ report: 'daily' }))
+  app.get('/reports/weekly', { config: { rateLimit: { ip: '5/min', group: 'reports' } } }, async () => ({ report: 'weekly' }))
+  // opt out of the global limit
+  app.get('/health', { config: { rateLimit: false } }, async () => ({ status: 'ok' }))
+  // login: failed attempts count, a success resets the client's bucket
+  app.post('/login', { config: { rateLimit: '3/min' } }, async (request, reply) => {
+    const { password } = (request.body ?? {}) as { password?: string }
+    if (password !== 'secret') return reply.code(401).send({ error: 'wrong password' })
+    return { welcome: true }
+  })
+  app.addHook('onResponse', async (request, reply) => {
+    if (request.routeOptions.url === '/login' && reply.statusCode === 200) await app.rateLimit.reset(request)
+  })
+  // the decorator style, on the not-found handler
+  app.setNotFoundHandler({ preHandler: app.rateLimit.hook('10/min') }, async (request, reply) => reply.code(404).send({ error: 'not found' }))
+  // what the limiter has seen
+  app.get('/stats', { config: { rateLimit: false } }, async () => app.rateLimit.stats())
+
+  return app
+}
+
+if (process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].split('/').pop() as string)) {
+  const app = await buildExample()
+  const port = Number(process.env.PORT ?? 3000)
+  await app.listen({ port, host: '127.0.0.1' })
+  const base = `http://127.0.0.1:${port}`
+  const lines = [
+    `fastify-limiter example API on ${base} (memory store). Try:`,
+    `  for i in 1 2 3 4; do curl -si ${base}/feed | grep -iE 'HTTP|ratelimit|retry'; done      # 3/10s per IP, then 429`,
+    `  curl -si -X POST ${base}/upload                                   # anonymous: 5/min per IP`,
+    `  curl -si -X POST -H 'Authorization: Bearer alice' ${base}/upload  # signed in: 50/min per user`,
+    `  curl -si '${base}/search?q=x'                                    # 2/s and 20/min at once`,
+    `  curl -si -X POST ${base}/export                                   # cost 10 of 30/hour`,
+    `  curl -si ${base}/burst                                            # token bucket, burst 15`,
+    `  curl -si -H 'x-api-key: k1' ${base}/partner                       # per API key`,
+    `  curl -si ${base}/beta                                             # dry run: never blocked`,
+    `  curl -si ${base}/reports/daily; curl -si ${base}/reports/weekly   # one shared group`,
+    `  curl -si -X POST -H 'content-type: application/json' -d '{"password":"secret"}' ${base}/login  # success resets`,
+    `  curl -si ${base}/health                                           # opted out of the global 60/min`,
+    `  curl -si -H 'x-forwarded-for: 10.1.2.3' ${base}/feed              # exempt: 10.0.0.0/8`,
+    `  curl -si ${base}/nope                                             # the 404 handler is limited too`,
+    `  curl -s ${base}/stats                                             # counters and store stats`
+  ]
+  process.stdout.write(lines.join('\n') + '\n')
+}

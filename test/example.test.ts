@@ -1,0 +1,37 @@
+import t from 'tap'
+import { buildExample } from '../examples/server.js'
+
+t.test('the example API runs and shows its limits', async (t) => {
+  const app = await buildExample()
+  t.teardown(() => app.close())
+  const feed = []
+  for (let i = 0; i < 4; i++) feed.push((await app.inject('/feed')).statusCode)
+  t.same(feed, [200, 200, 200, 429])
+  const signedIn = await app.inject({ method: 'POST', url: '/upload', headers: { authorization: 'Bearer alice' } })
+  t.equal(signedIn.json().as, 'alice')
+  t.equal(signedIn.headers['x-ratelimit-limit'], '50')
+  t.equal((await app.inject('/health')).headers['x-ratelimit-limit'], undefined)
+  t.equal((await app.inject({ url: '/feed', headers: { 'x-forwarded-for': '10.1.2.3' } })).statusCode, 200, 'exempt range')
+  t.equal((await app.inject('/nope')).statusCode, 404)
+  t.equal((await app.inject('/beta')).statusCode, 200)
+  t.same((await app.inject('/partner')).json(), { bucket: 'ip' })
+  t.equal((await app.inject('/stats')).json().allowed > 0, true)
+})
+
+t.test('npm start prints the URLs and curl lines', async (t) => {
+  const { spawn } = await import('node:child_process')
+  const child = spawn(process.execPath, ['--import', 'tsx', 'examples/server.ts'], {
+    cwd: new URL('..', import.meta.url), env: { ...process.env, PORT: '0' }
+  })
+  t.teardown(() => { child.kill() })
+  let out = ''
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no banner in 30 s: ${out}`)), 30_000)
+    child.stdout.on('data', (chunk) => {
+      out += chunk
+      if (out.includes('/stats')) { clearTimeout(timer); resolve() }
+    })
+  })
+  t.match(out, /fastify-limiter example API on http:\/\/127\.0\.0\.1:\d+/)
+  t.match(out, /curl -si .*\/feed/)
+})
