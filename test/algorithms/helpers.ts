@@ -118,7 +118,7 @@ const startArb = fc.oneof(
  * Request gaps mostly shorter than a window, with zeros (same millisecond) and boundaries;
  * with `jitter`, sometimes a clock behind the previous one (another process or server).
  */
-function requestArb ({ windowMs, burst }: AlgorithmParams, jitter: boolean): fc.Arbitrary<Request> {
+export function requestArb ({ windowMs, burst }: AlgorithmParams, jitter: boolean): fc.Arbitrary<Request> {
   const small = Math.min(burst, 4)
   return fc.record({
     dt: fc.oneof(
