@@ -29,6 +29,16 @@ export const errors = {
   STORE_FAILED: createError<'FST_LIMITER_STORE_FAILED', 500, [string, string, Cause]>(
     'FST_LIMITER_STORE_FAILED', '%s: the rate-limit store failed: %s', 500),
 
+  // SQLite store (stores/sqlite.ts).
+  SQLITE_MISSING: createError<'FST_LIMITER_SQLITE_MISSING', 500, [string, Cause]>(
+    'FST_LIMITER_SQLITE_MISSING', 'SqliteStore needs the optional peer dependency better-sqlite3 (npm install better-sqlite3): %s', 500),
+  SQLITE_OPEN: createError<'FST_LIMITER_SQLITE_OPEN', 500, [string, string, Cause]>(
+    'FST_LIMITER_SQLITE_OPEN', "SqliteStore: cannot open '%s' as a rate-limit database: %s", 500),
+  SQLITE_BUSY: createError<'FST_LIMITER_SQLITE_BUSY', 500, [string, string, number, Cause]>(
+    'FST_LIMITER_SQLITE_BUSY', "SqliteStore '%s': %s gave up: the database stayed locked by another connection for more than busyTimeoutMs (%s ms)", 500),
+  SQLITE_FAILED: createError<'FST_LIMITER_SQLITE_FAILED', 500, [string, string, string, Cause]>(
+    'FST_LIMITER_SQLITE_FAILED', "SqliteStore '%s': %s failed: %s", 500),
+
   // fastify.rateLimit API.
   INVALID_SELECTOR: createError<'FST_LIMITER_INVALID_SELECTOR', 500, [string]>(
     'FST_LIMITER_INVALID_SELECTOR', 'fastify.rateLimit.reset: %s', 500, TypeError),

@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify'
 import { algorithms } from '../algorithms/index.js'
 import type { Algorithm } from '../algorithms/types.js'
 import { MemoryStore } from '../stores/memory.js'
+import { SqliteStore } from '../stores/sqlite.js'
 import { missingStoreMethods } from '../stores/store.js'
 import type { Store } from '../stores/store.js'
 import { checkPluginOptions } from './check.js'
@@ -52,7 +53,12 @@ export function resolveOptions (input: FastifyLimiterOptions | undefined): Resol
   checkPluginOptions(options)
   const o = options as FastifyLimiterOptions
   let store: Store
-  if (o.store === undefined) {
+  if (o.sqlite !== undefined && o.store !== undefined) {
+    throw new errors.INVALID_OPTION('fastify-limiter option sqlite', 'no store option beside it (sqlite is shorthand for a SqliteStore)', 'both store and sqlite')
+  }
+  if (o.sqlite !== undefined) {
+    store = new SqliteStore({ ...(typeof o.sqlite === 'string' ? { path: o.sqlite } : o.sqlite), clock: o.clock })
+  } else if (o.store === undefined) {
     store = new MemoryStore()
   } else {
     const missing = missingStoreMethods(o.store)

@@ -105,6 +105,14 @@ export const HeadersSchema = Type.Union([
 
 export const PluginOptionsSchema = Type.Object({
   store: Type.Optional(Type.Unsafe<Store>(Type.Object({}))),
+  sqlite: Type.Optional(Type.Union([
+    Type.String({ minLength: 1 }),
+    Type.Object({
+      path: Type.String({ minLength: 1 }),
+      cleanupIntervalMs: Type.Optional(Type.Integer({ minimum: 1 })),
+      busyTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1 }))
+    }, { additionalProperties: false })
+  ])),
   algorithm: Type.Optional(AlgorithmSchema),
   global: Type.Optional(LimitSchema),
   user: Type.Optional(fn<RequestFunction<Identity>>('a function (request) => string | number | undefined')),
@@ -125,6 +133,7 @@ export const PluginOptionsSchema = Type.Object({
 /** What each plugin option must be, for error messages. */
 export const optionExpectations: Record<string, string> = {
   store: 'a store instance (consume, reset, clear, stats, close)',
+  sqlite: "a database file path like 'limits.db', or { path, cleanupIntervalMs, busyTimeoutMs }",
   algorithm: limitExpectations.algorithm,
   global: "a rate string like '10/min' or a limit object { ip, user, key, rate, cost, algorithm, burst, group, dryRun }",
   user: 'a function (request) => string | number | undefined',

@@ -1,0 +1,297 @@
+import assert from 'node:assert/strict'
+import { algorithmNames, algorithms } from '../algorithms/index.js'
+import type { AlgorithmName, AlgorithmParams } from '../algorithms/types.js'
+import { evaluate } from './store.js'
+import type { Store, StoreBucket, StoreDecision } from './store.js'
+
+/**
+ * The store conformance suite: the cases every store must pass, run by the memory, SQLite
+ * and Redis stores against their real backends, and exported as `fastify-limiter/test-suite`
+ * for custom stores. It asserts with `node:assert` and only calls `t.test(name, fn)`, so it
+ * runs under tap and under `node:test` alike.
+ *
+ * @example
+ * import t from 'tap'
+ * import { storeConformance } from 'fastify-limiter/test-suite'
+ * await storeConformance(t, { name: 'my store', makeStore: (clock) => new MyStore({ clock }) })
+ */
+
+/** The part of a tap `Test` or a `node:test` `TestContext` the suite uses. */
+export interface ConformanceTest {
+  test (name: string, fn: (t: any) => Promise<void>): unknown
+}
+
+export interface ConformanceOptions<S extends Store = Store> {
+  /** Names the store in every test name. */
+  name: string
+  /**
+   * Makes a new, empty store. `clock` is the suite's hand-moved clock: a store that supports
+   * an injected clock uses it whenever `consume` gets no `now`, and for expiry and `stats()`.
+   */
+  makeStore (clock: () => number): S | Promise<S>
+  /**
+   * Whether the store decides at the `now` it is given (and at `clock()` otherwise). False for
+   * a store that keeps its own time (Redis `TIME`): the suite then compares decisions at the
+   * `now` the store reports and leaves out the cases that move the clock.
+   * @default true
+   */
+  supportsInjectedClock?: boolean
+  /**
+   * Deletes expired buckets now, as the store's cleanup timer would.
+   * @default calls `store.sweep()` when the store has one
+   */
+  cleanup?: (store: S) => unknown
+  /**
+   * Random request sequences per algorithm compared against the reference.
+   * @default 40
+   */
+  runs?: number
+  /**
+   * Seed of the random sequences; a failure message names the seed and run to replay.
+   * @default 20_251_125
+   */
+  seed?: number
+}
+
+/** The suite's clock: starts at a fixed instant and moves only when a case moves it. */
+class ManualClock {
+  now = 1_700_000_000_000
+  readonly read = (): number => this.now
+}
+
+/** mulberry32: a small seeded PRNG, so every failure can be replayed from its seed. */
+function random (seed: number): (n: number) => number {
+  let a = seed >>> 0
+  return (n) => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let x = a
+    x = Math.imul(x ^ (x >>> 15), x | 1)
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
+    return Math.floor((((x ^ (x >>> 14)) >>> 0) / 4294967296) * n)
+  }
+}
+
+/** A shuffled copy of `items` (Fisher-Yates). */
+function shuffle<T> (items: readonly T[], rand: (n: number) => number): T[] {
+  const copy = items.slice()
+  for (let i = copy.length - 1; i > 0; i--) {
+    const j = rand(i + 1)
+    const swap = copy[i]
+    copy[i] = copy[j]
+    copy[j] = swap
+  }
+  return copy
+}
+
+/**
+ * The reference store: the pure `evaluate()` over a `Map`, expired states treated as absent.
+ * Every store must decide exactly as this does.
+ */
+class Reference {
+  #map = new Map<string, { state: unknown, expiresAt: number }>()
+
+  consume (buckets: readonly StoreBucket[], cost: number, now: number): StoreDecision {
+    const current = buckets.map(({ key }) => {
+      const entry = this.#map.get(key)
+      return entry !== undefined && entry.expiresAt > now ? entry.state : undefined
+    })
+    const { decision, states, ttls } = evaluate(buckets, current, cost, now)
+    if (decision.allowed) {
+      buckets.forEach(({ key }, i) => this.#map.set(key, { state: states[i], expiresAt: now + ttls[i] }))
+    }
+    return decision
+  }
+
+  reset (key: string): void {
+    this.#map.delete(key)
+  }
+}
+
+/** The fields of a decision the contract defines (a store may return more). */
+function decisionOf (d: StoreDecision): StoreDecision {
+  const { allowed, limit, remaining, resetMs, retryAfterMs, index, now } = d
+  return { allowed, limit, remaining, resetMs, retryAfterMs, index, now }
+}
+
+function bucket (key: string, name: AlgorithmName, limit: number, windowMs: number, burst = limit): StoreBucket {
+  const algorithm = algorithms[name]
+  return { key, algorithm, params: { limit, windowMs, burst: algorithm.usesBurst ? burst : limit } }
+}
+
+const MINUTE = 60_000
+const DAY = 86_400_000
+
+/**
+ * Registers the conformance cases on `t`, one subtest each, and resolves when they have run.
+ * Every case makes its own store and closes it.
+ */
+export async function storeConformance<S extends Store> (t: ConformanceTest, options: ConformanceOptions<S>): Promise<void> {
+  const { name, makeStore, supportsInjectedClock = true, runs = 40, seed = 20_251_125 } = options
+  const cleanup = options.cleanup ?? ((store: S) => (store as S & { sweep?: () => unknown }).sweep?.())
+
+  /** Runs `fn` on a new store with a new clock, and closes the store however `fn` ends. */
+  async function withStore (fn: (store: S, clock: ManualClock) => Promise<void>): Promise<void> {
+    const clock = new ManualClock()
+    const store = await makeStore(clock.read)
+    try {
+      await fn(store, clock)
+    } finally {
+      await store.close()
+    }
+  }
+
+  /** Consumes on the store and on the reference at the store's `now`; they must agree. */
+  async function agree (store: S, reference: Reference, buckets: StoreBucket[], cost: number, now: number | undefined, where: string) {
+    const actual = decisionOf(await store.consume(buckets, cost, now))
+    const expected = reference.consume(buckets, cost, actual.now)
+    assert.deepEqual(actual, expected, `${name}: ${where}`)
+    return actual
+  }
+
+  for (const algorithm of algorithmNames) {
+    await t.test(`${name}: ${algorithm} decides as the pure reference on random sequences`, async () => {
+      for (let run = 0; run < runs; run++) {
+        await withStore(async (store, clock) => {
+          await randomSequence(store, clock, algorithm, run)
+        })
+      }
+    })
+  }
+
+  async function randomSequence (store: S, clock: ManualClock, algorithm: AlgorithmName, run: number): Promise<void> {
+    const runSeed = seed + run * 7919 + algorithmNames.indexOf(algorithm) * 104_729
+    const rand = random(runSeed)
+    const reference = new Reference()
+    // A pool of keys, each with its own rate (in the plugin a key names its rate).
+    const pool = Array.from({ length: 4 }, (_, i) => {
+      const limit = 1 + rand(8)
+      const windowMs = [1000, MINUTE, 3_600_000, 1 + rand(5000)][rand(4)]
+      return bucket(`conformance:${run}:${i}`, algorithm, limit, windowMs, limit + rand(6))
+    })
+    const longest = Math.max(...pool.map((b) => b.params.windowMs))
+    clock.now += rand(DAY)
+    for (let step = 0; step < 40; step++) {
+      const where = `seed ${seed}, run ${run}, step ${step} (${algorithm})`
+      // same instant, a few ms to a second, or up to two of the longest windows
+      if (supportsInjectedClock) clock.now += [0, rand(1000), rand(2 * longest)][rand(3)]
+      if (rand(20) === 0) {
+        const { key } = pool[rand(pool.length)]
+        await store.reset(key)
+        reference.reset(key)
+        continue
+      }
+      // one to three distinct keys, in a random order: the windows of one request
+      const chosen = shuffle(pool, rand).slice(0, 1 + rand(3))
+      const maxCost = Math.min(...chosen.map((b) => b.params.burst))
+      const cost = 1 + rand(maxCost)
+      // half the calls pass `now`, half leave the store to read its clock
+      const now = supportsInjectedClock && rand(2) === 0 ? clock.now : undefined
+      await agree(store, reference, chosen, cost, now, where)
+    }
+  }
+
+  for (const algorithm of algorithmNames) {
+    await t.test(`${name}: ${algorithm}: a request denied by one window charges none`, async () => {
+      await withStore(async (store) => {
+        const reference = new Reference()
+        const loose = bucket('all-or-nothing:loose', algorithm, 5, MINUTE)
+        const tight = bucket('all-or-nothing:tight', algorithm, 2, MINUTE)
+        const fresh = bucket('all-or-nothing:fresh', algorithm, 5, MINUTE)
+        for (let i = 0; i < 2; i++) await agree(store, reference, [loose, tight], 1, undefined, `allowed ${i}`)
+        const denied = await agree(store, reference, [tight, fresh, loose], 1, undefined, 'denied')
+        assert.equal(denied.allowed, false)
+        assert.equal(denied.index, 0, 'the decision names the window that denied')
+        assert.equal((await store.stats()).keys, 2, 'a denied request creates no bucket')
+        const after = await agree(store, reference, [loose], 1, undefined, 'loose alone')
+        assert.equal(after.allowed, true)
+        assert.equal(after.remaining, 2, 'the loose window was charged for the two allowed requests only')
+      })
+    })
+  }
+
+  await t.test(`${name}: reset forgets one bucket, clear forgets all`, async () => {
+    await withStore(async (store) => {
+      const a = bucket('reset:a', 'sliding-window', 2, MINUTE)
+      const b = bucket('reset:b', 'gcra', 2, MINUTE)
+      for (const buckets of [[a], [a], [b], [b]]) assert.equal((await store.consume(buckets, 1)).allowed, true)
+      assert.equal((await store.consume([a], 1)).allowed, false)
+      await store.reset(a.key)
+      await store.reset('reset:never-used')
+      const again = await store.consume([a], 1)
+      assert.equal(again.allowed, true)
+      assert.equal(again.remaining, 1, 'a reset bucket starts over')
+      assert.equal((await store.consume([b], 1)).allowed, false, 'reset leaves other buckets alone')
+      await store.clear()
+      assert.equal((await store.stats()).keys, 0)
+      assert.equal((await store.consume([b], 1)).remaining, 1, 'clear forgets every bucket')
+    })
+  })
+
+  await t.test(`${name}: stats() counts buckets in keys, and close() can be called twice`, async () => {
+    const clock = new ManualClock()
+    const store = await makeStore(clock.read)
+    const empty = await store.stats()
+    assert.equal(empty.keys, 0)
+    for (const key of ['stats:a', 'stats:b', 'stats:c']) await store.consume([bucket(key, 'fixed-window', 5, MINUTE)], 1)
+    await store.consume([bucket('stats:a', 'fixed-window', 5, MINUTE)], 1)
+    const stats = await store.stats()
+    assert.equal(typeof stats, 'object')
+    assert.ok(Number.isInteger(stats.keys), 'keys is an integer')
+    assert.equal(stats.keys, 3)
+    await store.close()
+    await store.close()
+  })
+
+  for (const algorithm of algorithmNames) {
+    await t.test(`${name}: ${algorithm}: parallel consumes never pass the limit`, async () => {
+      await withStore(async (store) => {
+        const limit = 37
+        const buckets = [bucket('parallel:a', algorithm, limit, DAY), bucket('parallel:b', algorithm, 50, DAY)]
+        const decisions = await Promise.all(Array.from({ length: 100 }, async () => store.consume(buckets, 1)))
+        assert.equal(decisions.filter((d) => d.allowed).length, limit)
+        const b = await store.consume([buckets[1]], 1)
+        assert.equal(b.remaining, 50 - limit - 1, 'the second window was charged once per allowed request')
+      })
+    })
+  }
+
+  if (!supportsInjectedClock) return
+
+  for (const algorithm of algorithmNames) {
+    await t.test(`${name}: ${algorithm}: state expires after its ttl`, async () => {
+      await withStore(async (store, clock) => {
+        const params: AlgorithmParams = bucket('', algorithm, 3, MINUTE).params
+        const fresh = (key: string) => bucket(key, algorithm, params.limit, params.windowMs)
+        const ttl = algorithms[algorithm].consume(undefined, clock.now, 1, params).ttlMs
+        const start = clock.now
+        await store.consume([fresh('ttl:swept')], 1)
+        await store.consume([fresh('ttl:read')], 1)
+        clock.now = start + ttl - 1
+        await cleanup(store)
+        assert.equal((await store.stats()).keys, 2, 'nothing expires before its ttl')
+        clock.now = start + ttl
+        const asNew = algorithms[algorithm].consume(undefined, clock.now, 1, params).decision
+        const read = decisionOf(await store.consume([fresh('ttl:read')], 1))
+        assert.deepEqual(read, { ...asNew, index: 0, now: clock.now }, 'an expired bucket reads as new, swept or not')
+        await cleanup(store)
+        assert.equal((await store.stats()).keys, 1, 'cleanup removes the expired bucket')
+      })
+    })
+
+    await t.test(`${name}: ${algorithm}: retryAfterMs is exact`, async () => {
+      await withStore(async (store, clock) => {
+        const buckets = [bucket('retry:a', algorithm, 3, MINUTE, 4), bucket('retry:b', algorithm, 2, 10_000)]
+        let denied: StoreDecision | undefined
+        while (denied === undefined) {
+          const d = await store.consume(buckets, 1)
+          if (!d.allowed) denied = d
+          clock.now += 700
+        }
+        clock.now = denied.now + denied.retryAfterMs - 1
+        assert.equal((await store.consume(buckets, 1)).allowed, false, '1 ms early is still denied')
+        clock.now += 1
+        assert.equal((await store.consume(buckets, 1)).allowed, true, 'retryAfterMs later is allowed')
+      })
+    })
+  }
+}

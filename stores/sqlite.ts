@@ -1,0 +1,217 @@
+import { createRequire } from 'node:module'
+import type BetterSqlite3 from 'better-sqlite3'
+import { evaluate } from './store.js'
+import type { Store, StoreBucket, StoreDecision, StoreStats } from './store.js'
+import { errors } from '../lib/errors.js'
+import { checkInteger, formatValue } from '../lib/validate.js'
+
+export interface SqliteStoreOptions {
+  /**
+   * The database file, created when absent. Every process that opens the same file shares
+   * the same limits, and limits survive restarts.
+   * @example 'limits.db'
+   */
+  path: string
+  /**
+   * How often expired rows are deleted, in ms. Expired rows are ignored as soon as they
+   * expire; the sweep only reclaims space. The timer never keeps the process alive.
+   * @default 300_000
+   */
+  cleanupIntervalMs?: number
+  /**
+   * How long a call waits for another connection's write lock before it fails with
+   * `FST_LIMITER_SQLITE_BUSY`, in ms. better-sqlite3 is synchronous: the wait blocks the
+   * event loop, so keep it short.
+   * @default 5_000
+   */
+  busyTimeoutMs?: number
+  /** Clock used when `consume` gets no `now`, by `sweep()` and by `stats()`. @default Date.now */
+  clock?: () => number
+}
+
+export interface SqliteStoreStats extends StoreStats {
+  /** Rows in the table, expired ones not yet swept included. */
+  rows: number
+  /** Size of the database (page count times page size), WAL content included. */
+  fileBytes: number
+  /** The journal mode SQLite runs in: `wal`, or `memory` for `':memory:'`. */
+  journalMode: string
+  /** Sweeps of the cleanup timer that failed (a locked database, say); the next one retries. */
+  cleanupErrors: number
+}
+
+/** The table; the suffix is the schema version, so a future layout never reads this one. */
+const TABLE = 'fastify_limiter_v1'
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS ${TABLE} (
+  key TEXT PRIMARY KEY NOT NULL,
+  state TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ${TABLE}_expires_at ON ${TABLE} (expires_at);
+`
+
+type Driver = typeof BetterSqlite3
+
+/**
+ * Loads better-sqlite3 on first use, so that the package imports without it (it is an
+ * optional peer dependency). @internal
+ */
+export function loadDriver (specifier = 'better-sqlite3'): Driver {
+  try {
+    return createRequire(import.meta.url)(specifier) as Driver
+  } catch (err) {
+    throw new errors.SQLITE_MISSING((err as Error).message, { cause: err })
+  }
+}
+
+/** better-sqlite3 reports lock timeouts as SQLITE_BUSY (or an extended SQLITE_BUSY_* code). */
+function isBusy (err: unknown): boolean {
+  return /^SQLITE_(BUSY|LOCKED)/.test(String((err as { code?: unknown }).code))
+}
+
+/**
+ * A store in one SQLite file, on better-sqlite3. Each `consume` is one `BEGIN IMMEDIATE`
+ * transaction that reads every bucket, runs the same `evaluate()` as the memory store and
+ * writes the new states only when the request is allowed; so several processes on one
+ * machine share limits exactly, and a request's windows are all charged or none is.
+ * Calls are synchronous (better-sqlite3 is) and throw `FST_LIMITER_SQLITE_*` errors.
+ */
+export class SqliteStore implements Store {
+  readonly path: string
+  readonly cleanupIntervalMs: number
+  readonly busyTimeoutMs: number
+  readonly journalMode: string
+  #db: BetterSqlite3.Database
+  #clock: () => number
+  #timer: NodeJS.Timeout | undefined
+  #cleanupErrors = 0
+  #select: BetterSqlite3.Statement<[string, number], string>
+  #upsert: BetterSqlite3.Statement<[string, string, number]>
+  #delete: BetterSqlite3.Statement<[string]>
+  #deleteAll: BetterSqlite3.Statement<[]>
+  #deleteExpired: BetterSqlite3.Statement<[number]>
+  #countLive: BetterSqlite3.Statement<[number], number>
+  #countAll: BetterSqlite3.Statement<[], number>
+  #consume: BetterSqlite3.Transaction<(buckets: readonly StoreBucket[], cost: number, now: number) => StoreDecision>
+
+  constructor (options: SqliteStoreOptions) {
+    if (options === null || typeof options !== 'object') {
+      throw new errors.INVALID_OPTION('SqliteStore options', 'an object with a path', formatValue(options))
+    }
+    const { path, cleanupIntervalMs = 300_000, busyTimeoutMs = 5_000, clock = Date.now } = options
+    if (typeof path !== 'string' || path === '') {
+      throw new errors.INVALID_OPTION('SqliteStore path', "a database file path like 'limits.db'", formatValue(path))
+    }
+    this.path = path
+    this.cleanupIntervalMs = checkInteger('SqliteStore cleanupIntervalMs', cleanupIntervalMs, 1)
+    this.busyTimeoutMs = checkInteger('SqliteStore busyTimeoutMs', busyTimeoutMs, 0, 2 ** 31 - 1)
+    if (typeof clock !== 'function') throw new errors.INVALID_OPTION('SqliteStore clock', 'a function', formatValue(clock))
+    this.#clock = clock
+
+    const Database = loadDriver()
+    const db = this.#db = this.#open(Database)
+    try {
+      // WAL lets readers run beside the writer; NORMAL syncs at checkpoints, not at every
+      // commit: a crash of the process loses nothing, a power cut may lose the last commits.
+      this.journalMode = db.pragma('journal_mode = WAL', { simple: true }) as string
+      db.pragma('synchronous = NORMAL')
+      db.exec(SCHEMA)
+      this.#select = db.prepare<[string, number], string>(`SELECT state FROM ${TABLE} WHERE key = ? AND expires_at > ?`).pluck()
+      this.#upsert = db.prepare(`INSERT INTO ${TABLE} (key, state, expires_at) VALUES (?, ?, ?)
+        ON CONFLICT (key) DO UPDATE SET state = excluded.state, expires_at = excluded.expires_at`)
+      this.#delete = db.prepare(`DELETE FROM ${TABLE} WHERE key = ?`)
+      this.#deleteAll = db.prepare(`DELETE FROM ${TABLE}`)
+      this.#deleteExpired = db.prepare(`DELETE FROM ${TABLE} WHERE expires_at <= ?`)
+      this.#countLive = db.prepare<[number], number>(`SELECT count(*) FROM ${TABLE} WHERE expires_at > ?`).pluck()
+      this.#countAll = db.prepare<[], number>(`SELECT count(*) FROM ${TABLE}`).pluck()
+    } catch (err) {
+      db.close()
+      throw new errors.SQLITE_OPEN(path, (err as Error).message, { cause: err })
+    }
+    this.#consume = db.transaction((buckets, cost, now) => this.#decide(buckets, cost, now))
+
+    this.#timer = setInterval(() => {
+      try {
+        this.sweep()
+      } catch {
+        this.#cleanupErrors++
+      }
+    }, this.cleanupIntervalMs)
+    this.#timer.unref()
+  }
+
+  #open (Database: Driver): BetterSqlite3.Database {
+    try {
+      return new Database(this.path, { timeout: this.busyTimeoutMs })
+    } catch (err) {
+      throw new errors.SQLITE_OPEN(this.path, (err as Error).message, { cause: err })
+    }
+  }
+
+  /** Runs inside the transaction: read every bucket, decide, write only when allowed. */
+  #decide (buckets: readonly StoreBucket[], cost: number, now: number): StoreDecision {
+    const current: unknown[] = new Array(buckets.length)
+    for (let i = 0; i < buckets.length; i++) {
+      const json = this.#select.get(buckets[i].key, now)
+      if (json !== undefined) current[i] = JSON.parse(json)
+    }
+    const { decision, states, ttls } = evaluate(buckets, current, cost, now)
+    if (decision.allowed) {
+      for (let i = 0; i < buckets.length; i++) {
+        this.#upsert.run(buckets[i].key, JSON.stringify(states[i]), now + ttls[i])
+      }
+    }
+    return decision
+  }
+
+  /** Wraps a driver error in a coded one; a lock held past `busyTimeoutMs` gets its own code. */
+  #fail (operation: string, err: unknown): Error {
+    if (isBusy(err)) return new errors.SQLITE_BUSY(this.path, operation, this.busyTimeoutMs, { cause: err })
+    return new errors.SQLITE_FAILED(this.path, operation, (err as Error).message, { cause: err })
+  }
+
+  #run<T> (operation: string, fn: () => T): T {
+    try {
+      return fn()
+    } catch (err) {
+      throw this.#fail(operation, err)
+    }
+  }
+
+  consume (buckets: readonly StoreBucket[], cost: number, now: number = this.#clock()): StoreDecision {
+    return this.#run('consume', () => this.#consume.immediate(buckets, cost, now))
+  }
+
+  reset (key: string): void {
+    this.#run('reset', () => this.#delete.run(key))
+  }
+
+  clear (): void {
+    this.#run('clear', () => this.#deleteAll.run())
+  }
+
+  /** Deletes expired rows; runs on the cleanup timer. Returns how many were deleted. */
+  sweep (now: number = this.#clock()): number {
+    return this.#run('sweep', () => this.#deleteExpired.run(now).changes)
+  }
+
+  stats (): SqliteStoreStats {
+    return this.#run('stats', () => ({
+      keys: this.#countLive.get(this.#clock()) as number,
+      rows: this.#countAll.get() as number,
+      fileBytes: (this.#db.pragma('page_count', { simple: true }) as number) *
+        (this.#db.pragma('page_size', { simple: true }) as number),
+      journalMode: this.journalMode,
+      cleanupErrors: this.#cleanupErrors
+    }))
+  }
+
+  /** Stops the cleanup timer and closes the database; calling it again does nothing. */
+  close (): void {
+    clearInterval(this.#timer)
+    this.#timer = undefined
+    if (this.#db.open) this.#db.close()
+  }
+}
