@@ -1,0 +1,240 @@
+import { createRequire } from 'node:module'
+import type { Store, StoreBucket, StoreDecision, StoreStats } from './store.js'
+import { mixedScript, scripts, sweepScript } from './redis-scripts.js'
+import type { RedisScript } from './redis-scripts.js'
+import { errors } from '../lib/errors.js'
+import { formatValue } from '../lib/validate.js'
+
+/**
+ * What the store needs of a Redis client. An ioredis `Redis` (standalone, or connected through
+ * Sentinel) and an ioredis `Cluster` both fit; the store only sends commands through `call`.
+ */
+export interface RedisClient {
+  call (...args: [command: string, ...args: Array<string | number>]): Promise<unknown>
+  quit (): Promise<unknown>
+  readonly isCluster: boolean
+  readonly options: { readonly keyPrefix?: string }
+  /** A Cluster's nodes; the store asks for the masters to SCAN and to read INFO from. */
+  nodes?: (role: 'master') => RedisClient[]
+}
+
+export interface RedisStoreOptions {
+  /**
+   * An ioredis `Redis` or `Cluster` client (for example the one @fastify/redis decorates
+   * `fastify.redis` with). The store never closes a client it was given.
+   */
+  client?: RedisClient
+  /**
+   * A `redis://` or `rediss://` URL: the store creates its own ioredis client (ioredis is an
+   * optional peer dependency, loaded only then) and closes it on `close()`.
+   * @example 'redis://localhost:6379/0'
+   */
+  url?: string
+  /**
+   * Prepended to every key the store writes (after the client's own `keyPrefix`, if it has
+   * one); `clear()` and `stats()` only see keys under it. No `{` or `}`: the bucket keys carry
+   * the hash tag that keeps a request's keys in one Cluster slot.
+   * @default 'limiter:'
+   */
+  keyPrefix?: string
+  /**
+   * Clock for `consume` calls that pass no `now`. By default the Redis server's clock (`TIME`)
+   * decides, so that every app server agrees; inject one only in tests.
+   */
+  clock?: () => number
+}
+
+export interface RedisStoreStats extends StoreStats {
+  /** Bytes the Redis server(s) use in all (INFO memory `used_memory`, summed over masters). */
+  memory: number
+  /** Masters asked: 1, or the masters of a Cluster. */
+  nodes: number
+}
+
+const requireModule = createRequire(import.meta.url)
+
+/**
+ * Loads ioredis' `Redis` class on demand, so that only users who give a URL need ioredis.
+ * @internal exported for tests
+ */
+export function loadIoredis (id = 'ioredis'): new (url: string) => RedisClient & { on (event: 'error', listener: (err: Error) => void): unknown } {
+  try {
+    return requireModule(id).Redis
+  } catch (err) {
+    throw new errors.INVALID_OPTION('RedisStore url', `the optional peer dependency ${id} (npm install ${id})`,
+      `a URL without it: ${(err as Error).message}`)
+  }
+}
+
+/** The replies of the scripts in redis-scripts.ts. */
+type ScriptReply = [allowed: number, limit: number, remaining: number, resetMs: number, retryAfterMs: number, index: number, now: number]
+
+const SCAN_COUNT = 1000
+
+/**
+ * The shared store: buckets in Redis, decided by the Lua twins of the algorithms in one
+ * EVALSHA per request, on the Redis server's clock. Works with a standalone server, Sentinel
+ * (an ioredis client connected through sentinels) and Cluster (every key of a request shares
+ * one hash tag, so one slot).
+ */
+export class RedisStore implements Store {
+  readonly keyPrefix: string
+  readonly client: RedisClient
+  #owned: boolean
+  #closed = false
+  #clock: (() => number) | undefined
+
+  constructor (options: RedisStoreOptions) {
+    if (options === null || typeof options !== 'object') {
+      throw new errors.INVALID_OPTION('RedisStore options', 'an object with client or url', formatValue(options))
+    }
+    const { client, url, keyPrefix = 'limiter:', clock } = options
+    if ((client === undefined) === (url === undefined)) {
+      throw new errors.INVALID_OPTION('RedisStore options', 'exactly one of client and url', client === undefined ? 'neither' : 'both')
+    }
+    if (typeof keyPrefix !== 'string' || !/^[A-Za-z0-9._:-]{1,64}$/.test(keyPrefix)) {
+      throw new errors.INVALID_OPTION('RedisStore keyPrefix', '1 to 64 characters of A-Z a-z 0-9 . _ : -', formatValue(keyPrefix))
+    }
+    if (clock !== undefined && typeof clock !== 'function') {
+      throw new errors.INVALID_OPTION('RedisStore clock', 'a function () => epoch milliseconds', formatValue(clock))
+    }
+    this.keyPrefix = keyPrefix
+    this.#clock = clock
+    if (client !== undefined) {
+      if (client === null || typeof client !== 'object' || typeof client.call !== 'function') {
+        throw new errors.INVALID_OPTION('RedisStore client', 'an ioredis Redis or Cluster client', formatValue(client))
+      }
+      this.client = client
+      this.#owned = false
+    } else {
+      if (typeof url !== 'string' || !/^rediss?:\/\//.test(url)) {
+        throw new errors.INVALID_OPTION('RedisStore url', "a URL like 'redis://localhost:6379'", formatValue(url))
+      }
+      const Redis = loadIoredis()
+      const created = new Redis(url)
+      // Failures reach the plugin through the rejected commands; without a listener ioredis
+      // would also print every reconnection error.
+      created.on('error', () => {})
+      this.client = created
+      this.#owned = true
+    }
+  }
+
+  async consume (buckets: readonly StoreBucket[], cost: number, now: number | undefined = this.#clock?.()): Promise<StoreDecision> {
+    const keys: string[] = new Array(buckets.length)
+    const args: Array<string | number> = [cost, now ?? '']
+    const code = buckets[0].algorithm.code
+    let script: RedisScript | undefined = scripts[code]
+    for (let i = 0; i < buckets.length; i++) {
+      const { key, algorithm, params } = buckets[i]
+      if (scripts[algorithm.code] === undefined) {
+        throw new errors.INVALID_OPTION(`RedisStore bucket ${key}`, 'one of the six built-in algorithms (only they have Lua twins)',
+          formatValue(algorithm.name))
+      }
+      if (algorithm.code !== code) script = mixedScript
+      keys[i] = this.keyPrefix + key
+      args.push(algorithm.code, params.limit, params.windowMs, params.burst)
+    }
+    const r = await this.#run(script as RedisScript, keys, args) as ScriptReply
+    return { allowed: r[0] === 1, limit: r[1], remaining: r[2], resetMs: r[3], retryAfterMs: r[4], index: r[5], now: r[6] }
+  }
+
+  /** EVALSHA, and EVAL when the server does not hold the script yet (a restart, a new node, SCRIPT FLUSH). */
+  async #run (script: RedisScript, keys: string[], args: Array<string | number>): Promise<unknown> {
+    try {
+      return await this.client.call('evalsha', script.sha, keys.length, ...keys, ...args)
+    } catch (err) {
+      if (!(err as Error).message.startsWith('NOSCRIPT')) throw err
+      return await this.client.call('eval', script.lua, keys.length, ...keys, ...args)
+    }
+  }
+
+  async reset (key: string): Promise<void> {
+    await this.client.call('unlink', this.keyPrefix + key)
+  }
+
+  /** Deletes every key under the store's prefix, by SCAN on every master (never KEYS). */
+  async clear (): Promise<void> {
+    await this.#scan((keys) => Promise.all(keys.map((key) => this.client.call('unlink', key))))
+  }
+
+  /**
+   * Deletes the buckets whose state has expired at `now` and returns how many. Redis expires
+   * keys by itself, on its own clock; this is for an injected clock that has run ahead of it
+   * (tests), as the memory store's sweep.
+   */
+  async sweep (now: number | undefined = this.#clock?.()): Promise<number> {
+    let removed = 0
+    await this.#scan(async (keys) => {
+      for (const key of keys) removed += await this.#run(sweepScript, [key], [now ?? '']) as number
+    })
+    return removed
+  }
+
+  /** Counts the keys under the store's prefix (by SCAN) and reads the servers' memory use. */
+  async stats (): Promise<RedisStoreStats> {
+    let keys = 0
+    await this.#scan((found) => { keys += found.length })
+    let memory = 0
+    const masters = this.#masters()
+    for (const node of masters) {
+      const info = await node.call('info', 'memory') as string
+      memory += Number((/^used_memory:(\d+)/m.exec(info) as RegExpExecArray)[1])
+    }
+    return { keys, memory, nodes: masters.length }
+  }
+
+  async close (): Promise<void> {
+    if (!this.#owned || this.#closed) return
+    this.#closed = true
+    await this.client.quit()
+  }
+
+  #masters (): RedisClient[] {
+    return this.client.isCluster ? (this.client.nodes as NonNullable<RedisClient['nodes']>)('master') : [this.client]
+  }
+
+  /**
+   * Walks the keys under the store's prefix on every master, a page at a time, and hands
+   * them to `each` as this client names them (without the client's own `keyPrefix`, which
+   * SCAN shows and the client adds again).
+   */
+  async #scan (each: (keys: string[]) => unknown): Promise<void> {
+    const clientPrefix = this.client.options.keyPrefix ?? ''
+    const match = globEscape(clientPrefix + this.keyPrefix) + '*'
+    for (const node of this.#masters()) {
+      let cursor = '0'
+      do {
+        const [next, found] = await node.call('scan', cursor, 'MATCH', match, 'COUNT', SCAN_COUNT) as [string, string[]]
+        await each(found.map((key) => key.slice(clientPrefix.length)))
+        cursor = next
+      } while (cursor !== '0')
+    }
+  }
+}
+
+function globEscape (text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&')
+}
+
+/**
+ * The store the plugin's `redis` option stands for: a URL (the store owns that client), an
+ * ioredis client or Cluster (the caller's, never closed), or `true` for the client
+ * @fastify/redis decorated `fastify.redis` with.
+ * @internal used by lib/options.ts
+ */
+export function redisShorthand (
+  option: string | RedisClient | true,
+  fastify: object | undefined,
+  clock: (() => number) | undefined
+): RedisStore {
+  let client = option
+  if (option === true) {
+    client = (fastify as { redis?: RedisClient })?.redis as RedisClient
+    if (client === undefined) {
+      throw new errors.INVALID_OPTION('fastify-limiter option redis',
+        'fastify.redis, from @fastify/redis registered before fastify-limiter, when it is true', 'true without fastify.redis')
+    }
+  }
+  return new RedisStore(typeof client === 'string' ? { url: client, clock } : { client: client as RedisClient, clock })
+}
