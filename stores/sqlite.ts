@@ -56,11 +56,12 @@ type Driver = typeof BetterSqlite3
 
 /**
  * Loads better-sqlite3 on first use, so that the package imports without it (it is an
- * optional peer dependency). @internal
+ * optional peer dependency). Typed `unknown` so that the published declarations never name
+ * better-sqlite3's types, which users without it do not have. @internal
  */
-export function loadDriver (specifier = 'better-sqlite3'): Driver {
+export function loadDriver (specifier = 'better-sqlite3'): unknown {
   try {
-    return createRequire(import.meta.url)(specifier) as Driver
+    return createRequire(import.meta.url)(specifier)
   } catch (err) {
     throw new errors.SQLITE_MISSING((err as Error).message, { cause: err })
   }
@@ -110,7 +111,7 @@ export class SqliteStore implements Store {
     if (typeof clock !== 'function') throw new errors.INVALID_OPTION('SqliteStore clock', 'a function', formatValue(clock))
     this.#clock = clock
 
-    const Database = loadDriver()
+    const Database = loadDriver() as Driver
     const db = this.#db = this.#open(Database)
     try {
       // WAL lets readers run beside the writer; NORMAL syncs at checkpoints, not at every
