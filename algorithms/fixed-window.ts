@@ -16,7 +16,9 @@ export function fixedWindow (
   cost: number,
   { limit, windowMs }: AlgorithmParams
 ): AlgorithmResult<FixedWindowState> {
-  const w = Math.floor(now / windowMs)
+  // A clock behind the stored window (another process, another server) counts in that window:
+  // treating it as a new, empty window would let more than L through.
+  const w = state !== undefined && state.w > Math.floor(now / windowMs) ? state.w : Math.floor(now / windowMs)
   const count = state !== undefined && state.w === w ? state.c : 0
   const end = (w + 1) * windowMs
   if (count + cost <= limit) {

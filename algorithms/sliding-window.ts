@@ -21,8 +21,11 @@ export function slidingWindow (
   cost: number,
   { limit, windowMs }: AlgorithmParams
 ): AlgorithmResult<SlidingWindowState> {
-  const w = Math.floor(now / windowMs)
-  const elapsed = now - w * windowMs
+  // A clock behind the stored window decides as at that window's start (the earliest instant
+  // the stored counts describe); the waits it returns stay relative to the real `now`.
+  const at = state !== undefined && state.w * windowMs > now ? state.w * windowMs : now
+  const w = Math.floor(at / windowMs)
+  const elapsed = at - w * windowMs
   let curr = 0
   let prev = 0
   if (state !== undefined) {
@@ -56,7 +59,7 @@ export function slidingWindow (
       limit,
       remaining: Math.max(0, Math.floor((capacity - used) / windowMs)),
       resetMs,
-      retryAfterMs: retryAfter(prev, curr, elapsed, w * windowMs, now, cost, limit, windowMs)
+      retryAfterMs: retryAfter(prev, curr, elapsed, w * windowMs, at, cost, limit, windowMs) + at - now
     },
     ttlMs: resetMs - now
   }

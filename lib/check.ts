@@ -45,7 +45,9 @@ export function checkLimit (value: unknown, where: string, path: string, allowFa
   const found = describe(checker, value)
   const at = path + found.path
   if (found.unknown) {
-    throw new errors.INVALID_ROUTE_CONFIG(where, at, `unknown option (allowed: ${Object.keys(limitExpectations).filter(Boolean).join(', ')})`)
+    // list the allowed keys only where they are the limit's own (not inside a rate object)
+    const allowed = found.path.includes('.', 1) ? 'limit, windowMs' : Object.keys(limitExpectations).filter(Boolean).join(', ')
+    throw new errors.INVALID_ROUTE_CONFIG(where, at, `unknown option (allowed: ${allowed})`)
   }
   const expected = limitExpectations[found.key]
   throw new errors.INVALID_ROUTE_CONFIG(where, at, `expected ${expected}, received ${formatValue(read(value, found.path))}`)
@@ -61,7 +63,8 @@ export function checkPluginOptions (value: unknown): void {
   }
   const at = `fastify-limiter option ${found.path.slice(1)}`
   if (found.unknown) {
-    throw new errors.INVALID_OPTION(at, `a known option (${Object.keys(optionExpectations).filter(Boolean).join(', ')})`, 'an unknown option')
+    const allowed = found.path.includes('.', 1) ? optionExpectations[found.key] : Object.keys(optionExpectations).join(', ')
+    throw new errors.INVALID_OPTION(at, `a known option (${allowed})`, 'an unknown option')
   }
   const expected = optionExpectations[found.key]
   throw new errors.INVALID_OPTION(at, expected, formatValue(read(value, found.path)))

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { buildExample } from '../examples/server.js'
+import { childArgs } from './helpers.js'
 
 t.test('the example API runs and shows its limits', async (t) => {
   const app = await buildExample()
@@ -18,9 +19,10 @@ t.test('the example API runs and shows its limits', async (t) => {
   t.equal((await app.inject('/stats')).json().allowed > 0, true)
 })
 
-t.test('npm start prints the URLs and curl lines', async (t) => {
+t.test('the example server prints the URLs and curl lines', async (t) => {
   const { spawn } = await import('node:child_process')
-  const child = spawn(process.execPath, ['--import', 'tsx', 'examples/server.ts'], {
+  // `npm start` runs this file with tsx; here it runs on the test's loader (see childArgs)
+  const child = spawn(process.execPath, childArgs('examples/server.ts'), {
     cwd: new URL('..', import.meta.url), env: { ...process.env, PORT: '0' }
   })
   t.teardown(() => { child.kill() })

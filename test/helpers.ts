@@ -47,3 +47,12 @@ export function thrown (fn: () => unknown): (Error & { code?: string }) | undefi
   }
   return undefined
 }
+
+/**
+ * Node arguments for a child process that runs TypeScript sources: the test's own loader
+ * (tap's), so the child transpiles exactly like the test and its coverage merges with the
+ * parent's (a child on another loader, such as tsx, reports coverage of different code).
+ */
+export function childArgs (...args: string[]): string[] {
+  return [...process.execArgv, ...args]
+}

@@ -2,7 +2,7 @@ import t from 'tap'
 import { MemoryStore } from '../stores/memory.js'
 import { algorithms } from '../algorithms/index.js'
 import type { StoreBucket } from '../stores/store.js'
-import { thrown } from './helpers.js'
+import { childArgs, thrown } from './helpers.js'
 
 const bucket = (key: string, limit = 2, windowMs = 1000): StoreBucket => ({
   key, algorithm: algorithms['fixed-window'], params: { limit, windowMs, burst: limit }
@@ -107,9 +107,7 @@ t.test('the cleanup timer runs, and is cleared on close', async (t) => {
 t.test('the cleanup timer never keeps the process alive', async (t) => {
   const { execFileSync } = await import('node:child_process')
   const started = Date.now()
-  execFileSync(process.execPath, ['--import', 'tsx', '-e',
-    "const { MemoryStore } = await import('./stores/memory.ts'); new MemoryStore({ cleanupIntervalMs: 60000 })"
-  ], { cwd: new URL('..', import.meta.url), timeout: 30_000 })
+  execFileSync(process.execPath, childArgs('test/fixtures/memory-store-open.ts'), { cwd: new URL('..', import.meta.url), timeout: 30_000 })
   t.ok(Date.now() - started < 30_000, 'the process exited on its own, with the store still open')
 })
 

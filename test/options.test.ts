@@ -11,7 +11,7 @@ t.test('bad plugin options are coded errors at register, naming the option and t
     [{ hook: 'onSend' }, 'FST_LIMITER_INVALID_OPTION', /option hook: expected one of 'onRequest'/],
     [{ keyPrefix: 'a{b}' }, 'FST_LIMITER_INVALID_OPTION', /option keyPrefix: expected up to 64 characters/],
     [{ headers: 'draft7' }, 'FST_LIMITER_INVALID_OPTION', /option headers: expected 'legacy', 'ietf', false/],
-    [{ headers: { limit: 'x', other: 'y' } }, 'FST_LIMITER_INVALID_OPTION', /option headers\.other: expected a known option/],
+    [{ headers: { limit: 'x', other: 'y' } }, 'FST_LIMITER_INVALID_OPTION', /^fastify-limiter option headers\.other: expected a known option \('legacy', 'ietf', false, or \{ limit, remaining, reset, retryAfter \} header names\), received an unknown option$/],
     [{ user: 'id' }, 'FST_LIMITER_INVALID_OPTION', /option user: expected a function/],
     [{ errorResponseBuilder: {} }, 'FST_LIMITER_INVALID_OPTION', /option errorResponseBuilder: expected a function/],
     [{ exempt: '127.0.0.1' }, 'FST_LIMITER_INVALID_OPTION', /option exempt: expected an array of IPs and CIDRs/],
