@@ -7,7 +7,8 @@ import { compileLimit } from './lib/compile.js'
 import type { CompiledLimit } from './lib/compile.js'
 import type { RateLimitDecision } from './lib/context.js'
 import { createHook, kApplied } from './lib/limiter.js'
-import type { Counters, LimiterContext } from './lib/limiter.js'
+import type { LimiterContext } from './lib/limiter.js'
+import { Reporter } from './lib/report.js'
 import { resolveOptions } from './lib/options.js'
 import { RouteRegistry, routeId, routeLabel } from './lib/routes.js'
 import type { FastifyLimiterOptions, RouteRateLimit } from './lib/schema.js'
@@ -30,9 +31,8 @@ declare module 'fastify' {
 type HookName = 'onRequest' | 'preValidation' | 'preHandler'
 
 async function fastifyLimiter (fastify: FastifyInstance, input: FastifyLimiterOptions): Promise<void> {
-  const options = resolveOptions(input)
-  const counters: Counters = { allowed: 0, denied: 0, dryRunDenied: 0, storeErrors: 0 }
-  const context: LimiterContext = { options, counters }
+  const options = resolveOptions(input, fastify)
+  const context: LimiterContext = { options, report: new Reporter() }
   const registry = new RouteRegistry()
 
   let globalHook: ReturnType<typeof createHook> | undefined
@@ -107,6 +107,8 @@ export { MemoryStore } from './stores/memory.js'
 export type { MemoryStoreOptions, MemoryStoreStats } from './stores/memory.js'
 export { SqliteStore } from './stores/sqlite.js'
 export type { SqliteStoreOptions, SqliteStoreStats } from './stores/sqlite.js'
+export { RedisStore } from './stores/redis.js'
+export type { RedisStoreOptions, RedisStoreStats, RedisClient } from './stores/redis.js'
 export { evaluate } from './stores/store.js'
 export type { Store, StoreBucket, StoreDecision, StoreStats, Evaluation } from './stores/store.js'
 export * from './algorithms/index.js'

@@ -7,7 +7,8 @@ import { errors } from './errors.js'
 import { ipIdentity } from './identity.js'
 import { encodePart } from './keys.js'
 import { bucketsOf, createHook, kApplied, resolveBucket } from './limiter.js'
-import type { Counters, LimiterContext, Resolved } from './limiter.js'
+import type { LimiterContext, Resolved } from './limiter.js'
+import type { Counters } from './report.js'
 import { RouteRegistry, routeId, routeLabel } from './routes.js'
 import type { RateLimit } from './schema.js'
 import { formatValue } from './validate.js'
@@ -46,7 +47,7 @@ export interface RateLimitApi {
 }
 
 export function createApi (context: LimiterContext, registry: RouteRegistry): RateLimitApi {
-  const { options, counters } = context
+  const { options, report } = context
   const { store } = options
 
   async function resetKeys (keys: string[]): Promise<void> {
@@ -109,7 +110,7 @@ export function createApi (context: LimiterContext, registry: RouteRegistry): Ra
       await store.clear()
     },
     async stats () {
-      return { ...counters, store: await store.stats() }
+      return { ...report.counters, store: await store.stats() }
     },
     hook (limit) {
       const where = 'fastify.rateLimit.hook()'

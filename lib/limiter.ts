@@ -6,6 +6,7 @@ import { errors } from './errors.js'
 import { ipIdentity } from './identity.js'
 import { encodePart } from './keys.js'
 import type { ResolvedOptions } from './options.js'
+import type { Reporter } from './report.js'
 import { humanAfter } from './response.js'
 import { formatValue } from './validate.js'
 
@@ -32,17 +33,9 @@ declare module 'fastify' {
   }
 }
 
-/** The plugin's counters, reported by `fastify.rateLimit.stats()`. */
-export interface Counters {
-  allowed: number
-  denied: number
-  dryRunDenied: number
-  storeErrors: number
-}
-
 export interface LimiterContext {
   readonly options: ResolvedOptions
-  readonly counters: Counters
+  readonly report: Reporter
 }
 
 /** The bucket kind and identity a request falls in for a limit, or undefined when none applies. */
@@ -122,7 +115,7 @@ type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDone
  * preHandler. A synchronous store (memory) answers without a promise.
  */
 export function createHook (select: (request: FastifyRequest) => CompiledLimit, context: LimiterContext): Hook {
-  const { options, counters } = context
+  const { options, report } = context
   const { store, exempt, clock } = options
 
   function decide (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction,
@@ -143,7 +136,7 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
       limit, kind: resolved.kind, identity: resolved.identity, rate, now: d.now, blocked, previous: request[kApplied]
     }
     if (d.allowed) {
-      counters.allowed++
+      report.allowed(request, limit, decision)
       done()
       return
     }
@@ -158,12 +151,11 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     }
     notify(request, limitContext)
     if (!blocked) {
-      counters.dryRunDenied++
-      request.log.warn({ rateLimit: limitContext }, 'rate limit exceeded (dry run: request allowed)')
+      report.dryRunDenied(request, limitContext)
       done()
       return
     }
-    counters.denied++
+    report.denied(request, limitContext)
     let body: unknown
     try {
       body = options.errorResponseBuilder(request, limitContext)
@@ -184,8 +176,8 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     }
   }
 
-  function storeFailed (done: HookHandlerDoneFunction, limit: CompiledLimit, err: unknown): void {
-    counters.storeErrors++
+  function storeFailed (request: FastifyRequest, done: HookHandlerDoneFunction, limit: CompiledLimit, err: unknown): void {
+    report.storeError(request, limit, err)
     done(new errors.STORE_FAILED(limit.where, err instanceof Error ? err.message : formatValue(err), { cause: err }))
   }
 
@@ -219,14 +211,14 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     try {
       result = store.consume(bucketsOf(resolved), cost, clock === undefined ? undefined : clock())
     } catch (err) {
-      storeFailed(done, limit, err)
+      storeFailed(request, done, limit, err)
       return
     }
     const found = resolved
     if (typeof (result as PromiseLike<StoreDecision>).then === 'function') {
       (result as PromiseLike<StoreDecision>).then(
         (d) => decide(request, reply, done, limit, found, d),
-        (err) => storeFailed(done, limit, err)
+        (err) => storeFailed(request, done, limit, err)
       )
     } else {
       decide(request, reply, done, limit, found, result as StoreDecision)

@@ -3,6 +3,7 @@ import { algorithms } from '../algorithms/index.js'
 import type { Algorithm } from '../algorithms/types.js'
 import { MemoryStore } from '../stores/memory.js'
 import { SqliteStore } from '../stores/sqlite.js'
+import { redisShorthand } from '../stores/redis.js'
 import { missingStoreMethods } from '../stores/store.js'
 import type { Store } from '../stores/store.js'
 import { checkPluginOptions } from './check.js'
@@ -42,7 +43,7 @@ function defaultUser (request: FastifyRequest): Identity {
 }
 
 /** Turns the plugin options into one frozen, fully defaulted object; throws on anything bad. */
-export function resolveOptions (input: FastifyLimiterOptions | undefined): ResolvedOptions {
+export function resolveOptions (input: FastifyLimiterOptions | undefined, fastify?: object): ResolvedOptions {
   if (input !== undefined && (input === null || typeof input !== 'object' || Array.isArray(input))) {
     throw new errors.INVALID_OPTION('fastify-limiter options', 'an object', formatValue(input))
   }
@@ -56,24 +57,24 @@ export function resolveOptions (input: FastifyLimiterOptions | undefined): Resol
   if (o.sqlite !== undefined && o.store !== undefined) {
     throw new errors.INVALID_OPTION('fastify-limiter option sqlite', 'no store option beside it (sqlite is shorthand for a SqliteStore)', 'both store and sqlite')
   }
-  if (o.sqlite !== undefined) {
+  if (o.redis !== undefined && (o.store !== undefined || o.sqlite !== undefined)) {
+    throw new errors.INVALID_OPTION('fastify-limiter option redis', 'no store or sqlite option beside it (redis is shorthand for a RedisStore)', 'another store option too')
+  }
+  if (o.redis !== undefined) {
+    store = redisShorthand(o.redis, fastify, o.clock)
+  } else if (o.sqlite !== undefined) {
     store = new SqliteStore({ ...(typeof o.sqlite === 'string' ? { path: o.sqlite } : o.sqlite), clock: o.clock })
   } else if (o.store === undefined) {
-    store = new MemoryStore()
+    store = new MemoryStore({ clock: o.clock })
   } else {
     const missing = missingStoreMethods(o.store)
     if (missing.length > 0) throw new errors.INVALID_STORE(missing.join('(), '))
     store = o.store
   }
-  const algorithmName = o.algorithm ?? 'sliding-window'
-  const algorithm = algorithms[algorithmName]
-  if (algorithm === undefined) {
-    throw new errors.INVALID_OPTION('fastify-limiter option algorithm', 'an available algorithm', `'${algorithmName}'`)
-  }
   return Object.freeze({
     store,
     ownsStore: o.store === undefined,
-    algorithm,
+    algorithm: algorithms[o.algorithm ?? 'sliding-window'],
     global: o.global,
     user: o.user ?? defaultUser,
     hook: o.hook ?? 'onRequest',

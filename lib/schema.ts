@@ -3,6 +3,7 @@ import type { Static } from 'typebox'
 import type { FastifyRequest } from 'fastify'
 import type { AlgorithmName } from '../algorithms/types.js'
 import type { Store } from '../stores/store.js'
+import type { RedisClient } from '../stores/redis.js'
 import type { LimitContext } from './context.js'
 
 /**
@@ -80,8 +81,8 @@ export const limitExpectations: Record<string, string> = {
   '': "a rate string like '10/min', false, or an object with ip, user, key, rate, cost, algorithm, burst, group, dryRun",
   ip: "a rate like '10/min' or '3/5min', { limit, windowMs }, or a non-empty array of them",
   user: "a rate like '10/min' or '3/5min', { limit, windowMs }, or a non-empty array of them",
-  rate: "a rate like '10/min' or '3/5min', { limit, windowMs }, or a non-empty array of them",
   key: 'a function (request) => string | number | undefined',
+  rate: "a rate like '10/min' or '3/5min', { limit, windowMs }, or a non-empty array of them",
   cost: 'a positive integer or a function (request) => number',
   algorithm: "one of 'fixed-window', 'sliding-window', 'sliding-log', 'token-bucket', 'leaky-bucket', 'gcra'",
   burst: 'a positive integer',
@@ -113,6 +114,11 @@ export const PluginOptionsSchema = Type.Object({
       busyTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1 }))
     }, { additionalProperties: false })
   ])),
+  redis: Type.Optional(Type.Union([
+    Type.Literal(true),
+    Type.String({ pattern: '^rediss?://' }),
+    Type.Unsafe<RedisClient>(Type.Object({}))
+  ])),
   algorithm: Type.Optional(AlgorithmSchema),
   global: Type.Optional(LimitSchema),
   user: Type.Optional(fn<RequestFunction<Identity>>('a function (request) => string | number | undefined')),
@@ -134,6 +140,7 @@ export const PluginOptionsSchema = Type.Object({
 export const optionExpectations: Record<string, string> = {
   store: 'a store instance (consume, reset, clear, stats, close)',
   sqlite: "a database file path like 'limits.db', or { path, cleanupIntervalMs, busyTimeoutMs }",
+  redis: "a URL like 'redis://localhost:6379', an ioredis client or Cluster, or true to use fastify.redis from @fastify/redis",
   algorithm: limitExpectations.algorithm,
   global: "a rate string like '10/min' or a limit object { ip, user, key, rate, cost, algorithm, burst, group, dryRun }",
   user: 'a function (request) => string | number | undefined',
