@@ -63,7 +63,9 @@ const twins: Record<string, string> = {
   // algorithms/fixed-window.ts; state: w, c
   fw: `
 steps.fw = function (s, now, cost, limit, windowMs)
+  -- a clock behind the stored window counts in that window
   local w = floor(now / windowMs)
+  if s and s[1] > w then w = s[1] end
   local count = 0
   if s and s[1] == w then count = s[2] end
   local e = (w + 1) * windowMs
@@ -82,8 +84,11 @@ local function firstFit (prevCount, room, windowMs)
 end
 
 steps.sw = function (s, now, cost, limit, windowMs)
-  local w = floor(now / windowMs)
-  local elapsed = now - w * windowMs
+  -- a clock behind the stored window decides as at that window's start
+  local at = now
+  if s and s[1] * windowMs > now then at = s[1] * windowMs end
+  local w = floor(at / windowMs)
+  local elapsed = at - w * windowMs
   local curr, prev = 0, 0
   if s then
     if s[1] == w then
@@ -104,10 +109,13 @@ steps.sw = function (s, now, cost, limit, windowMs)
   local remaining = max(0, floor((capacity - used) / windowMs))
   local start = w * windowMs
   local inCurrent = firstFit(prev, limit - curr - cost, windowMs)
+  local retry
   if inCurrent < windowMs then
-    return false, remaining, resetMs, max(inCurrent, elapsed) - elapsed
+    retry = max(inCurrent, elapsed) - elapsed
+  else
+    retry = start + windowMs + firstFit(curr, limit - cost, windowMs) - at
   end
-  return false, remaining, resetMs, start + windowMs + firstFit(curr, limit - cost, windowMs) - now
+  return false, remaining, resetMs, retry + at - now
 end
 `,
   // algorithms/sliding-log.ts; state: oldest time, then (offset from it, cost) per entry
