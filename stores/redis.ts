@@ -51,13 +51,20 @@ export interface RedisStoreStats extends StoreStats {
   nodes: number
 }
 
+/** What the store also uses of a client it created from a URL. */
+interface OwnedClient extends RedisClient {
+  readonly status: string
+  on (event: 'error', listener: (err: Error) => void): unknown
+  disconnect (): void
+}
+
 const requireModule = createRequire(import.meta.url)
 
 /**
  * Loads ioredis' `Redis` class on demand, so that only users who give a URL need ioredis.
  * @internal exported for tests
  */
-export function loadIoredis (id = 'ioredis'): new (url: string) => RedisClient & { on (event: 'error', listener: (err: Error) => void): unknown } {
+export function loadIoredis (id = 'ioredis'): new (url: string) => OwnedClient {
   try {
     return requireModule(id).Redis
   } catch (err) {
@@ -80,7 +87,8 @@ const SCAN_COUNT = 1000
 export class RedisStore implements Store {
   readonly keyPrefix: string
   readonly client: RedisClient
-  #owned: boolean
+  /** The client the store created from a URL, which it closes; undefined for a given client. */
+  #owned: OwnedClient | undefined
   #closed = false
   #clock: (() => number) | undefined
 
@@ -105,7 +113,6 @@ export class RedisStore implements Store {
         throw new errors.INVALID_OPTION('RedisStore client', 'an ioredis Redis or Cluster client', formatValue(client))
       }
       this.client = client
-      this.#owned = false
     } else {
       if (typeof url !== 'string' || !/^rediss?:\/\//.test(url)) {
         throw new errors.INVALID_OPTION('RedisStore url', "a URL like 'redis://localhost:6379'", formatValue(url))
@@ -116,7 +123,7 @@ export class RedisStore implements Store {
       // would also print every reconnection error.
       created.on('error', () => {})
       this.client = created
-      this.#owned = true
+      this.#owned = created
     }
   }
 
@@ -185,9 +192,16 @@ export class RedisStore implements Store {
   }
 
   async close (): Promise<void> {
-    if (!this.#owned || this.#closed) return
+    const owned = this.#owned
+    if (owned === undefined || this.#closed) return
     this.#closed = true
-    await this.client.quit()
+    // QUIT lets pending replies arrive; on a connection that is down it would wait in ioredis'
+    // offline queue for every reconnection attempt, so then drop the connection at once
+    if (owned.status === 'ready') {
+      await owned.quit()
+    } else {
+      owned.disconnect()
+    }
   }
 
   #masters (): RedisClient[] {

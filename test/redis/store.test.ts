@@ -5,7 +5,7 @@ import { RedisStore, loadIoredis, redisShorthand } from '../../stores/redis.js'
 import type { RedisClient, RedisStoreOptions } from '../../stores/redis.js'
 import type { StoreBucket } from '../../stores/store.js'
 import { Clock, thrown } from '../helpers.js'
-import { connect, redisAvailable, startRedis } from './server.js'
+import { connect, freePort, redisAvailable, startRedis } from './server.js'
 
 function bucket (key: string, name: keyof typeof algorithms = 'fixed-window', limit = 3, windowMs = 60_000): StoreBucket {
   return { key, algorithm: algorithms[name], params: { limit, windowMs, burst: limit } }
@@ -62,6 +62,15 @@ if (redisAvailable(t)) {
     t.equal((await given.consume([bucket('{a}')], 1)).remaining, 2)
     await given.close()
     t.equal(await client.ping(), 'PONG', 'the caller\'s client still works')
+  })
+
+  t.test('closing a store whose server is unreachable drops the connection at once', async (t) => {
+    const store = new RedisStore({ url: `redis://127.0.0.1:${await freePort()}` })
+    const pending = store.consume([bucket('{a}')], 1)
+    const started = Date.now()
+    await store.close()
+    await t.rejects(pending, /Connection is closed/, 'the queued call fails instead of waiting for reconnections')
+    t.ok(Date.now() - started < 1000, 'no wait for ioredis\' retries')
   })
 
   t.test('keys carry the store prefix and expire exactly with their state (PXAT)', async (t) => {
