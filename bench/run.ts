@@ -1,0 +1,121 @@
+// The HTTP benchmark: bare Fastify, fastify-limiter on every store, @fastify/rate-limit and
+// rate-limiter-flexible, each server in its own process and autocannon in another, interleaved
+// round by round. Then a CPU profile of the request path and the memory each key costs.
+// Run: npm run bench [-- --rounds 3 --duration 5 --only bare,fl-memory-sw --no-profile --no-memory]
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { cpus, loadavg, tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { cpuMicros, freePort, redisCommands, runLoad, startRedis, startServer } from './processes.js'
+import { profileServer } from './profile.js'
+import type { ProfileSummary } from './profile.js'
+import { writeReport } from './report.js'
+import type { BenchResults, Measurement } from './report.js'
+import { servers } from './servers/names.js'
+import type { ServerName } from './servers/names.js'
+
+const here = dirname(fileURLToPath(import.meta.url))
+/** The repository root: this file runs as dist/bench/run.js. */
+const root = join(here, '..', '..')
+const { values: args } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '5' },
+    warmup: { type: 'string', default: '1' },
+    connections: { type: 'string', default: '50' },
+    only: { type: 'string' },
+    profile: { type: 'boolean', default: true },
+    memory: { type: 'boolean', default: true },
+    write: { type: 'boolean', default: true }
+  },
+  allowNegative: true
+})
+const rounds = Number(args.rounds)
+const seconds = Number(args.duration)
+const warmup = Number(args.warmup)
+const connections = Number(args.connections)
+const names = (args.only === undefined ? Object.keys(servers) : ['bare', ...args.only.split(',').filter((n) => n !== 'bare')]) as ServerName[]
+
+const appScript = join(here, 'servers', 'app.js')
+const loadScript = join(here, 'load.js')
+const sqliteDir = mkdtempSync(join(tmpdir(), 'fastify-limiter-bench-sqlite-'))
+const redis = await startRedis()
+const began = Date.now()
+const loadBefore = loadavg()[0]
+
+/** One server, one measured run: started fresh, warmed up, measured, stopped. */
+async function measure (name: ServerName, round: number): Promise<Measurement> {
+  await redis.client.flushall()
+  const port = await freePort()
+  const server = await startServer([appScript, name, String(port), String(redis.port), sqliteDir])
+  try {
+    const url = `http://127.0.0.1:${port}/`
+    const { clients } = servers[name]
+    await runLoad(loadScript, url, warmup, connections, clients)
+    const commands0 = await redisCommands(url)
+    const cpu0 = cpuMicros(server.pid)
+    const load = await runLoad(loadScript, url, seconds, connections, clients)
+    const cpu = cpuMicros(server.pid) - cpu0
+    const commands = await redisCommands(url) - commands0
+    return {
+      name,
+      round,
+      ...load,
+      cpuUsPerRequest: cpu / load.requests,
+      redisCommandsPerRequest: commands / load.requests
+    }
+  } finally {
+    await server.stop()
+  }
+}
+
+const measurements: Measurement[] = []
+const profiles: ProfileSummary[] = []
+let memory: unknown
+try {
+  for (let round = 0; round < rounds; round++) {
+    // each round starts at another server, so that none is always first (or always after another)
+    const order = names.map((_, i) => names[(i + round * 3) % names.length])
+    for (const name of order) {
+      const m = await measure(name, round)
+      measurements.push(m)
+      process.stdout.write(`round ${round + 1}/${rounds} ${name.padEnd(22)} ${Math.round(m.rps).toString().padStart(6)} req/s ` +
+        `${m.cpuUsPerRequest.toFixed(1).padStart(5)} µs CPU/req  non-2xx ${m.non2xx}  redis cmds/req ${m.redisCommandsPerRequest.toFixed(2)}\n`)
+    }
+  }
+  if (args.profile) {
+    for (const name of ['fl-memory-sw', 'fl-memory-429', 'fl-redis'] as const) {
+      if (!names.includes(name)) continue
+      await redis.client.flushall()
+      profiles.push(await profileServer(name, appScript, loadScript, redis.port, sqliteDir, seconds, connections))
+    }
+  }
+  if (args.memory) {
+    memory = JSON.parse(execFileSync(process.execPath, ['--expose-gc', join(here, 'memory.js')], { encoding: 'utf8' }))
+  }
+} finally {
+  await redis.stop()
+  rmSync(sqliteDir, { recursive: true, force: true })
+}
+
+const results: BenchResults = {
+  date: new Date().toISOString(),
+  command: `npm run bench${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`,
+  machine: {
+    nproc: cpus().length,
+    cpu: cpus()[0].model,
+    node: process.version,
+    redis: execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).trim(),
+    loadBefore,
+    loadAfter: loadavg()[0]
+  },
+  settings: { rounds, seconds, warmup, connections },
+  minutes: (Date.now() - began) / 60_000,
+  measurements,
+  profiles,
+  memory: memory as BenchResults['memory']
+}
+if (args.write) writeReport(root, results)
+else process.stdout.write(JSON.stringify(results, null, 2) + '\n')
