@@ -1,5 +1,5 @@
 // A CPU profile of one benchmark server under load (`node --cpu-prof`), summarised: the
-// functions with the most self time, and the share of all samples spent inside the plugin.
+// functions with the most self time, and where the busy time went (plugin, Fastify, Node core...).
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
@@ -22,43 +22,60 @@ interface CpuProfile {
 export interface ProfileSummary {
   name: ServerName
   requests: number
-  /** Sampled CPU time, ms. */
+  /** Sampled CPU time, ms, not counting idle. */
   totalMs: number
-  /** Share of samples with a plugin frame on the stack (the plugin and what it calls). */
-  pluginInclusive: number
+  /** Share of busy samples by where they were spent (see `group`). */
+  groups: Array<{ group: string, share: number }>
+  /** The functions with the most self time, as shares of busy samples. */
   top: Array<{ fn: string, where: string, selfMs: number, share: number }>
 }
 
-/** Whether a script URL is the plugin's compiled code (dist/, not the benchmark's). */
-function isPlugin (url: string): boolean {
-  return /\/dist\/(index\.js|lib\/|stores\/|algorithms\/)/.test(url)
+/**
+ * Who a sample belongs to: the nearest frame (from the leaf up) that has a script: the plugin
+ * (its compiled dist/ code), an npm package, or Node core. Native functions (no script: escape,
+ * writev, JSON.stringify) count for the code that called them.
+ */
+function group (url: string): string {
+  if (/\/dist\/(index\.js|lib\/|stores\/|algorithms\/)/.test(url)) return 'fastify-limiter'
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)
+  if (pkg !== null) return pkg[1]
+  return url.startsWith('node:') ? 'Node core (http, net, streams, timers)' : 'other'
 }
 
-/** Self time by function, and the plugin's inclusive share, from a .cpuprofile. */
+const IDLE = new Set(['(idle)'])
+const SPECIAL = new Set(['(garbage collector)', '(program)'])
+
+/** Self time by function and busy time by group, from a .cpuprofile. */
 export function summarize (profile: CpuProfile, root: string, count = 15): Omit<ProfileSummary, 'name' | 'requests'> {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]))
   const parent = new Map<number, number>()
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
   const self = new Map<string, number>()
   const where = new Map<string, string>()
+  const groups = new Map<string, number>()
   let total = 0
-  let inPlugin = 0
   for (let i = 0; i < profile.samples.length; i++) {
     const dt = profile.timeDeltas[i] ?? 0
     const node = byId.get(profile.samples[i]) as ProfileNode
     const { functionName, url, lineNumber } = node.callFrame
+    if (IDLE.has(functionName)) continue
     const fn = functionName === '' ? '(anonymous)' : functionName
     const at = url === '' ? '' : `${url.startsWith('file://') ? relative(root, new URL(url).pathname) : url}:${lineNumber + 1}`
     const id = `${fn} ${at}`
     self.set(id, (self.get(id) ?? 0) + dt)
     where.set(id, at)
     total += dt
-    for (let n: number | undefined = node.id; n !== undefined; n = parent.get(n)) {
-      if (isPlugin((byId.get(n) as ProfileNode).callFrame.url)) {
-        inPlugin += dt
-        break
+    let owner = SPECIAL.has(functionName) ? functionName : 'other'
+    if (!SPECIAL.has(functionName)) {
+      for (let n: number | undefined = node.id; n !== undefined; n = parent.get(n)) {
+        const frameUrl = (byId.get(n) as ProfileNode).callFrame.url
+        if (frameUrl !== '') {
+          owner = group(frameUrl)
+          break
+        }
       }
     }
+    groups.set(owner, (groups.get(owner) ?? 0) + dt)
   }
   const top = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, count).map(([id, us]) => ({
     fn: id.slice(0, id.length - (where.get(id) as string).length).trim(),
@@ -66,7 +83,11 @@ export function summarize (profile: CpuProfile, root: string, count = 15): Omit<
     selfMs: us / 1000,
     share: us / total
   }))
-  return { totalMs: total / 1000, pluginInclusive: inPlugin / total, top }
+  return {
+    totalMs: total / 1000,
+    groups: [...groups.entries()].sort((a, b) => b[1] - a[1]).map(([g, us]) => ({ group: g, share: us / total })),
+    top
+  }
 }
 
 /** Runs server `name` under `--cpu-prof`, loads it, stops it, and summarises the profile. */

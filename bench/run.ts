@@ -1,7 +1,7 @@
 // The HTTP benchmark: bare Fastify, fastify-limiter on every store, @fastify/rate-limit and
 // rate-limiter-flexible, each server in its own process and autocannon in another, interleaved
 // round by round. Then a CPU profile of the request path and the memory each key costs.
-// Run: npm run bench [-- --rounds 3 --duration 5 --only bare,fl-memory-sw --no-profile --no-memory]
+// Run: npm run bench [-- --rounds 5 --duration 4 --only bare,fl-memory-sw --no-profile --no-memory]
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
@@ -21,8 +21,8 @@ const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
 const { values: args } = parseArgs({
   options: {
-    rounds: { type: 'string', default: '3' },
-    duration: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '5' },
+    duration: { type: 'string', default: '4' },
     warmup: { type: 'string', default: '1' },
     connections: { type: 'string', default: '50' },
     only: { type: 'string' },
@@ -46,7 +46,7 @@ const began = Date.now()
 const loadBefore = loadavg()[0]
 
 /** One server, one measured run: started fresh, warmed up, measured, stopped. */
-async function measure (name: ServerName, round: number): Promise<Measurement> {
+async function measure (name: ServerName, round: number): Promise<Omit<Measurement, 'seq'>> {
   await redis.client.flushall()
   const port = await freePort()
   const server = await startServer([appScript, name, String(port), String(redis.port), sqliteDir])
@@ -71,15 +71,22 @@ async function measure (name: ServerName, round: number): Promise<Measurement> {
   }
 }
 
+/** Servers between two runs of bare Fastify. */
+const BRACKET = 3
 const measurements: Measurement[] = []
 const profiles: ProfileSummary[] = []
 let memory: unknown
 try {
   for (let round = 0; round < rounds; round++) {
-    // each round starts at another server, so that none is always first (or always after another)
-    const order = names.map((_, i) => names[(i + round * 3) % names.length])
-    for (const name of order) {
-      const m = await measure(name, round)
+    // each round starts at another server, so that none is always first (or always after
+    // another), and bare Fastify runs before and after every BRACKET servers: the load of a
+    // shared machine drifts, and each server is compared with the bare runs on either side of it
+    const others = names.filter((n) => n !== 'bare')
+    const rotated = others.map((_, i) => others[(i + round * 3) % others.length])
+    const order: ServerName[] = ['bare']
+    for (let i = 0; i < rotated.length; i += BRACKET) order.push(...rotated.slice(i, i + BRACKET), 'bare')
+    for (const [seq, name] of order.entries()) {
+      const m = { ...await measure(name, round), seq }
       measurements.push(m)
       process.stdout.write(`round ${round + 1}/${rounds} ${name.padEnd(22)} ${Math.round(m.rps).toString().padStart(6)} req/s ` +
         `${m.cpuUsPerRequest.toFixed(1).padStart(5)} µs CPU/req  non-2xx ${m.non2xx}  redis cmds/req ${m.redisCommandsPerRequest.toFixed(2)}\n`)
@@ -100,8 +107,20 @@ try {
   rmSync(sqliteDir, { recursive: true, force: true })
 }
 
+/** The commit measured (BENCH_COMMIT names it when the tree is a copy without .git). */
+function commit (): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root, encoding: 'utf8' }).trim() !== ''
+    return dirty ? `${head} with uncommitted changes` : head
+  } catch {
+    return process.env.BENCH_COMMIT ?? 'unknown'
+  }
+}
+
 const results: BenchResults = {
   date: new Date().toISOString(),
+  commit: commit(),
   command: `npm run bench${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`,
   machine: {
     nproc: cpus().length,
