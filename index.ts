@@ -9,6 +9,11 @@ import type { RateLimitDecision } from './lib/context.js'
 import { createHook, kApplied } from './lib/limiter.js'
 import type { LimiterContext } from './lib/limiter.js'
 import { Reporter } from './lib/report.js'
+import { setupMetrics } from './lib/metrics.js'
+import { OpenApiCollector } from './lib/openapi.js'
+import { StoreGuard } from './lib/guard.js'
+import { DenialCache } from './lib/denials.js'
+import { MemoryStore } from './stores/memory.js'
 import { resolveOptions } from './lib/options.js'
 import { RouteRegistry, routeId, routeLabel } from './lib/routes.js'
 import type { FastifyLimiterOptions, RouteRateLimit } from './lib/schema.js'
@@ -30,25 +35,39 @@ declare module 'fastify' {
 
 type HookName = 'onRequest' | 'preValidation' | 'preHandler'
 
+/** Most blocked buckets remembered per app server (LRU past that). */
+const DENIAL_CACHE_SIZE = 10_000
+
 async function fastifyLimiter (fastify: FastifyInstance, input: FastifyLimiterOptions): Promise<void> {
   const options = resolveOptions(input, fastify)
-  const context: LimiterContext = { options, report: new Reporter() }
+  const clock = options.clock ?? Date.now
+  const context: LimiterContext = {
+    options,
+    report: new Reporter(options.log),
+    guard: new StoreGuard(options.storeTimeoutMs, clock),
+    denials: options.store instanceof MemoryStore ? undefined : new DenialCache(DENIAL_CACHE_SIZE)
+  }
   const registry = new RouteRegistry()
+  const removeMetrics = await setupMetrics(options.metrics, context.report)
+  const docs = options.openapi === undefined ? undefined : new OpenApiCollector(options.openapi)
+  if (docs !== undefined) fastify.addHook('onReady', async () => docs.apply())
 
   let globalHook: ReturnType<typeof createHook> | undefined
+  let globalLimit: CompiledLimit | undefined
   if (options.global !== undefined) {
     const group = typeof options.global === 'object' ? options.global.group : undefined
     const compiled = compileLimit(options.global, 'fastify-limiter option', 'global', group ?? 'global', group ?? '*', options)
     registry.add(compiled, ['global', ...(group === undefined ? [] : [group])])
     globalHook = createHook(() => compiled, context)
+    globalLimit = compiled
   }
 
   fastify.decorateRequest('rateLimit', undefined)
   fastify.decorateRequest(kApplied, null)
   fastify.decorate('rateLimit', createApi(context, registry))
 
-  fastify.addHook('onRoute', (route: RouteOptions) => {
-    const hook = routeHook(route)
+  fastify.addHook('onRoute', function (route: RouteOptions) {
+    const hook = routeHook(route, this)
     if (hook === undefined) return
     const existing = route[options.hook]
     route[options.hook] = existing === undefined
@@ -56,9 +75,12 @@ async function fastifyLimiter (fastify: FastifyInstance, input: FastifyLimiterOp
       : [...(Array.isArray(existing) ? existing : [existing]), hook] as typeof existing
   })
 
-  function routeHook (route: RouteOptions) {
+  function routeHook (route: RouteOptions, instance: FastifyInstance) {
     const declared = route.config?.rateLimit
-    if (declared === undefined) return globalHook
+    if (declared === undefined) {
+      docs?.add(instance, route, globalLimit)
+      return globalHook
+    }
     const label = routeLabel(route.method, route.url)
     const where = `Route ${label}`
     checkLimit(declared, where, 'config.rateLimit', true)
@@ -67,6 +89,7 @@ async function fastifyLimiter (fastify: FastifyInstance, input: FastifyLimiterOp
     const id = group ?? routeId(route.method, route.url)
     const compiled: CompiledLimit = compileLimit(declared, where, 'config.rateLimit', group ?? label, id, options)
     registry.add(compiled, [label, id, route.url, ...(group === undefined ? [] : [group])])
+    docs?.add(instance, route, compiled)
     return createHook(() => compiled, context)
   }
 
@@ -87,6 +110,8 @@ async function fastifyLimiter (fastify: FastifyInstance, input: FastifyLimiterOp
   }
 
   fastify.addHook('onClose', async () => {
+    context.guard.close()
+    removeMetrics?.()
     if (options.ownsStore) await options.store.close()
   })
 }
@@ -100,6 +125,10 @@ export type { HookName }
 export type { FastifyLimiterOptions, RouteRateLimit, RateLimit, RateLimitObject, RateString, RateUnit, Identity } from './lib/schema.js'
 export type { RateLimitDecision, LimitContext, BucketKind } from './lib/context.js'
 export type { RateLimitApi, ResetSelector, LimiterStats } from './lib/api.js'
+export type { Counters, BucketCounters, RouteCounters, CounterSnapshot } from './lib/report.js'
+export type { MetricsInput, MetricsRegistry } from './lib/metrics.js'
+export type { OpenApiInput } from './lib/openapi.js'
+export type { LogLevel, LogInput } from './lib/logging.js'
 export { errors } from './lib/errors.js'
 export { parseRate } from './lib/rate.js'
 export type { Rate, RateInput } from './lib/rate.js'

@@ -2,6 +2,8 @@
 // Run with `npm start`; it prints the URLs and curl lines to try.
 import Fastify from 'fastify'
 import type { FastifyRequest } from 'fastify'
+import swagger from '@fastify/swagger'
+import { Registry } from 'prom-client'
 import fastifyLimiter from '../index.js'
 
 interface User { id: string, plan: 'free' | 'pro' }
@@ -19,11 +21,17 @@ export async function buildExample () {
     if (token !== undefined && token in users) (request as FastifyRequest & { user: User }).user = users[token]
   })
 
+  // the OpenAPI document shows every limit, its 429 and its headers (served at /documentation/json)
+  await app.register(swagger, { openapi: { info: { title: 'fastify-limiter example API', version: '1.0.0' } } })
+  const metrics = new Registry()
+
   await app.register(fastifyLimiter, {
     global: '60/min', // every route without its own limit
     headers: 'legacy', // try 'ietf' for RateLimit-Policy / RateLimit
     exempt: ['10.0.0.0/8'], // internal traffic is never limited
-    onExceeded: (request, context) => request.log.warn({ route: context.route, bucket: context.bucket }, 'limited')
+    onExceeded: (request, context) => request.log.warn({ route: context.route, bucket: context.bucket }, 'limited'),
+    metrics: { registry: metrics }, // Prometheus counters, scraped at /metrics
+    log: { denied: 'info' } // 429s logged (with a hashed client identity); dry-run denials log at warn
   })
 
   // anonymous traffic per IP, signed-in traffic per user, with different rates
@@ -60,6 +68,12 @@ export async function buildExample () {
   app.setNotFoundHandler({ preHandler: app.rateLimit.hook('10/min') }, async (request, reply) => reply.code(404).send({ error: 'not found' }))
   // what the limiter has seen
   app.get('/stats', { config: { rateLimit: false } }, async () => app.rateLimit.stats())
+  // the same counters for Prometheus, and the OpenAPI document
+  app.get('/metrics', { config: { rateLimit: false }, schema: { hide: true } }, async (request, reply) => {
+    reply.type(metrics.contentType)
+    return metrics.metrics()
+  })
+  app.get('/documentation/json', { config: { rateLimit: false }, schema: { hide: true } }, async () => app.swagger())
 
   return app
 }
@@ -84,7 +98,9 @@ if (process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].sp
     `  curl -si ${base}/health                                           # opted out of the global 60/min`,
     `  curl -si -H 'x-forwarded-for: 10.1.2.3' ${base}/feed              # exempt: 10.0.0.0/8`,
     `  curl -si ${base}/nope                                             # the 404 handler is limited too`,
-    `  curl -s ${base}/stats                                             # counters and store stats`
+    `  curl -s ${base}/stats                                             # counters and store stats`,
+    `  curl -s ${base}/metrics                                           # the same for Prometheus`,
+    `  curl -s ${base}/documentation/json                                # OpenAPI: each route's limits, 429 and headers`
   ]
   process.stdout.write(lines.join('\n') + '\n')
 }

@@ -8,7 +8,7 @@ import { ipIdentity } from './identity.js'
 import { encodePart } from './keys.js'
 import { bucketsOf, createHook, kApplied, resolveBucket } from './limiter.js'
 import type { LimiterContext, Resolved } from './limiter.js'
-import type { Counters } from './report.js'
+import type { CounterSnapshot } from './report.js'
 import { RouteRegistry, routeId, routeLabel } from './routes.js'
 import type { RateLimit } from './schema.js'
 import { formatValue } from './validate.js'
@@ -22,8 +22,10 @@ export interface ResetSelector {
   key?: string | number
 }
 
-export interface LimiterStats extends Counters {
-  store: StoreStats
+/** `stats()`: the totals, a `routes` breakdown (by route, then bucket kind), and the store's stats. */
+export interface LimiterStats extends CounterSnapshot {
+  /** The store's stats, or why they could not be read (the store failed or took longer than storeTimeoutMs). */
+  store: StoreStats | { error: string }
 }
 
 /** `fastify.rateLimit`. */
@@ -51,6 +53,8 @@ export function createApi (context: LimiterContext, registry: RouteRegistry): Ra
   const { store } = options
 
   async function resetKeys (keys: string[]): Promise<void> {
+    // remembered denials may name these buckets: forget them all (reset is rare)
+    context.denials?.clear()
     await Promise.all([...new Set(keys)].map((key) => store.reset(key)))
   }
 
@@ -107,10 +111,18 @@ export function createApi (context: LimiterContext, registry: RouteRegistry): Ra
       await resetKeys(keys)
     },
     async clear () {
+      context.denials?.clear()
       await store.clear()
     },
     async stats () {
-      return { ...report.counters, store: await store.stats() }
+      // a stats call must not hang or fail on a store outage either
+      let storeStats: StoreStats | { error: string }
+      try {
+        storeStats = await context.guard.bound(Promise.resolve().then(() => store.stats()))
+      } catch (err) {
+        storeStats = { error: err instanceof Error ? err.message : formatValue(err) }
+      }
+      return { ...report.snapshot(), store: storeStats }
     },
     hook (limit) {
       const where = 'fastify.rateLimit.hook()'

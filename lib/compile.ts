@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify'
 import { algorithms } from '../algorithms/index.js'
 import type { Algorithm, AlgorithmParams } from '../algorithms/types.js'
 import type { BucketKind } from './context.js'
+import type { StoreErrorMode } from './guard.js'
 import { errors } from './errors.js'
 import { policyItem, policyName } from './headers.js'
 import { keyHead, keyTail } from './keys.js'
@@ -47,6 +48,7 @@ export interface CompiledLimit {
   /** The largest cost every rate can ever allow (the smallest burst). */
   readonly maxCost: number
   readonly dryRun: boolean
+  readonly onStoreError: StoreErrorMode
 }
 
 /**
@@ -96,7 +98,8 @@ export function compileLimit (
     keyFn: spec.key,
     cost,
     maxCost,
-    dryRun: spec.dryRun ?? options.dryRun
+    dryRun: spec.dryRun ?? options.dryRun,
+    onStoreError: spec.onStoreError ?? options.onStoreError
   })
 }
 

@@ -26,8 +26,8 @@ export const errors = {
     'FST_LIMITER_INVALID_IDENTITY', '%s: the %s resolver returned %s; expected a non-empty string, a finite number, or undefined/null for none', 500),
   RESOLVER_FAILED: createError<'FST_LIMITER_RESOLVER_FAILED', 500, [string, string, string, Cause]>(
     'FST_LIMITER_RESOLVER_FAILED', '%s: the %s function threw: %s', 500),
-  STORE_FAILED: createError<'FST_LIMITER_STORE_FAILED', 500, [string, string, Cause]>(
-    'FST_LIMITER_STORE_FAILED', '%s: the rate-limit store failed: %s', 500),
+  STORE_TIMEOUT: createError<'FST_LIMITER_STORE_TIMEOUT', 500, [number]>(
+    'FST_LIMITER_STORE_TIMEOUT', 'the rate-limit store did not answer within storeTimeoutMs (%s ms)', 500),
 
   // SQLite store (stores/sqlite.ts).
   SQLITE_MISSING: createError<'FST_LIMITER_SQLITE_MISSING', 500, [string, Cause]>(
@@ -43,7 +43,11 @@ export const errors = {
   INVALID_SELECTOR: createError<'FST_LIMITER_INVALID_SELECTOR', 500, [string]>(
     'FST_LIMITER_INVALID_SELECTOR', 'fastify.rateLimit.reset: %s', 500, TypeError),
   UNKNOWN_ROUTE: createError<'FST_LIMITER_UNKNOWN_ROUTE', 500, [string]>(
-    'FST_LIMITER_UNKNOWN_ROUTE', 'fastify.rateLimit.reset: no rate-limited route or group %s', 500)
+    'FST_LIMITER_UNKNOWN_ROUTE', 'fastify.rateLimit.reset: no rate-limited route or group %s', 500),
+
+  // Ecosystem: metrics (lib/metrics.ts).
+  METRICS_UNAVAILABLE: createError<'FST_LIMITER_METRICS_UNAVAILABLE', 500, [string, Cause]>(
+    'FST_LIMITER_METRICS_UNAVAILABLE', 'fastify-limiter option metrics needs the optional peer dependency prom-client (npm install prom-client): %s', 500)
 } as const
 
 export type LimiterErrorCode = InstanceType<(typeof errors)[keyof typeof errors]>['code']

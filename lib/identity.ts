@@ -10,14 +10,12 @@ import ipaddr from 'ipaddr.js'
  */
 export function ipIdentity (ip: string, subnet: number): string {
   if (!ip.includes(':')) return ip
-  let address: ipaddr.IPv4 | ipaddr.IPv6
+  let v6: ipaddr.IPv6
   try {
-    address = ipaddr.parse(ip)
+    v6 = ipaddr.IPv6.parse(ip) // a string with a colon can only be IPv6
   } catch {
     return ip
   }
-  if (address.kind() === 'ipv4') return address.toString()
-  const v6 = address as ipaddr.IPv6
   if (v6.isIPv4MappedAddress()) return v6.toIPv4Address().toString()
   if (subnet === 128) return v6.toString()
   return `${ipaddr.IPv6.networkAddressFromCIDR(`${v6.toNormalizedString()}/${subnet}`).toString()}/${subnet}`

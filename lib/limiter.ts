@@ -7,6 +7,9 @@ import { ipIdentity } from './identity.js'
 import { encodePart } from './keys.js'
 import type { ResolvedOptions } from './options.js'
 import type { Reporter } from './report.js'
+import type { DenialCache } from './denials.js'
+import { BREAKER_MS } from './guard.js'
+import type { StoreGuard } from './guard.js'
 import { humanAfter } from './response.js'
 import { formatValue } from './validate.js'
 
@@ -36,6 +39,9 @@ declare module 'fastify' {
 export interface LimiterContext {
   readonly options: ResolvedOptions
   readonly report: Reporter
+  readonly guard: StoreGuard
+  /** Remembered denials; undefined for the memory store, which is as fast as the cache. */
+  readonly denials: DenialCache | undefined
 }
 
 /** The bucket kind and identity a request falls in for a limit, or undefined when none applies. */
@@ -115,13 +121,20 @@ type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDone
  * preHandler. A synchronous store (memory) answers without a promise.
  */
 export function createHook (select: (request: FastifyRequest) => CompiledLimit, context: LimiterContext): Hook {
-  const { options, report } = context
+  const { options, report, guard, denials } = context
   const { store, exempt, clock } = options
 
+  /**
+   * Acts on a decision. `cacheKey` is set when the decision came from the store and may be
+   * remembered as a denial on this server.
+   */
   function decide (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction,
-    limit: CompiledLimit, resolved: Resolved, d: StoreDecision): void {
+    limit: CompiledLimit, resolved: Resolved, d: StoreDecision, cacheKey: string | undefined, cost: number): void {
     const rate = resolved.kind.rates[d.index]
     const blocked = !d.allowed && !limit.dryRun
+    if (blocked && cacheKey !== undefined) {
+      (denials as DenialCache).set(cacheKey, cost, d, clock === undefined ? Date.now() : clock())
+    }
     const decision: RateLimitDecision = {
       allowed: d.allowed,
       limit: d.limit,
@@ -176,9 +189,24 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     }
   }
 
-  function storeFailed (request: FastifyRequest, done: HookHandlerDoneFunction, limit: CompiledLimit, err: unknown): void {
+  /** The store failed (threw, rejected or timed out): report it, then follow the limit's mode. */
+  function failed (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, limit: CompiledLimit,
+    resolved: Resolved, buckets: StoreBucket[], cost: number, now: number | undefined, err: unknown): void {
     report.storeError(request, limit, err)
-    done(new errors.STORE_FAILED(limit.where, err instanceof Error ? err.message : formatValue(err), { cause: err }))
+    guard.failed(request, err, limit.onStoreError)
+    degrade(request, reply, done, limit, resolved, buckets, cost, now)
+  }
+
+  /** Decides without the store: on the local memory store, by letting the request through, or with a 503. */
+  function degrade (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, limit: CompiledLimit,
+    resolved: Resolved, buckets: StoreBucket[], cost: number, now: number | undefined): void {
+    if (limit.onStoreError === 'fallback') {
+      decide(request, reply, done, limit, resolved, guard.fallback.consume(buckets, cost, now), undefined, cost)
+    } else if (limit.onStoreError === 'allow') {
+      done()
+    } else {
+      reply.code(503).header('retry-after', UNAVAILABLE_RETRY_S).send(unavailable())
+    }
   }
 
   return function rateLimitHook (request, reply, done) {
@@ -207,21 +235,47 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
       done(err as Error)
       return
     }
-    let result: StoreDecision | Promise<StoreDecision>
-    try {
-      result = store.consume(bucketsOf(resolved), cost, clock === undefined ? undefined : clock())
-    } catch (err) {
-      storeFailed(request, done, limit, err)
+    const found = resolved
+    const buckets = bucketsOf(found)
+    const now = clock === undefined ? undefined : clock()
+    let cacheKey: string | undefined
+    if (denials !== undefined && !limit.dryRun) {
+      cacheKey = buckets.length === 1 ? buckets[0].key : buckets.map((b) => b.key).join('\n')
+      const cached = denials.get(cacheKey, cost, now ?? Date.now())
+      if (cached !== undefined) {
+        decide(request, reply, done, limit, found, cached, undefined, cost)
+        return
+      }
+    }
+    if (guard.open) {
+      degrade(request, reply, done, limit, found, buckets, cost, now)
       return
     }
-    const found = resolved
+    let result: StoreDecision | PromiseLike<StoreDecision>
+    try {
+      result = store.consume(buckets, cost, now)
+    } catch (err) {
+      failed(request, reply, done, limit, found, buckets, cost, now, err)
+      return
+    }
     if (typeof (result as PromiseLike<StoreDecision>).then === 'function') {
-      (result as PromiseLike<StoreDecision>).then(
-        (d) => decide(request, reply, done, limit, found, d),
-        (err) => storeFailed(request, done, limit, err)
+      guard.bound(result as PromiseLike<StoreDecision>).then(
+        (d) => decide(request, reply, done, limit, found, d, cacheKey, cost),
+        (err: unknown) => failed(request, reply, done, limit, found, buckets, cost, now, err)
       )
     } else {
-      decide(request, reply, done, limit, found, result as StoreDecision)
+      decide(request, reply, done, limit, found, result as StoreDecision, cacheKey, cost)
     }
+  }
+}
+
+/** Retry-After of a 503 while the store is failing: when the store is asked again. */
+const UNAVAILABLE_RETRY_S = Math.ceil(BREAKER_MS / 1000)
+
+function unavailable () {
+  return {
+    statusCode: 503,
+    error: 'Service Unavailable',
+    message: `The rate-limit store is unavailable, retry in ${humanAfter(UNAVAILABLE_RETRY_S)}`
   }
 }

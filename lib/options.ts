@@ -15,6 +15,12 @@ import type { HeaderWriter } from './headers.js'
 import { defaultErrorResponse } from './response.js'
 import type { FastifyLimiterOptions, Identity, RateLimit } from './schema.js'
 import { formatValue } from './validate.js'
+import { resolveLog } from './logging.js'
+import type { LogOptions } from './logging.js'
+import type { MetricsInput } from './metrics.js'
+import { resolveOpenApi } from './openapi.js'
+import type { OpenApiDocs } from './openapi.js'
+import type { StoreErrorMode } from './guard.js'
 
 /** The plugin options, checked and fully defaulted once. */
 export interface ResolvedOptions {
@@ -33,6 +39,12 @@ export interface ResolvedOptions {
   readonly ipv6Subnet: number
   readonly onExceeded: ((request: FastifyRequest, context: LimitContext) => void) | undefined
   readonly clock: (() => number) | undefined
+  /** What the OpenAPI document says about limited routes; undefined with `openapi: false`. */
+  readonly openapi: OpenApiDocs | undefined
+  readonly metrics: MetricsInput
+  readonly log: LogOptions
+  readonly onStoreError: StoreErrorMode
+  readonly storeTimeoutMs: number
 }
 
 /** Options Fastify's `register` itself understands; they reach the plugin and are ignored here. */
@@ -53,6 +65,7 @@ export function resolveOptions (input: FastifyLimiterOptions | undefined, fastif
   }
   checkPluginOptions(options)
   const o = options as FastifyLimiterOptions
+  const storeTimeoutMs = o.storeTimeoutMs ?? 100
   let store: Store
   if (o.sqlite !== undefined && o.store !== undefined) {
     throw new errors.INVALID_OPTION('fastify-limiter option sqlite', 'no store option beside it (sqlite is shorthand for a SqliteStore)', 'both store and sqlite')
@@ -63,7 +76,9 @@ export function resolveOptions (input: FastifyLimiterOptions | undefined, fastif
   if (o.redis !== undefined) {
     store = redisShorthand(o.redis, fastify, o.clock)
   } else if (o.sqlite !== undefined) {
-    store = new SqliteStore({ ...(typeof o.sqlite === 'string' ? { path: o.sqlite } : o.sqlite), clock: o.clock })
+    // a lock wait is the one store wait storeTimeoutMs cannot cut short (better-sqlite3 is
+    // synchronous), so by default the busy timeout is the store timeout
+    store = new SqliteStore({ busyTimeoutMs: storeTimeoutMs, ...(typeof o.sqlite === 'string' ? { path: o.sqlite } : o.sqlite), clock: o.clock })
   } else if (o.store === undefined) {
     store = new MemoryStore({ clock: o.clock })
   } else {
@@ -85,6 +100,11 @@ export function resolveOptions (input: FastifyLimiterOptions | undefined, fastif
     dryRun: o.dryRun ?? false,
     ipv6Subnet: o.ipv6Subnet ?? 64,
     onExceeded: o.onExceeded,
-    clock: o.clock
+    clock: o.clock,
+    openapi: resolveOpenApi(o.openapi, o.headers ?? 'legacy', o.errorResponseBuilder !== undefined),
+    metrics: o.metrics ?? false,
+    log: resolveLog(o.log),
+    onStoreError: o.onStoreError ?? 'fallback',
+    storeTimeoutMs
   })
 }

@@ -1,38 +1,108 @@
 import type { FastifyRequest } from 'fastify'
 import type { CompiledLimit } from './compile.js'
-import type { LimitContext, RateLimitDecision } from './context.js'
+import type { BucketKind, LimitContext, RateLimitDecision } from './context.js'
+import { kApplied } from './limiter.js'
+import type { Applied } from './limiter.js'
+import type { LogOptions } from './logging.js'
+import { logDenial } from './logging.js'
 
-/** The plugin's counters, reported by `fastify.rateLimit.stats()`. */
-export interface Counters {
+/** How often the requests of one bucket kind of one route ended each way. */
+export interface BucketCounters {
   allowed: number
   denied: number
   dryRunDenied: number
+  /** Allowed with less than 20% of the limit remaining (`remaining * 5 < limit`). */
+  nearLimit: number
+}
+
+/** The plugin's counters, reported by `fastify.rateLimit.stats()`. */
+export interface Counters extends BucketCounters {
   storeErrors: number
 }
 
+/** One route's (or group's, or `'global'`'s) counters, and the same split by bucket kind. */
+export interface RouteCounters extends Counters {
+  buckets: Partial<Record<BucketKind, BucketCounters>>
+}
+
+/** `stats()` without the store: the totals and a `routes` breakdown keyed by route label. */
+export interface CounterSnapshot extends Counters {
+  routes: Record<string, RouteCounters>
+}
+
+/** The denied request's identity: `decide()` sets `request[kApplied]` before it reports. */
+const identityOf = (request: FastifyRequest) => (request[kApplied] as Applied).identity
+
+const zero = (): BucketCounters => ({ allowed: 0, denied: 0, dryRunDenied: 0, nearLimit: 0 })
+
 /**
  * Where the limiter reports what it decided. Every outcome of a request goes through here (and
- * nowhere else), so counters, metrics and logs are kept in one place.
+ * nowhere else), so counters, metrics and logs are kept in one place. The request path only
+ * increments numbers; metrics read them when scraped (lib/metrics.ts) and logs are written for
+ * denials only, at the configured levels (lib/logging.ts).
  */
 export class Reporter {
-  readonly counters: Counters = { allowed: 0, denied: 0, dryRunDenied: 0, storeErrors: 0 }
+  readonly counters: Counters = { ...zero(), storeErrors: 0 }
+  readonly #routes = new Map<string, RouteCounters>()
+  readonly #log: LogOptions
 
-  allowed (_request: FastifyRequest, _limit: CompiledLimit, _decision: RateLimitDecision): void {
+  constructor (log: LogOptions) {
+    this.#log = log
+  }
+
+  allowed (_request: FastifyRequest, limit: CompiledLimit, decision: RateLimitDecision): void {
+    const route = this.#route(limit.route)
+    const bucket = route.buckets[decision.bucket] ??= zero()
     this.counters.allowed++
+    route.allowed++
+    bucket.allowed++
+    if (decision.remaining * 5 < decision.limit) {
+      this.counters.nearLimit++
+      route.nearLimit++
+      bucket.nearLimit++
+    }
   }
 
   /** A denial answered with a 429. */
-  denied (_request: FastifyRequest, _context: LimitContext): void {
+  denied (request: FastifyRequest, context: LimitContext): void {
+    const route = this.#route(context.route)
     this.counters.denied++
+    route.denied++;
+    (route.buckets[context.bucket] ??= zero()).denied++
+    logDenial(request, context, this.#log.denied, this.#log, identityOf(request))
   }
 
   /** A denial let through because the limit is in dry-run mode. */
   dryRunDenied (request: FastifyRequest, context: LimitContext): void {
+    const route = this.#route(context.route)
     this.counters.dryRunDenied++
-    request.log.warn({ rateLimit: context }, 'rate limit exceeded (dry run: request allowed)')
+    route.dryRunDenied++;
+    (route.buckets[context.bucket] ??= zero()).dryRunDenied++
+    logDenial(request, context, this.#log.dryRun, this.#log, identityOf(request))
   }
 
-  storeError (_request: FastifyRequest, _limit: CompiledLimit, _err: unknown): void {
+  storeError (_request: FastifyRequest, limit: CompiledLimit, _err: unknown): void {
     this.counters.storeErrors++
+    this.#route(limit.route).storeErrors++
+  }
+
+  /** A copy of every counter, for `stats()` and metrics. */
+  snapshot (): CounterSnapshot {
+    const routes: Record<string, RouteCounters> = {}
+    for (const [name, route] of this.#routes) {
+      const buckets: RouteCounters['buckets'] = {}
+      for (const [kind, counters] of Object.entries(route.buckets)) buckets[kind as BucketKind] = { ...counters }
+      routes[name] = { ...route, buckets }
+    }
+    return { ...this.counters, routes }
+  }
+
+  #route (name: string): RouteCounters {
+    let route = this.#routes.get(name)
+    if (route === undefined) {
+      route = { ...zero(), storeErrors: 0, buckets: {} }
+      this.#routes.set(name, route)
+    }
+    return route
   }
 }

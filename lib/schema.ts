@@ -5,6 +5,9 @@ import type { AlgorithmName } from '../algorithms/types.js'
 import type { Store } from '../stores/store.js'
 import type { RedisClient } from '../stores/redis.js'
 import type { LimitContext } from './context.js'
+import type { LogLevel } from './logging.js'
+import type { MetricsRegistry } from './metrics.js'
+import type { StoreErrorMode } from './guard.js'
 
 /**
  * The TypeBox schemas of the plugin options and of a route's `config.rateLimit`. The
@@ -67,7 +70,9 @@ export const LimitObjectSchema = Type.Object({
   /** Routes with the same group share buckets. */
   group: Type.Optional(Type.String({ minLength: 1 })),
   /** Count and add headers, never block. */
-  dryRun: Type.Optional(Type.Boolean())
+  dryRun: Type.Optional(Type.Boolean()),
+  /** What this route does when the store fails (default: the plugin's `onStoreError`). */
+  onStoreError: Type.Optional(Type.Unsafe<StoreErrorMode>(Type.Union([Type.Literal('fallback'), Type.Literal('allow'), Type.Literal('deny')])))
 }, { additionalProperties: false })
 
 /** A limit: a rate string (shorthand for `{ ip }`) or an object. */
@@ -78,7 +83,7 @@ export const RouteLimitSchema = Type.Union([Type.Literal(false), LimitSchema])
 
 /** What each top-level key of a limit must be, for error messages. */
 export const limitExpectations: Record<string, string> = {
-  '': "a rate string like '10/min', false, or an object with ip, user, key, rate, cost, algorithm, burst, group, dryRun",
+  '': "a rate string like '10/min', false, or an object with ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError",
   ip: "a rate like '10/min' or '3/5min', { limit, windowMs }, or a non-empty array of them",
   user: "a rate like '10/min' or '3/5min', { limit, windowMs }, or a non-empty array of them",
   key: 'a function (request) => string | number | undefined',
@@ -87,7 +92,8 @@ export const limitExpectations: Record<string, string> = {
   algorithm: "one of 'fixed-window', 'sliding-window', 'sliding-log', 'token-bucket', 'leaky-bucket', 'gcra'",
   burst: 'a positive integer',
   group: 'a non-empty string',
-  dryRun: 'a boolean'
+  dryRun: 'a boolean',
+  onStoreError: "one of 'fallback', 'allow', 'deny'"
 }
 
 export const HeaderNamesSchema = Type.Object({
@@ -103,6 +109,11 @@ export const HeadersSchema = Type.Union([
   Type.Literal(false),
   HeaderNamesSchema
 ])
+
+/** A pino level for a log line, or false for none. */
+const LogLevelSchema = Type.Unsafe<LogLevel>(Type.Union(
+  [...['trace', 'debug', 'info', 'warn', 'error', 'fatal'].map((level) => Type.Literal(level)), Type.Literal(false)]
+))
 
 export const PluginOptionsSchema = Type.Object({
   store: Type.Optional(Type.Unsafe<Store>(Type.Object({}))),
@@ -131,9 +142,27 @@ export const PluginOptionsSchema = Type.Object({
     fn<RequestFunction<boolean>>('a function (request) => boolean')
   ])),
   dryRun: Type.Optional(Type.Boolean()),
+  onStoreError: Type.Optional(Type.Unsafe<StoreErrorMode>(Type.Union([Type.Literal('fallback'), Type.Literal('allow'), Type.Literal('deny')]))),
+  storeTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 60_000 })),
   ipv6Subnet: Type.Optional(Type.Integer({ minimum: 1, maximum: 128 })),
   onExceeded: Type.Optional(fn<(request: FastifyRequest, context: LimitContext) => void>('a function (request, context) => void')),
-  clock: Type.Optional(fn<() => number>('a function () => epoch milliseconds'))
+  clock: Type.Optional(fn<() => number>('a function () => epoch milliseconds')),
+  openapi: Type.Optional(Type.Union([
+    Type.Boolean(),
+    Type.Object({ errorSchema: Type.Optional(Type.Unsafe<Record<string, unknown>>(Type.Object({}))) }, { additionalProperties: false })
+  ])),
+  metrics: Type.Optional(Type.Union([
+    Type.Boolean(),
+    Type.Object({
+      registry: Type.Optional(Type.Unsafe<MetricsRegistry>(Type.Object({}))),
+      prefix: Type.Optional(Type.String({ pattern: '^([A-Za-z_:][A-Za-z0-9_:]*)?$' }))
+    }, { additionalProperties: false })
+  ])),
+  log: Type.Optional(Type.Object({
+    denied: Type.Optional(LogLevelSchema),
+    dryRun: Type.Optional(LogLevelSchema),
+    identity: Type.Optional(Type.Union([Type.Literal('hash'), Type.Literal('raw'), Type.Literal(false)]))
+  }, { additionalProperties: false }))
 }, { additionalProperties: false })
 
 /** What each plugin option must be, for error messages. */
@@ -142,7 +171,7 @@ export const optionExpectations: Record<string, string> = {
   sqlite: "a database file path like 'limits.db', or { path, cleanupIntervalMs, busyTimeoutMs }",
   redis: "a URL like 'redis://localhost:6379', an ioredis client or Cluster, or true to use fastify.redis from @fastify/redis",
   algorithm: limitExpectations.algorithm,
-  global: "a rate string like '10/min' or a limit object { ip, user, key, rate, cost, algorithm, burst, group, dryRun }",
+  global: "a rate string like '10/min' or a limit object { ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError }",
   user: 'a function (request) => string | number | undefined',
   hook: "one of 'onRequest', 'preValidation', 'preHandler'",
   keyPrefix: 'up to 64 characters of A-Z a-z 0-9 . _ : -',
@@ -150,9 +179,14 @@ export const optionExpectations: Record<string, string> = {
   errorResponseBuilder: 'a function (request, context) => body',
   exempt: "an array of IPs and CIDRs like ['127.0.0.1', '10.0.0.0/8'], or a function (request) => boolean",
   dryRun: 'a boolean',
+  onStoreError: "one of 'fallback', 'allow', 'deny'",
+  storeTimeoutMs: 'an integer from 1 to 60000 (milliseconds)',
   ipv6Subnet: 'an integer from 1 to 128',
   onExceeded: 'a function (request, context) => void',
-  clock: 'a function () => epoch milliseconds'
+  clock: 'a function () => epoch milliseconds',
+  openapi: 'true, false, or { errorSchema } (the JSON schema of your 429 body)',
+  metrics: "true (prom-client's default registry), false, or { registry, prefix } with a metric-name prefix of A-Z a-z 0-9 _ :",
+  log: "{ denied, dryRun, identity }: levels 'trace' to 'fatal' or false, and identity 'hash', 'raw' or false"
 }
 
 /** A route's `config.rateLimit`, as TypeScript sees it. */

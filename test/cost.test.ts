@@ -37,7 +37,9 @@ t.test('a cost function returning a bad cost is a coded error, never a refund', 
 t.test('a cost function that throws is a coded error', async (t) => {
   const { app } = await build()
   app.get('/q', { config: { rateLimit: { ip: '10/min', cost: () => { throw new Error('no cost') } } } }, ok)
+  app.get('/t', { config: { rateLimit: { ip: '10/min', cost: () => { throw 'text' } } } }, ok) // eslint-disable-line no-throw-literal
   const res = await app.inject('/q')
   t.equal(res.statusCode, 500)
   t.equal(res.json().code, 'FST_LIMITER_RESOLVER_FAILED')
+  t.match((await app.inject('/t')).json().message, /the cost function threw: 'text'$/)
 })

@@ -17,6 +17,13 @@ t.test('the example API runs and shows its limits', async (t) => {
   t.equal((await app.inject('/beta')).statusCode, 200)
   t.same((await app.inject('/partner')).json(), { bucket: 'ip' })
   t.equal((await app.inject('/stats')).json().allowed > 0, true)
+  const metrics = await app.inject('/metrics')
+  t.match(metrics.headers['content-type'], /^text\/plain/)
+  t.match(metrics.body, /fastify_limiter_decisions_total\{route="GET \/feed",bucket="ip",outcome="denied"\} 1/)
+  const doc = (await app.inject('/documentation/json')).json()
+  t.match(doc.paths['/upload'].post.description, /5\/min per IP/)
+  t.ok(doc.paths['/upload'].post.responses['429'].headers['Retry-After'])
+  t.notOk(doc.paths['/metrics'], 'hidden')
 })
 
 t.test('the example server prints the URLs and curl lines', async (t) => {
@@ -31,9 +38,19 @@ t.test('the example server prints the URLs and curl lines', async (t) => {
     const timer = setTimeout(() => reject(new Error(`no banner in 30 s: ${out}`)), 30_000)
     child.stdout.on('data', (chunk) => {
       out += chunk
-      if (out.includes('/stats')) { clearTimeout(timer); resolve() }
+      if (out.includes('/documentation/json')) { clearTimeout(timer); resolve() }
     })
   })
   t.match(out, /fastify-limiter example API on http:\/\/127\.0\.0\.1:\d+/)
   t.match(out, /curl -si .*\/feed/)
+})
+
+t.test('the example login: failures count, a success resets the client', async (t) => {
+  const app = await buildExample()
+  t.teardown(() => app.close())
+  const login = (password?: string) => app.inject({ method: 'POST', url: '/login', payload: password === undefined ? undefined : { password } })
+  t.equal((await login('nope')).statusCode, 401)
+  t.equal((await login()).statusCode, 401)
+  t.equal((await login('secret')).statusCode, 200)
+  t.equal((await login('nope')).headers['x-ratelimit-remaining'], '2', 'counting started over after the success')
 })

@@ -62,11 +62,12 @@ t.test('route errors are coded and name the route, the path and the value', asyn
     [{ ip: '10/minn' }, 'FST_LIMITER_INVALID_RATE', /^Route POST \/upload: config\.rateLimit\.ip: '10\/minn' is not a rate like '10\/min' or '3\/5min'$/],
     ['10/minn', 'FST_LIMITER_INVALID_RATE', /^Route POST \/upload: config\.rateLimit: '10\/minn'/],
     [{ ip: ['1/s', 'x'] }, 'FST_LIMITER_INVALID_RATE', /config\.rateLimit\.ip\[1\]: 'x'/],
+    [{ ip: ['1/s', 5] }, 'FST_LIMITER_INVALID_ROUTE_CONFIG', /config\.rateLimit\.ip\[1\]: expected a rate .* received 5$/],
     [{ ip: '1/s', foo: 1 }, 'FST_LIMITER_INVALID_ROUTE_CONFIG', /config\.rateLimit\.foo: unknown option/],
     [{ ip: 5 }, 'FST_LIMITER_INVALID_ROUTE_CONFIG', /config\.rateLimit\.ip: expected a rate .* received 5$/],
     [{ ip: [] }, 'FST_LIMITER_INVALID_ROUTE_CONFIG', /config\.rateLimit\.ip: expected .* received \[\]$/],
     [{ ip: { limit: 1, windowMs: 1, x: 1 } }, 'FST_LIMITER_INVALID_ROUTE_CONFIG', /config\.rateLimit\.ip\.x: unknown option \(allowed: limit, windowMs\)$/],
-    [{ ip: '1/s', foo: 1 }, 'FST_LIMITER_INVALID_ROUTE_CONFIG', /config\.rateLimit\.foo: unknown option \(allowed: ip, user, key, rate, cost, algorithm, burst, group, dryRun\)$/],
+    [{ ip: '1/s', foo: 1 }, 'FST_LIMITER_INVALID_ROUTE_CONFIG', /config\.rateLimit\.foo: unknown option \(allowed: ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError\)$/],
     [{ ip: '1/s', cost: 0 }, 'FST_LIMITER_INVALID_ROUTE_CONFIG', /config\.rateLimit\.cost: expected a positive integer .* received 0$/],
     [{ ip: '1/s', cost: 'x' }, 'FST_LIMITER_INVALID_ROUTE_CONFIG', /config\.rateLimit\.cost: .* received 'x'$/],
     [{ ip: '5/s', cost: 6 }, 'FST_LIMITER_INVALID_ROUTE_CONFIG', /config\.rateLimit\.cost: cost 6 exceeds/],
@@ -126,4 +127,15 @@ t.test('the limiter hook runs after route-level hooks of the same kind', async (
   t.same(await hit(app, '/hooks', 2), [200, 429], 'the user set by the auth hook was limited')
   t.same(order, ['auth', 'auth'])
   t.same(await hit(app, '/single', 2), [200, 429])
+})
+
+t.test('a route with several methods is one route; the global limit may have a group', async (t) => {
+  const { app } = await build({ global: { ip: '2/min', group: 'everything' } })
+  app.route({ method: ['GET', 'POST'], url: '/both', config: { rateLimit: '1/min' }, handler: ok })
+  app.get('/plain', ok)
+  t.equal((await app.inject({ method: 'POST', url: '/both' })).statusCode, 200)
+  t.equal((await app.inject({ method: 'GET', url: '/both' })).statusCode, 429, 'GET and POST share the route\'s bucket')
+  t.same(await hit(app, '/plain', 3), [200, 200, 429])
+  await app.rateLimit.reset({ route: 'everything', ip: '127.0.0.1' })
+  t.same(await hit(app, '/plain', 1), [200], 'the global limit is found by its group')
 })

@@ -50,11 +50,11 @@ if (redisAvailable(t)) {
     const app = Fastify()
     await app.register(limiter, { redis: server.url, keyPrefix: 'url' })
     app.get('/', { config: { rateLimit: '2/min' } }, async () => 'ok')
-    const before = (await app.rateLimit.stats()).store.keys
+    const before = ((await app.rateLimit.stats()).store as { keys: number }).keys
     t.same([(await app.inject('/')).statusCode, (await app.inject('/')).statusCode, (await app.inject('/')).statusCode], [200, 200, 429])
     const store = app.rateLimit.store as RedisStore
     t.ok(store instanceof RedisStore)
-    t.equal((await app.rateLimit.stats()).store.keys, before + 1, 'one bucket more in Redis')
+    t.equal(((await app.rateLimit.stats()).store as { keys: number }).keys, before + 1, 'one bucket more in Redis')
     await app.close()
     await t.rejects(store.client.call('ping'), /Connection is closed/)
   })

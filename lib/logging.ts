@@ -1,0 +1,63 @@
+import { createHmac, randomBytes } from 'node:crypto'
+import type { FastifyRequest } from 'fastify'
+import type { LimitContext } from './context.js'
+
+/** A pino level, or `false` for "do not log". */
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | false
+
+/** How denials are logged; the `log` plugin option, resolved. */
+export interface LogOptions {
+  /** Level of denials answered with a 429. */
+  readonly denied: LogLevel
+  /** Level of dry-run denials (let through). */
+  readonly dryRun: LogLevel
+  /** How the client appears in the log line: a keyed hash, as is, or not at all. */
+  readonly identity: 'hash' | 'raw' | false
+  /** The HMAC key of `'hash'`: random per plugin instance, so a hash cannot be reversed by guessing IPs. */
+  readonly hashKey: Buffer
+}
+
+export interface LogInput {
+  denied?: LogLevel
+  dryRun?: LogLevel
+  identity?: 'hash' | 'raw' | false
+}
+
+/** Resolves the `log` option: denials at `debug`, dry-run denials at `warn`, hashed identities. */
+export function resolveLog (input: LogInput = {}): LogOptions {
+  return Object.freeze({
+    denied: input.denied ?? 'debug',
+    dryRun: input.dryRun ?? 'warn',
+    identity: input.identity ?? 'hash',
+    hashKey: randomBytes(32)
+  })
+}
+
+/** The identity as logs show it: 16 hex digits of HMAC-SHA256 under the instance's key. */
+export function hashIdentity (identity: string, key: Buffer): string {
+  return createHmac('sha256', key).update(identity).digest('hex').slice(0, 16)
+}
+
+/**
+ * Logs a denial through `request.log` (so the line carries the request id) at `level`. Nothing is
+ * computed when the level is off or below the logger's level.
+ * @param identity the encoded identity of the bucket, as it stands in the store key
+ */
+export function logDenial (request: FastifyRequest, context: LimitContext, level: LogLevel, options: LogOptions, identity: string): void {
+  if (level === false) return
+  // pino has isLevelEnabled; Fastify's no-op logger (logger: false) has not, and ignores every call
+  const log = request.log as FastifyRequest['log'] & { isLevelEnabled?: (level: string) => boolean }
+  if (log.isLevelEnabled?.(level) === false) return
+  const rateLimit: Record<string, unknown> = {
+    route: context.route,
+    bucket: context.bucket,
+    rate: context.rate,
+    limit: context.limit,
+    remaining: context.remaining,
+    retryAfterMs: context.retryAfterMs,
+    dryRun: context.dryRun
+  }
+  if (options.identity === 'hash') rateLimit.identity = hashIdentity(identity, options.hashKey)
+  else if (options.identity === 'raw') rateLimit.identity = identity
+  log[level]({ rateLimit }, context.dryRun ? 'rate limit exceeded (dry run: request allowed)' : 'rate limit exceeded')
+}

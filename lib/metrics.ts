@@ -1,0 +1,108 @@
+import type { BucketKind } from './context.js'
+import { errors } from './errors.js'
+import type { BucketCounters, Reporter } from './report.js'
+
+/**
+ * The part of a prom-client `Registry` the plugin uses. Written out here so that the published
+ * types do not need prom-client (an optional peer dependency).
+ */
+export interface MetricsRegistry {
+  getSingleMetric (name: string): unknown
+  removeSingleMetric (name: string): void
+  registerMetric (metric: any): void
+}
+
+/** The `metrics` option: `true` for prom-client's default registry, or a registry and a name prefix. */
+export type MetricsInput = boolean | {
+  /** Default: prom-client's default registry (`client.register`). */
+  registry?: MetricsRegistry
+  /** Default: `'fastify_limiter_'`. */
+  prefix?: string
+}
+
+interface CounterLike {
+  reset (): void
+  inc (labels: Record<string, string>, value: number): void
+}
+
+/** The slice of prom-client's module the plugin uses. */
+export interface PromClient {
+  register: MetricsRegistry
+  Counter: new (config: {
+    name: string
+    help: string
+    labelNames: string[]
+    registers: MetricsRegistry[]
+    collect: (this: CounterLike) => void
+  }) => CounterLike
+}
+
+const outcomes: Array<[keyof BucketCounters, string]> = [['allowed', 'allowed'], ['denied', 'denied'], ['dryRunDenied', 'dry_run_denied']]
+
+/**
+ * Exposes the Reporter's counters as prom-client counters. The request path never touches
+ * prom-client: each metric's `collect()` copies the counters when the registry is scraped.
+ * prom-client is loaded here, lazily, only when `metrics` is set. Returns a function that
+ * removes the metrics from the registry (called on Fastify close, so an app can be built again).
+ */
+export async function setupMetrics (
+  input: MetricsInput,
+  reporter: Reporter,
+  load: () => Promise<unknown> = () => import('prom-client')
+): Promise<(() => void) | undefined> {
+  if (input === false) return undefined
+  let client: PromClient
+  try {
+    const loaded = await load() as PromClient & { default?: PromClient }
+    client = loaded.default ?? loaded
+  } catch (err) {
+    throw new errors.METRICS_UNAVAILABLE(err instanceof Error ? err.message : String(err), { cause: err })
+  }
+  const { registry = client.register, prefix = 'fastify_limiter_' } = input === true ? {} : input
+  const names = { decisions: `${prefix}decisions_total`, nearLimit: `${prefix}near_limit_total`, storeErrors: `${prefix}store_errors_total` }
+  for (const name of Object.values(names)) {
+    if (registry.getSingleMetric(name) !== undefined) {
+      throw new errors.INVALID_OPTION('fastify-limiter option metrics', `a registry without a metric named ${name} (another fastify-limiter instance? give each its own prefix or registry)`, `a registry that has ${name}`)
+    }
+  }
+  const each = (visit: (route: string, bucket: BucketKind, counters: BucketCounters) => void) => {
+    for (const [route, counters] of Object.entries(reporter.snapshot().routes)) {
+      for (const [bucket, c] of Object.entries(counters.buckets)) visit(route, bucket as BucketKind, c)
+    }
+  }
+  new client.Counter({ // eslint-disable-line no-new
+    name: names.decisions,
+    help: 'Requests decided by the rate limiter, by route, bucket kind (ip, user, key) and outcome (allowed, denied, dry_run_denied).',
+    labelNames: ['route', 'bucket', 'outcome'],
+    registers: [registry],
+    collect () {
+      this.reset()
+      each((route, bucket, c) => {
+        for (const [field, outcome] of outcomes) this.inc({ route, bucket, outcome }, c[field])
+      })
+    }
+  })
+  new client.Counter({ // eslint-disable-line no-new
+    name: names.nearLimit,
+    help: 'Requests allowed with less than 20% of the limit remaining, by route and bucket kind.',
+    labelNames: ['route', 'bucket'],
+    registers: [registry],
+    collect () {
+      this.reset()
+      each((route, bucket, c) => this.inc({ route, bucket }, c.nearLimit))
+    }
+  })
+  new client.Counter({ // eslint-disable-line no-new
+    name: names.storeErrors,
+    help: 'Store calls that failed or timed out, by route.',
+    labelNames: ['route'],
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const [route, counters] of Object.entries(reporter.snapshot().routes)) this.inc({ route }, counters.storeErrors)
+    }
+  })
+  return () => {
+    for (const name of Object.values(names)) registry.removeSingleMetric(name)
+  }
+}

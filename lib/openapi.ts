@@ -1,0 +1,181 @@
+import type { FastifyInstance, RouteOptions } from 'fastify'
+import type { CompiledKind, CompiledLimit } from './compile.js'
+import type { BucketKind } from './context.js'
+import type { HeaderNames } from './headers.js'
+
+/** The `openapi` option: `false` to leave the OpenAPI document alone, or the 429 body's schema. */
+export type OpenApiInput = boolean | {
+  /** JSON schema of the 429 body your `errorResponseBuilder` returns. Default: the default body's schema. */
+  errorSchema?: Record<string, unknown>
+}
+
+type Schema = Record<string, unknown>
+
+/** What the document says about every limited route, worked out once at registration. */
+export interface OpenApiDocs {
+  /** Headers of every response of a limited route. */
+  readonly headers: Schema
+  /** Headers of a 429 (the above and Retry-After). */
+  readonly deniedHeaders: Schema
+  /** The 429 body: a JSON schema, or undefined when a custom builder's body is not described. */
+  readonly errorSchema: Schema | undefined
+}
+
+/** The schema of the default 429 body (lib/response.ts). */
+export const defaultErrorSchema: Schema = Object.freeze({
+  type: 'object',
+  properties: {
+    statusCode: { type: 'integer', enum: [429] },
+    error: { type: 'string', enum: ['Too Many Requests'] },
+    message: { type: 'string', example: 'Rate limit exceeded, retry in 42 seconds' }
+  },
+  required: ['statusCode', 'error', 'message']
+})
+
+const retryAfter = { type: 'integer', minimum: 0, description: 'Seconds until the same request will be allowed (rounded up).' }
+
+const legacyHeaders = (names: HeaderNames) => ({
+  [names.limit]: { type: 'integer', minimum: 1, description: 'The limit of the most restrictive window (in cost units).' },
+  [names.remaining]: { type: 'integer', minimum: 0, description: 'Cost units left in that window.' },
+  [names.reset]: { type: 'integer', description: 'Unix epoch seconds at which that window is fully available again.' }
+})
+
+const ietfHeaders = {
+  'RateLimit-Policy': { type: 'string', description: 'The quota policies of the bucket that applied (draft-ietf-httpapi-ratelimit-headers): `"ip-10/min";q=10;w=60`.' },
+  RateLimit: { type: 'string', description: 'The most restrictive policy\'s remaining units and seconds to reset: `"ip-10/min";r=9;t=60`.' }
+}
+
+/** The 503 of `onStoreError: 'deny'` (lib/limiter.ts): no rate-limit headers, since nothing was decided. */
+const unavailableResponse = (): Schema => ({
+  'x-response-description': "Service Unavailable: the rate-limit store failed and the route's onStoreError is 'deny'.",
+  type: 'object',
+  properties: {
+    statusCode: { type: 'integer', enum: [503] },
+    error: { type: 'string', enum: ['Service Unavailable'] },
+    message: { type: 'string' }
+  },
+  required: ['statusCode', 'error', 'message'],
+  headers: { 'Retry-After': { type: 'integer', minimum: 0, description: 'Seconds until the store is asked again.' } }
+})
+
+const displayNames: HeaderNames = { limit: 'X-RateLimit-Limit', remaining: 'X-RateLimit-Remaining', reset: 'X-RateLimit-Reset', retryAfter: 'Retry-After' }
+
+/**
+ * Resolves the `openapi` option against the header format and the 429 builder; undefined when
+ * the document is to be left alone.
+ */
+export function resolveOpenApi (
+  input: OpenApiInput | undefined,
+  headers: 'legacy' | 'ietf' | false | Partial<HeaderNames>,
+  customBuilder: boolean
+): OpenApiDocs | undefined {
+  if (input === false) return undefined
+  const given = typeof input === 'object' ? input.errorSchema : undefined
+  let success: Schema = {}
+  let denied: Schema = {}
+  if (headers === 'ietf') {
+    success = ietfHeaders
+    denied = { ...ietfHeaders, 'Retry-After': retryAfter }
+  } else if (headers !== false) {
+    const names = headers === 'legacy' ? displayNames : { ...displayNames, ...headers }
+    success = legacyHeaders(names)
+    denied = { ...success, [names.retryAfter]: retryAfter }
+  }
+  return Object.freeze({
+    headers: success,
+    deniedHeaders: denied,
+    errorSchema: given ?? (customBuilder ? undefined : defaultErrorSchema)
+  })
+}
+
+const kindWords: Record<BucketKind, string> = { ip: 'per IP', user: 'per user', key: 'per key' }
+
+/** The bucket kinds a limit declares, in reading order. */
+function kindsOf (limit: CompiledLimit): CompiledKind[] {
+  return [limit.ip, limit.user, limit.key].filter((k): k is CompiledKind => k !== undefined)
+}
+
+/** The `x-ratelimit` extension of an operation: the limits, for tools. */
+export function limitExtension (limit: CompiledLimit): Schema {
+  const kinds = kindsOf(limit)
+  const first = kinds[0].rates[0]
+  const extension: Schema = {
+    scope: limit.route,
+    algorithm: first.algorithm.name,
+    cost: typeof limit.cost === 'number' ? limit.cost : 'per request',
+    dryRun: limit.dryRun,
+    onStoreError: limit.onStoreError
+  }
+  for (const kind of kinds) {
+    extension[kind.kind] = kind.rates.map((r) => ({
+      rate: r.text,
+      limit: r.params.limit,
+      windowMs: r.params.windowMs,
+      ...(r.algorithm.usesBurst ? { burst: r.params.burst } : {})
+    }))
+  }
+  return extension
+}
+
+/** The line added to an operation's description: `Rate limit: 5/min per IP, 50/min per user.` */
+export function limitLine (limit: CompiledLimit): string {
+  const kinds = kindsOf(limit)
+  const parts = kinds.map((k) => `${k.rates.map((r) => r.text).join(' and ')} ${kindWords[k.kind]}`)
+  let line = `Rate limit: ${parts.join(', ')} (${kinds[0].rates[0].algorithm.name}`
+  if (typeof limit.cost !== 'number') line += ', cost varies per request'
+  else if (limit.cost > 1) line += `, each request costs ${limit.cost}`
+  if (limit.route === 'global') line += ', the global limit'
+  else if (!limit.route.includes(' ')) line += `, shared by group '${limit.route}'`
+  if (limit.dryRun) line += ', dry run: counted, never enforced'
+  return `${line}).`
+}
+
+/** A copy of a route schema that documents `limit`; the route's own schema is not touched. */
+export function documentSchema (schema: Schema | undefined, limit: CompiledLimit, docs: OpenApiDocs): Schema {
+  const line = limitLine(limit)
+  const own = (schema?.response ?? {}) as Record<string, unknown>
+  const response: Record<string, unknown> = Object.keys(own).length === 0
+    // what @fastify/swagger shows for a route without response schemas, now with headers
+    ? { 200: { type: 'null', description: 'Default Response' } }
+    : { ...own }
+  if (!limit.dryRun && response['429'] === undefined) {
+    response['429'] = { ...docs.errorSchema, 'x-response-description': `Too Many Requests. ${line}` }
+  }
+  for (const [code, entry] of Object.entries(response)) {
+    const extra = code === '429' ? docs.deniedHeaders : docs.headers
+    // with `headers: false` there is nothing to add
+    if (Object.keys(extra).length === 0) continue
+    response[code] = { ...entry as Schema, headers: { ...extra, ...(entry as Schema).headers as Schema } }
+  }
+  if (limit.onStoreError === 'deny' && response['503'] === undefined) response['503'] = unavailableResponse()
+  const description = typeof schema?.description === 'string' ? `${schema.description}\n\n${line}` : line
+  return { ...schema, description, response, 'x-ratelimit': limitExtension(limit) }
+}
+
+/**
+ * Collects limited routes and, once the app is ready, gives @fastify/swagger a documented copy of
+ * each route's schema. Done at `onReady`, after Fastify has compiled the routes' serializers from
+ * their own schemas, so responses are serialized exactly as without this plugin (no response
+ * schema is ever added to a route). Routes whose instance has no @fastify/swagger are left alone.
+ */
+export class OpenApiCollector {
+  readonly #docs: OpenApiDocs
+  readonly #routes: Array<{ instance: FastifyInstance, route: RouteOptions, limit: CompiledLimit }> = []
+
+  constructor (docs: OpenApiDocs) {
+    this.#docs = docs
+  }
+
+  /** Records a route and its limit (none: the route is not limited). */
+  add (instance: FastifyInstance, route: RouteOptions, limit: CompiledLimit | undefined): void {
+    if (limit !== undefined) this.#routes.push({ instance, route, limit })
+  }
+
+  /** The onReady step: swaps in the documented schemas. */
+  apply (): void {
+    for (const { instance, route, limit } of this.#routes.splice(0)) {
+      if (!instance.hasPlugin('@fastify/swagger')) continue
+      route.schema = documentSchema(route.schema as Schema | undefined, limit, this.#docs) as RouteOptions['schema']
+    }
+  }
+}

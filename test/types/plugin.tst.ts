@@ -1,0 +1,124 @@
+// Type tests, run by tstyche (`npm run test:types`, part of `npm test`). Unlike
+// test/types/route-config.ts (checked by tsc), these assert on the types themselves and on the
+// errors TypeScript raises: a wrong form must not compile.
+import Fastify from 'fastify'
+import type { FastifyInstance, FastifyRequest, RouteShorthandOptions } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Type from 'typebox'
+import { Registry } from 'prom-client'
+import { describe, expect, test } from 'tstyche'
+import limiter, { MemoryStore } from '../../index.js'
+import type {
+  FastifyLimiterOptions, LimiterStats, RateLimit, RateLimitApi, RateLimitDecision, RouteCounters, RouteRateLimit
+} from '../../index.js'
+
+const app = Fastify()
+const handler = async () => 'ok'
+
+describe('config.rateLimit', () => {
+  test('accepts every documented form', () => {
+    expect<RouteRateLimit>().type.toBeAssignableFrom<'10/min'>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<'3/5min'>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<'20/30s'>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<'1000/day'>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<false>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '5/min', user: '50/min' }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: ['10/s', '1000/day'] }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: { limit: 3, windowMs: 1500 } }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ user: '100/hour', cost: 10 }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '1000/hour', cost: (r: FastifyRequest) => number }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '10/min', algorithm: 'token-bucket', burst: 30 }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ key: (r: FastifyRequest) => string | undefined, rate: '1000/hour' }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '20/min', group: 'reports', dryRun: true }>()
+  })
+
+  test('rejects wrong ones', () => {
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<'10/minn'>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<'ten/min'>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<true>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<10>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: 10 }>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ key: 'x-api-key', rate: '1/s' }>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: '1/s', algorithm: 'magic' }>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: '1/s', cost: '3' }>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: '1/s', burst: '30' }>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: '1/s', dryRun: 'yes' }>()
+    expect<RateLimit>().type.not.toBeAssignableFrom<false>()
+  })
+
+  test('a route checks it where TypeScript checks route options', () => {
+    expect(app.get('/a', { config: { rateLimit: '10/min' } } satisfies RouteShorthandOptions, handler)).type.not.toRaiseError()
+    expect(app.get('/x', { config: { rateLimit: '10/minn' } } satisfies RouteShorthandOptions, handler)).type.toRaiseError("'\"10/minn\"' is not assignable")
+    expect(app.get('/x', { config: { rateLimit: { ip: '1/s', foo: 1 } } } satisfies RouteShorthandOptions, handler)).type.toRaiseError("'foo' does not exist")
+    expect(app.get<{ Querystring: { q: string } }>('/x', { config: { rateLimit: { ip: '1/s', algorithm: 'magic' } } }, handler)).type.toRaiseError('"magic"')
+    const typed: RouteShorthandOptions = { config: { rateLimit: { ip: '1/s' } } }
+    expect(typed).type.toBeAssignableTo<RouteShorthandOptions>()
+    expect(app.rateLimit.hook).type.not.toBeCallableWith(false)
+    expect(app.rateLimit.hook).type.toBeCallableWith({ ip: '10/min', group: 'g' })
+  })
+})
+
+describe('plugin options', () => {
+  test('accept the documented options, the ecosystem ones included', () => {
+    expect(app.register(limiter, {
+      store: new MemoryStore(),
+      global: { ip: '300/min', user: '1000/min' },
+      headers: 'ietf',
+      exempt: ['10.0.0.0/8'],
+      openapi: { errorSchema: { type: 'object' } },
+      metrics: { registry: new Registry(), prefix: 'api_' },
+      log: { denied: 'info', dryRun: false, identity: 'hash' }
+    })).type.not.toRaiseError()
+    expect<FastifyLimiterOptions>().type.toBeAssignableFrom<{ metrics: true, openapi: false }>()
+  })
+
+  test('reject unknown options and bad values', () => {
+    expect(app.register(limiter, { maxKeys: 5 })).type.toRaiseError("'maxKeys' does not exist")
+    expect(app.register(limiter, { headers: 'draft7' })).type.toRaiseError('"draft7"')
+    expect(app.register(limiter, { log: { denied: 'loud' } })).type.toRaiseError('"loud"')
+    expect<FastifyLimiterOptions>().type.not.toBeAssignableFrom<{ metrics: 'yes' }>()
+    expect<FastifyLimiterOptions>().type.not.toBeAssignableFrom<{ metrics: { registry: 'default' } }>()
+    expect<FastifyLimiterOptions>().type.not.toBeAssignableFrom<{ openapi: 'yes' }>()
+    expect<FastifyLimiterOptions>().type.not.toBeAssignableFrom<{ log: { identity: 'ip' } }>()
+  })
+})
+
+describe('decorators', () => {
+  test('fastify.rateLimit and request.rateLimit are typed', () => {
+    expect(app.rateLimit).type.toBe<RateLimitApi>()
+    expect(app.rateLimit.stats()).type.toBe<Promise<LimiterStats>>()
+    expect<LimiterStats['routes']>().type.toBe<Record<string, RouteCounters>>()
+    expect<LimiterStats['nearLimit']>().type.toBe<number>()
+    expect(app.rateLimit.reset).type.toBeCallableWith({ route: 'GET /a', ip: '1.2.3.4' })
+    expect(app.rateLimit.reset).type.not.toBeCallableWith({ address: '1.2.3.4' })
+    app.get('/typed', async (request) => {
+      expect(request.rateLimit).type.toBe<RateLimitDecision | undefined>()
+      expect(request.rateLimit?.bucket).type.toBe<'ip' | 'user' | 'key' | undefined>()
+      return 'ok'
+    })
+    expect<FastifyInstance['rateLimit']>().type.toBe<RateLimitApi>()
+  })
+})
+
+describe('with the TypeBox type provider', () => {
+  const typed = Fastify().withTypeProvider<TypeBoxTypeProvider>()
+
+  test('route schemas keep their inferred types next to config.rateLimit', () => {
+    typed.get('/items', {
+      schema: { querystring: Type.Object({ page: Type.Number() }) },
+      config: { rateLimit: { ip: '10/min', user: '100/min' } }
+    }, async (request) => {
+      expect(request.query.page).type.toBe<number>()
+      expect(request.rateLimit).type.toBe<RateLimitDecision | undefined>()
+      return { page: request.query.page }
+    })
+    expect(typed.rateLimit).type.toBe<RateLimitApi>()
+  })
+
+  test('a wrong limit on a schema-typed route does not compile', () => {
+    expect(typed.get<{ Querystring: { page: number } }>('/x', {
+      schema: { querystring: Type.Object({ page: Type.Number() }) },
+      config: { rateLimit: { ip: '10/minn' } }
+    }, handler)).type.toRaiseError('"10/minn"')
+  })
+})
