@@ -203,6 +203,19 @@ t.test('onStoreError: \'deny\' documents the 503 the route then sends', async (t
   t.ok(res.headers['retry-after'])
 })
 
+t.test('a Swagger 2.0 document gets the same, and is valid', async (t) => {
+  const app = Fastify()
+  await app.register(swagger, { swagger: { info: { title: 'test', version: '1.0.0' } } })
+  await app.register(limiter, { headers: 'ietf' })
+  app.get('/a', { config: { rateLimit: { ip: '5/min', onStoreError: 'deny' } } }, ok)
+  const doc = await documentOf(app)
+  const responses = doc.paths['/a'].get.responses
+  t.same(Object.keys(responses), ['200', '429', '503'])
+  t.same(Object.keys(responses['429'].headers), ['RateLimit-Policy', 'RateLimit', 'Retry-After'])
+  t.match(responses['429'].description, /^Too Many Requests\. Rate limit: 5\/min per IP/)
+  t.same(responses['429'].schema.required, ['statusCode', 'error', 'message'])
+})
+
 t.test('routes without @fastify/swagger keep their schema object as given', async (t) => {
   const schema = { response: { 200: { type: 'object', properties: { ok: { type: 'boolean' } } } } }
   const { app } = await build()
