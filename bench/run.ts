@@ -3,7 +3,7 @@
 // round by round. Then a CPU profile of the request path and the memory each key costs.
 // Run: npm run bench [-- --rounds 5 --duration 4 --only bare,fl-memory-sw --no-profile --no-memory]
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -28,7 +28,9 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     profile: { type: 'boolean', default: true },
     memory: { type: 'boolean', default: true },
-    write: { type: 'boolean', default: true }
+    write: { type: 'boolean', default: true },
+    // re-render BENCHMARKS.md (and README, the chart) from a results file, measuring nothing
+    from: { type: 'string' }
   },
   allowNegative: true
 })
@@ -37,6 +39,11 @@ const seconds = Number(args.duration)
 const warmup = Number(args.warmup)
 const connections = Number(args.connections)
 const names = (args.only === undefined ? Object.keys(servers) : ['bare', ...args.only.split(',').filter((n) => n !== 'bare')]) as ServerName[]
+
+if (args.from !== undefined) {
+  writeReport(root, JSON.parse(readFileSync(args.from, 'utf8')) as BenchResults)
+  process.exit(0)
+}
 
 const appScript = join(here, 'servers', 'app.js')
 const loadScript = join(here, 'load.js')
