@@ -49,7 +49,7 @@ if (redisAvailable(t)) {
 
   t.test('the plugin on a Cluster client: redis: cluster', async (t) => {
     const app = Fastify()
-    await app.register(limiter, { redis: client, keyPrefix: 'app' })
+    await app.register(limiter, { redis: client, keyPrefix: 'app', storeTimeoutMs: 10_000, onStoreError: 'deny' })
     app.get('/', { config: { rateLimit: { ip: ['3/s', '5/min'] } } }, async () => 'ok')
     const codes: number[] = []
     for (let i = 0; i < 5; i++) codes.push((await app.inject('/')).statusCode)

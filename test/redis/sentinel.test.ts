@@ -40,7 +40,7 @@ if (redisAvailable(t)) {
 
     const app = Fastify()
     t.teardown(() => app.close())
-    await app.register(limiter, { redis: client })
+    await app.register(limiter, { redis: client, storeTimeoutMs: 10_000, onStoreError: 'deny' })
     app.get('/', { config: { rateLimit: '10/hour' } }, async () => 'ok')
     const codes: number[] = []
     for (let i = 0; i < 6; i++) codes.push((await app.inject('/')).statusCode)
