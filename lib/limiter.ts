@@ -154,8 +154,16 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
       return
     }
     const retryAfter = Math.ceil(d.retryAfterMs / 1000)
+    // Every field written out: `{ ...decision, statusCode, ... }` takes V8's slow object-clone
+    // path here and cost about 20 µs per denial (bench/, "every response 429").
     const limitContext: LimitContext = {
-      ...decision,
+      allowed: decision.allowed,
+      limit: decision.limit,
+      remaining: decision.remaining,
+      resetMs: decision.resetMs,
+      retryAfterMs: decision.retryAfterMs,
+      bucket: decision.bucket,
+      rate: decision.rate,
       statusCode: 429,
       retryAfter,
       after: humanAfter(retryAfter),
