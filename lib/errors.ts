@@ -29,6 +29,10 @@ export const errors = {
   STORE_TIMEOUT: createError<'FST_LIMITER_STORE_TIMEOUT', 500, [number]>(
     'FST_LIMITER_STORE_TIMEOUT', 'the rate-limit store did not answer within storeTimeoutMs (%s ms)', 500),
 
+  // Redis store (stores/redis.ts).
+  REDIS_MISSING: createError<'FST_LIMITER_REDIS_MISSING', 500, [string, string, Cause]>(
+    'FST_LIMITER_REDIS_MISSING', 'RedisStore with a url needs the optional peer dependency %s (npm install %s)', 500),
+
   // SQLite store (stores/sqlite.ts).
   SQLITE_MISSING: createError<'FST_LIMITER_SQLITE_MISSING', 500, [string, Cause]>(
     'FST_LIMITER_SQLITE_MISSING', 'SqliteStore needs the optional peer dependency better-sqlite3 (npm install better-sqlite3): %s', 500),

@@ -68,8 +68,7 @@ export function loadIoredis (id = 'ioredis'): new (url: string) => OwnedClient {
   try {
     return requireModule(id).Redis
   } catch (err) {
-    throw new errors.INVALID_OPTION('RedisStore url', `the optional peer dependency ${id} (npm install ${id})`,
-      `a URL without it: ${(err as Error).message}`)
+    throw new errors.REDIS_MISSING(id, id, { cause: err })
   }
 }
 

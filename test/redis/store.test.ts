@@ -36,8 +36,8 @@ t.test('options are checked at construction, naming the option', async (t) => {
 
 t.test('ioredis is loaded only for a URL, and its absence is named', async (t) => {
   const err = thrown(() => loadIoredis('ioredis-that-is-not-installed'))
-  t.equal(err?.code, 'FST_LIMITER_INVALID_OPTION')
-  t.match(err?.message, /npm install ioredis-that-is-not-installed/)
+  t.equal(err?.code, 'FST_LIMITER_REDIS_MISSING')
+  t.match(err?.message, /npm install ioredis-that-is-not-installed\)$/)
   t.equal(typeof loadIoredis(), 'function')
 })
 
