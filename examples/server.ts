@@ -80,7 +80,7 @@ export async function buildExample () {
 
 if (process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].split('/').pop() as string)) {
   const app = await buildExample()
-  const port = Number(process.env.PORT ?? 3000)
+  const port = Number({ PORT: '3000', ...process.env }.PORT) // $PORT, default 3000
   await app.listen({ port, host: '127.0.0.1' })
   const base = `http://127.0.0.1:${port}`
   const lines = [

@@ -10,6 +10,7 @@ t.test('the example API runs and shows its limits', async (t) => {
   t.same(feed, [200, 200, 200, 429])
   const signedIn = await app.inject({ method: 'POST', url: '/upload', headers: { authorization: 'Bearer alice' } })
   t.equal(signedIn.json().as, 'alice')
+  t.equal((await app.inject({ method: 'POST', url: '/upload' })).json().as, 'anonymous')
   t.equal(signedIn.headers['x-ratelimit-limit'], '50')
   t.equal((await app.inject('/health')).headers['x-ratelimit-limit'], undefined)
   t.equal((await app.inject({ url: '/feed', headers: { 'x-forwarded-for': '10.1.2.3' } })).statusCode, 200, 'exempt range')
