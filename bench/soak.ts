@@ -70,8 +70,6 @@ const routes: Array<[string, object]> = [
   ['/windows', { ip: ['5/s', '100/min'] }]
 ]
 
-let now = 1_700_000_000_000
-const clock = () => now
 
 async function app (store: Store): Promise<FastifyInstance> {
   const server = Fastify({ trustProxy: true })
@@ -80,6 +78,9 @@ async function app (store: Store): Promise<FastifyInstance> {
   await server.ready()
   return server
 }
+
+let now = 1_700_000_000_000
+const clock = () => now
 
 const dir = mkdtempSync(join(tmpdir(), 'fastify-limiter-soak-'))
 const port = await freePort()
@@ -91,8 +92,9 @@ await new Promise((resolve) => redis.once('ready', resolve))
 
 const stores: Record<string, Store> = {
   reference: new ReferenceStore(),
-  memory: new MemoryStore({ maxKeys: 1_000_000 }),
-  sqlite: new SqliteStore({ path: join(dir, 'soak.db'), busyTimeoutMs: 200 }),
+  // the stores' own sweeps must run on the virtual clock too, or they expire everything
+  memory: new MemoryStore({ maxKeys: 1_000_000, clock, cleanupIntervalMs: 10_000 }),
+  sqlite: new SqliteStore({ path: join(dir, 'soak.db'), busyTimeoutMs: 200, clock, cleanupIntervalMs: 10_000 }),
   redis: new RedisStore({ client: redis })
 }
 const apps = Object.fromEntries(await Promise.all(Object.entries(stores).map(async ([name, store]) => [name, await app(store)] as const)))
