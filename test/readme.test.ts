@@ -16,6 +16,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { created } from './fixtures/readme-fastify.js'
+import { PluginOptionsSchema } from '../lib/schema.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const readme = readFileSync(join(root, 'README.md'), 'utf8')
@@ -125,6 +126,12 @@ t.test('the README has code blocks, and the extraction finds indented ones and m
   t.match(own.code, /listen\(\{ port: 0, host: '127\.0\.0\.1' \}\)/)
   t.same(toModule('app.rateLimit.reset(request)').declared, ['request'])
   t.same(toModule('// request.ip is the client\nconst f = (request: unknown, reply) => request\nfunction g (request) { return request }').declared, [], 'parameters and comments are not free names')
+})
+
+t.test('the plugin options table has a row for every option, and no other', async (t) => {
+  const section = readme.slice(readme.indexOf('## Plugin options'), readme.indexOf('## Route limits'))
+  const rows = [...section.matchAll(/^\| `(\w+)` \|/gm)].map((m) => m[1]).sort()
+  t.same(rows, Object.keys(PluginOptionsSchema.properties).sort())
 })
 
 t.test('every block type-checks against the package', async (t) => {
