@@ -70,7 +70,6 @@ const routes: Array<[string, object]> = [
   ['/windows', { ip: ['5/s', '100/min'] }]
 ]
 
-
 async function app (store: Store): Promise<FastifyInstance> {
   const server = Fastify({ trustProxy: true })
   await server.register(limiter, { store, clock, headers: false, storeTimeoutMs: 200 })
