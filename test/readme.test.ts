@@ -16,7 +16,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { created } from './fixtures/readme-fastify.js'
-import { PluginOptionsSchema } from '../lib/schema.js'
+import { LimitObjectSchema, PluginOptionsSchema } from '../lib/schema.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const readme = readFileSync(join(root, 'README.md'), 'utf8')
@@ -132,6 +132,12 @@ t.test('the plugin options table has a row for every option, and no other', asyn
   const section = readme.slice(readme.indexOf('## Plugin options'), readme.indexOf('## Route limits'))
   const rows = [...section.matchAll(/^\| `(\w+)` \|/gm)].map((m) => m[1]).sort()
   t.same(rows, Object.keys(PluginOptionsSchema.properties).sort())
+})
+
+t.test('the route limit table has a row for every field of config.rateLimit, and no other', async (t) => {
+  const table = readme.slice(readme.indexOf('| field | what it does |'), readme.indexOf('## Rate strings'))
+  const rows = [...table.matchAll(/^\| `(\w+)`(?: \+ `(\w+)`)? \|/gm)].flatMap((m) => m.slice(1).filter(Boolean)).sort()
+  t.same(rows, Object.keys(LimitObjectSchema.properties).sort())
 })
 
 t.test('every block type-checks against the package', async (t) => {
