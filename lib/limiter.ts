@@ -208,6 +208,7 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
   /** Decides without the store: on the local memory store, by letting the request through, or with a 503. */
   function degrade (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, limit: CompiledLimit,
     resolved: Resolved, buckets: StoreBucket[], cost: number, now: number | undefined): void {
+    report.degraded(request, limit)
     if (limit.onStoreError === 'fallback') {
       decide(request, reply, done, limit, resolved, guard.fallback.consume(buckets, cost, now), undefined, cost)
     } else if (limit.onStoreError === 'allow') {

@@ -59,7 +59,12 @@ export async function setupMetrics (
     throw new errors.METRICS_UNAVAILABLE(err instanceof Error ? err.message : String(err), { cause: err })
   }
   const { registry = client.register, prefix = 'fastify_limiter_' } = input === true ? {} : input
-  const names = { decisions: `${prefix}decisions_total`, nearLimit: `${prefix}near_limit_total`, storeErrors: `${prefix}store_errors_total` }
+  const names = {
+    decisions: `${prefix}decisions_total`,
+    nearLimit: `${prefix}near_limit_total`,
+    storeErrors: `${prefix}store_errors_total`,
+    degraded: `${prefix}degraded_total`
+  }
   for (const name of Object.values(names)) {
     if (registry.getSingleMetric(name) !== undefined) {
       throw new errors.INVALID_OPTION('fastify-limiter option metrics', `a registry without a metric named ${name} (another fastify-limiter instance? give each its own prefix or registry)`, `a registry that has ${name}`)
@@ -92,16 +97,18 @@ export async function setupMetrics (
       each((route, bucket, c) => this.inc({ route, bucket }, c.nearLimit))
     }
   })
-  new client.Counter({ // eslint-disable-line no-new
-    name: names.storeErrors,
-    help: 'Store calls that failed or timed out, by route.',
+  const perRoute = (name: string, help: string, field: 'storeErrors' | 'degraded') => new client.Counter({
+    name,
+    help,
     labelNames: ['route'],
     registers: [registry],
     collect () {
       this.reset()
-      for (const [route, counters] of Object.entries(reporter.snapshot().routes)) this.inc({ route }, counters.storeErrors)
+      for (const [route, counters] of Object.entries(reporter.snapshot().routes)) this.inc({ route }, counters[field])
     }
   })
+  perRoute(names.storeErrors, 'Store calls that failed or timed out, by route.', 'storeErrors')
+  perRoute(names.degraded, 'Requests decided without the store (onStoreError: fallback, allow or deny), by route.', 'degraded')
   return () => {
     for (const name of Object.values(names)) registry.removeSingleMetric(name)
   }

@@ -17,7 +17,13 @@ export interface BucketCounters {
 
 /** The plugin's counters, reported by `fastify.rateLimit.stats()`. */
 export interface Counters extends BucketCounters {
+  /** Store calls that failed or timed out. */
   storeErrors: number
+  /**
+   * Requests decided without the store, by the limit's `onStoreError` mode: after a store error,
+   * and while the breaker keeps the store out of the way.
+   */
+  degraded: number
 }
 
 /** One route's (or group's, or `'global'`'s) counters, and the same split by bucket kind. */
@@ -42,7 +48,7 @@ const zero = (): BucketCounters => ({ allowed: 0, denied: 0, dryRunDenied: 0, ne
  * denials only, at the configured levels (lib/logging.ts).
  */
 export class Reporter {
-  readonly counters: Counters = { ...zero(), storeErrors: 0 }
+  readonly counters: Counters = { ...zero(), storeErrors: 0, degraded: 0 }
   readonly #routes = new Map<string, RouteCounters>()
   readonly #log: LogOptions
 
@@ -86,6 +92,12 @@ export class Reporter {
     this.#route(limit.route).storeErrors++
   }
 
+  /** A request decided without the store (on the fallback store, let through, or a 503). */
+  degraded (_request: FastifyRequest, limit: CompiledLimit): void {
+    this.counters.degraded++
+    this.#route(limit.route).degraded++
+  }
+
   /** A copy of every counter, for `stats()` and metrics. */
   snapshot (): CounterSnapshot {
     const routes: Record<string, RouteCounters> = {}
@@ -100,7 +112,7 @@ export class Reporter {
   #route (name: string): RouteCounters {
     let route = this.#routes.get(name)
     if (route === undefined) {
-      route = { ...zero(), storeErrors: 0, buckets: {} }
+      route = { ...zero(), storeErrors: 0, degraded: 0, buckets: {} }
       this.#routes.set(name, route)
     }
     return route

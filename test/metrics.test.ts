@@ -31,27 +31,41 @@ t.test('stats() breaks the counters down by route and bucket kind, with near-lim
     dryRunDenied: 0,
     nearLimit: 2,
     storeErrors: 0,
+    degraded: 0,
     buckets: {
       ip: { allowed: 9, denied: 0, dryRunDenied: 0, nearLimit: 1 },
       user: { allowed: 2, denied: 1, dryRunDenied: 0, nearLimit: 1 }
     }
   })
   t.same(stats.routes['GET /dry'].buckets, { ip: { allowed: 1, denied: 0, dryRunDenied: 1, nearLimit: 1 } })
-  t.match(stats, { allowed: 12, denied: 1, dryRunDenied: 1, nearLimit: 3, storeErrors: 0 })
+  t.match(stats, { allowed: 12, denied: 1, dryRunDenied: 1, nearLimit: 3, storeErrors: 0, degraded: 0 })
   stats.routes['GET /a'].buckets.ip!.allowed = 1000
   t.equal((await app.rateLimit.stats()).routes['GET /a'].buckets.ip!.allowed, 9, 'stats() returns a copy')
 })
 
-t.test('store errors are counted per route', async (t) => {
+t.test('store errors, and the requests decided without the store, are counted per route', async (t) => {
   const store = new MemoryStore()
   t.teardown(() => store.close())
-  store.consume = () => { throw new Error('down') }
-  const { app } = await build({ store })
+  let calls = 0
+  store.consume = () => { calls++; throw new Error('down') }
+  const registry = new client.Registry()
+  const { app, clock } = await build({ store, metrics: { registry } })
+  t.teardown(() => app.close())
   app.get('/s', { config: { rateLimit: '5/min' } }, ok)
-  await hit(app, '/s', 1)
+  app.get('/d', { config: { rateLimit: { ip: '5/min', onStoreError: 'deny' } } }, ok)
+  t.same(await hit(app, '/s', 3), [200, 200, 200], 'fallback: decided on the local store')
+  t.equal(calls, 1, 'the breaker kept the store out of the way after the first failure')
+  t.same(await hit(app, '/d', 1), [503])
+  clock.advance(2000)
+  t.same(await hit(app, '/d', 1), [503], 'the breaker closed: the store is asked again and fails again')
   const stats = await app.rateLimit.stats()
-  t.equal(stats.storeErrors, 1)
-  t.equal(stats.routes['GET /s'].storeErrors, 1)
+  t.match(stats, { storeErrors: 2, degraded: 5 })
+  t.match(stats.routes['GET /s'], { storeErrors: 1, degraded: 3, allowed: 3 })
+  t.match(stats.routes['GET /d'], { storeErrors: 1, degraded: 2 })
+  const text = await registry.metrics()
+  t.equal(sample(text, 'fastify_limiter_store_errors_total{route="GET /s"}'), 1)
+  t.equal(sample(text, 'fastify_limiter_degraded_total{route="GET /s"}'), 3)
+  t.equal(sample(text, 'fastify_limiter_degraded_total{route="GET /d"}'), 2)
 })
 
 t.test('metrics: true exposes the counters on prom-client\'s default registry, and removes them on close', async (t) => {
