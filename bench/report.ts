@@ -184,7 +184,7 @@ function profileTables (profiles: ProfileSummary[]): string {
     '',
     '| self % of busy | self ms | function | where |',
     '|---|---|---|---|',
-    ...p.top.map((f) => `| ${(100 * f.share).toFixed(1)} | ${Math.round(f.selfMs)} | \`${f.fn}\` | ${f.where} |`)
+    ...p.top.map((f) => `| ${(100 * f.share).toFixed(1)} | ${Math.round(f.selfMs)} | \`${f.fn}\` | ${f.where.replace(/^.*node_modules\//, '')} |`)
   ].join('\n')).join('\n\n')
 }
 
