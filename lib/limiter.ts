@@ -106,11 +106,14 @@ function costOf (request: FastifyRequest, limit: CompiledLimit): number {
 /** The store keys of a request's buckets, one per rate. */
 export function bucketsOf (resolved: Resolved): StoreBucket[] {
   const { kind, identity } = resolved
-  return kind.rates.map((rate) => ({
-    key: kind.head + identity + rate.tail,
-    algorithm: rate.algorithm,
-    params: rate.params
-  }))
+  const { rates } = kind
+  // a loop rather than rates.map(): no closure per request on the hot path
+  const buckets: StoreBucket[] = new Array(rates.length)
+  for (let i = 0; i < rates.length; i++) {
+    const rate = rates[i]
+    buckets[i] = { key: kind.head + identity + rate.tail, algorithm: rate.algorithm, params: rate.params }
+  }
+  return buckets
 }
 
 type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
