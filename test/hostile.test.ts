@@ -3,7 +3,8 @@
 import t from 'tap'
 import { build, hit } from './helpers.js'
 import { MemoryStore, algorithms } from '../index.js'
-import type { StoreBucket } from '../index.js'
+import type { AlgorithmName, StoreBucket } from '../index.js'
+import type { Test } from 'tap'
 
 t.test('IPv6 address rotation inside one /64 stays in one bucket', async (t) => {
   const { app } = await build({}, { trustProxy: true })
@@ -53,13 +54,18 @@ t.test('identities of 1 MB, with newlines, colons, braces or invalid UTF-16 each
   t.ok(store.longest < 300, `no key is longer than ${store.longest} characters, whatever the identity's size`)
 })
 
-t.test('1,000,000 distinct clients: the memory store stays within maxKeys', async (t) => {
-  const maxKeys = 10_000
+/** A memory store of `maxKeys` buckets, and buckets of 5/min for it. */
+function limitedStore (t: Test, maxKeys: number, algorithm: AlgorithmName) {
   const store = new MemoryStore({ maxKeys })
   t.teardown(() => store.close())
   const params = { limit: 5, windowMs: 60_000, burst: 5 }
-  const bucket = (key: string): StoreBucket[] => [{ key, algorithm: algorithms['sliding-window'], params }]
-  const now = 1_700_000_000_000
+  const bucket = (key: string): StoreBucket[] => [{ key, algorithm: algorithms[algorithm], params }]
+  return { store, bucket, now: 1_700_000_000_000 }
+}
+
+t.test('1,000,000 distinct clients: the memory store stays within maxKeys', async (t) => {
+  const maxKeys = 10_000
+  const { store, bucket, now } = limitedStore(t, maxKeys, 'sliding-window')
   const heapBefore = process.memoryUsage().heapUsed
   for (let i = 0; i < 1_000_000; i++) store.consume(bucket(`client-${i}`), 1, now)
   const stats = store.stats()
@@ -71,11 +77,7 @@ t.test('1,000,000 distinct clients: the memory store stays within maxKeys', asyn
 
 t.test('an evicted bucket lets a blocked client in early by at most one limit, and only after maxKeys others', async (t) => {
   const maxKeys = 1_000
-  const store = new MemoryStore({ maxKeys })
-  t.teardown(() => store.close())
-  const params = { limit: 5, windowMs: 60_000, burst: 5 }
-  const bucket = (key: string): StoreBucket[] => [{ key, algorithm: algorithms['fixed-window'], params }]
-  const now = 1_700_000_000_000
+  const { store, bucket, now } = limitedStore(t, maxKeys, 'fixed-window')
   const attacker = bucket('attacker')
   const allowed = () => {
     let n = 0
