@@ -93,3 +93,29 @@ t.test('bad log options fail at registration', async (t) => {
     t.match(err?.message, /fastify-limiter option log/)
   }
 })
+
+t.test('loggers without isLevelEnabled: the disabled one costs nothing, a real one still logs', async (t) => {
+  const quiet = await build({})
+  quiet.app.get('/r', { config: { rateLimit: '1/min' } }, async () => 'ok')
+  await quiet.app.inject('/r')
+  t.equal((await quiet.app.inject('/r')).statusCode, 429, 'denied with Fastify\'s disabled logger, nothing to log')
+
+  const written: Array<[string, unknown]> = []
+  const custom = {
+    fatal: (o: unknown) => { written.push(['fatal', o]) },
+    error: (o: unknown) => { written.push(['error', o]) },
+    warn: (o: unknown) => { written.push(['warn', o]) },
+    info: (o: unknown) => { written.push(['info', o]) },
+    debug: (o: unknown) => { written.push(['debug', o]) },
+    trace: (o: unknown) => { written.push(['trace', o]) },
+    child () { return custom },
+    level: 'debug'
+  }
+  const loud = await build({ log: { denied: 'info' } }, { loggerInstance: custom as never })
+  loud.app.get('/r', { config: { rateLimit: '1/min' } }, async () => 'ok')
+  await loud.app.inject('/r')
+  await loud.app.inject('/r')
+  const line = written.find(([level, o]) => level === 'info' && (o as { rateLimit?: unknown }).rateLimit !== undefined)
+  t.ok(line, 'a logger without isLevelEnabled whose methods are real still gets the line')
+  t.match(line?.[1], { rateLimit: { route: 'GET /r', identity: /^[0-9a-f]{16}$/ } })
+})
