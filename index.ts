@@ -57,7 +57,7 @@ async function fastifyLimiter (fastify: FastifyInstance, input: FastifyLimiterOp
   if (options.global !== undefined) {
     const group = typeof options.global === 'object' ? options.global.group : undefined
     const compiled = compileLimit(options.global, 'fastify-limiter option', 'global', group ?? 'global', group ?? '*', options)
-    registry.add(compiled, ['global', ...(group === undefined ? [] : [group])])
+    registry.add(compiled, ['global', group])
     globalHook = createHook(() => compiled, context)
     globalLimit = compiled
   }
@@ -88,7 +88,7 @@ async function fastifyLimiter (fastify: FastifyInstance, input: FastifyLimiterOp
     const group = typeof declared === 'object' ? declared.group : undefined
     const id = group ?? routeId(route.method, route.url)
     const compiled: CompiledLimit = compileLimit(declared, where, 'config.rateLimit', group ?? label, id, options)
-    registry.add(compiled, [label, id, route.url, ...(group === undefined ? [] : [group])])
+    registry.add(compiled, [label, id, route.url, group])
     docs?.add(instance, route, compiled)
     return createHook(() => compiled, context)
   }

@@ -25,23 +25,29 @@ const MAX_CAUSES = 100
  * - holds the local MemoryStore that `'fallback'` decides on.
  */
 export class StoreGuard {
-  readonly fallback: MemoryStore
   readonly timeoutMs: number
-  readonly #now: () => number
+  /** This app server's clock: the injected one, else Date.now (the breaker and the denial cache run on it). */
+  readonly now: () => number
+  #fallback: MemoryStore | undefined
   #openUntil = 0
   readonly #logged = new Map<string, { at: number, suppressed: number }>()
 
   constructor (timeoutMs: number, now: () => number) {
     this.timeoutMs = timeoutMs
-    this.#now = now
-    this.fallback = new MemoryStore({ clock: now })
+    this.now = now
+  }
+
+  /** The local store of `'fallback'`, made on first use: most apps never need it (nor its sweep timer). */
+  get fallback (): MemoryStore {
+    this.#fallback ??= new MemoryStore({ clock: this.now })
+    return this.#fallback
   }
 
   /** True while the breaker is open: the store failed less than BREAKER_MS ago. */
   get open (): boolean {
     // the common case (never failed, or closed again) reads no clock
     if (this.#openUntil === 0) return false
-    if (this.#openUntil > this.#now()) return true
+    if (this.#openUntil > this.now()) return true
     this.#openUntil = 0
     return false
   }
@@ -62,7 +68,7 @@ export class StoreGuard {
 
   /** Records a failure: opens the breaker and logs the cause unless it was logged within a second. */
   failed (request: FastifyRequest, err: unknown, mode: StoreErrorMode): void {
-    const now = this.#now()
+    const now = this.now()
     this.#openUntil = now + BREAKER_MS
     const cause = causeOf(err)
     const seen = this.#logged.get(cause)
@@ -77,7 +83,7 @@ export class StoreGuard {
   }
 
   close (): void {
-    this.fallback.close()
+    this.#fallback?.close()
   }
 }
 

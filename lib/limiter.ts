@@ -136,7 +136,7 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     const rate = resolved.kind.rates[d.index]
     const blocked = !d.allowed && !limit.dryRun
     if (blocked && cacheKey !== undefined) {
-      (denials as DenialCache).set(cacheKey, cost, d, clock === undefined ? Date.now() : clock())
+      (denials as DenialCache).set(cacheKey, cost, d, guard.now())
     }
     const decision: RateLimitDecision = {
       allowed: d.allowed,
@@ -253,7 +253,7 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     let cacheKey: string | undefined
     if (denials !== undefined && !limit.dryRun) {
       cacheKey = buckets.length === 1 ? buckets[0].key : buckets.map((b) => b.key).join('\n')
-      const cached = denials.get(cacheKey, cost, now ?? Date.now())
+      const cached = denials.get(cacheKey, cost, now ?? guard.now())
       if (cached !== undefined) {
         decide(request, reply, done, limit, found, cached, undefined, cost)
         return

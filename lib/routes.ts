@@ -19,9 +19,11 @@ export class RouteRegistry {
   readonly #byName = new Map<string, Set<CompiledLimit>>()
   readonly all = new Set<CompiledLimit>()
 
-  add (limit: CompiledLimit, names: readonly string[]): void {
+  /** Registers a limit under each of its names (a missing one, such as no group, is skipped). */
+  add (limit: CompiledLimit, names: ReadonlyArray<string | undefined>): void {
     this.all.add(limit)
     for (const name of names) {
+      if (name === undefined) continue
       let set = this.#byName.get(name)
       if (set === undefined) this.#byName.set(name, set = new Set())
       set.add(limit)
