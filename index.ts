@@ -1,81 +1,56 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import { createApi } from './lib/api.js'
-import type { RateLimitApi } from './lib/api.js'
-import { checkLimit } from './lib/check.js'
-import { compileLimit } from './lib/compile.js'
-import type { CompiledLimit } from './lib/compile.js'
-import type { RateLimitDecision } from './lib/context.js'
-import { createHook, kApplied } from './lib/limiter.js'
-import type { LimiterContext } from './lib/limiter.js'
-import { Reporter } from './lib/report.js'
-import { setupMetrics } from './lib/metrics.js'
-import { OpenApiCollector } from './lib/openapi.js'
-import { StoreGuard } from './lib/guard.js'
-import { DenialCache } from './lib/denials.js'
-import { MemoryStore } from './stores/memory.js'
-import { resolveOptions } from './lib/options.js'
-import { RouteRegistry, routeId, routeLabel } from './lib/routes.js'
-import type { FastifyLimiterOptions, RouteRateLimit } from './lib/schema.js'
+import { kApplied } from './lib/core/symbols.js'
+import type { CompiledLimit, RateLimitDecision } from './lib/core/types.js'
+import { resolveOptions } from './lib/config/options.js'
+import { registerLimit } from './lib/config/register.js'
+import { checkLimit } from './lib/config/check.js'
+import { RouteRegistry, routeId, routeLabel } from './lib/config/routes.js'
+import type { FastifyLimiterOptions } from './lib/config/schema.js'
+import { createHook } from './lib/request/hook.js'
+import type { Hook } from './lib/request/hook.js'
+import { createRuntime } from './lib/request/runtime.js'
+import { setupMetrics } from './lib/observe/metrics.js'
+import { OpenApiCollector } from './lib/observe/openapi.js'
 
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** This route's rate limit: a rate string, `false`, or `{ ip, user, key + rate, cost, algorithm, burst, group, dryRun }`. */
-    rateLimit?: RouteRateLimit
-  }
-  interface FastifyInstance {
-    /** Resets, stats, the store, and `hook(limit)`. */
-    rateLimit: RateLimitApi
-  }
-  interface FastifyRequest {
-    /** The rate-limit decision for this request, or `undefined` where no limit applied. */
-    rateLimit: RateLimitDecision | undefined
-  }
-}
-
-type HookName = 'onRequest' | 'preValidation' | 'preHandler'
-
-/** Most blocked buckets remembered per app server (LRU past that). */
-const DENIAL_CACHE_SIZE = 10_000
-
+/**
+ * The plugin: options are resolved once; every route's limit is registered at `onRoute` and
+ * enforced by a hook of its own; `onSend` writes the headers; `fastify.rateLimit` is the API.
+ */
 async function fastifyLimiter (fastify: FastifyInstance, input: FastifyLimiterOptions): Promise<void> {
-  const options = resolveOptions(input, fastify)
-  const clock = options.clock ?? Date.now
-  const context: LimiterContext = {
-    options,
-    report: new Reporter(options.log),
-    guard: new StoreGuard(options.storeTimeoutMs, clock),
-    denials: options.store instanceof MemoryStore ? undefined : new DenialCache(DENIAL_CACHE_SIZE)
-  }
+  const settings = resolveOptions(input, fastify)
+  const runtime = createRuntime(settings)
   const registry = new RouteRegistry()
-  const removeMetrics = await setupMetrics(options.metrics, context.report)
-  const docs = options.openapi === undefined ? undefined : new OpenApiCollector(options.openapi)
+  const removeMetrics = await setupMetrics(settings.metrics, runtime.report)
+  const docs = settings.openapi === undefined ? undefined : new OpenApiCollector(settings.openapi)
   if (docs !== undefined) fastify.addHook('onReady', async () => docs.apply())
 
-  let globalHook: ReturnType<typeof createHook> | undefined
+  let globalHook: Hook | undefined
   let globalLimit: CompiledLimit | undefined
-  if (options.global !== undefined) {
-    const group = typeof options.global === 'object' ? options.global.group : undefined
-    const compiled = compileLimit(options.global, 'fastify-limiter option', 'global', group ?? 'global', group ?? '*', options)
-    registry.add(compiled, ['global', group])
-    globalHook = createHook(() => compiled, context)
+  if (settings.global !== undefined) {
+    const group = typeof settings.global === 'object' ? settings.global.group : undefined
+    const compiled = registerLimit(settings, registry, {
+      limit: settings.global, where: 'fastify-limiter option', path: 'global', route: group ?? 'global', id: group ?? '*', names: ['global', group]
+    })
+    globalHook = createHook(() => compiled, runtime)
     globalLimit = compiled
   }
 
   fastify.decorateRequest('rateLimit', undefined)
   fastify.decorateRequest(kApplied, null)
-  fastify.decorate('rateLimit', createApi(context, registry))
+  fastify.decorate('rateLimit', createApi({ settings, runtime, registry }))
 
   fastify.addHook('onRoute', function (route: RouteOptions) {
     const hook = routeHook(route, this)
     if (hook === undefined) return
-    const existing = route[options.hook]
-    route[options.hook] = existing === undefined
+    const existing = route[settings.hook]
+    route[settings.hook] = existing === undefined
       ? [hook]
       : [...(Array.isArray(existing) ? existing : [existing]), hook] as typeof existing
   })
 
-  function routeHook (route: RouteOptions, instance: FastifyInstance) {
+  function routeHook (route: RouteOptions, instance: FastifyInstance): Hook | undefined {
     const declared = route.config?.rateLimit
     if (declared === undefined) {
       docs?.add(instance, route, globalLimit)
@@ -87,13 +62,14 @@ async function fastifyLimiter (fastify: FastifyInstance, input: FastifyLimiterOp
     if (declared === false) return undefined
     const group = typeof declared === 'object' ? declared.group : undefined
     const id = group ?? routeId(route.method, route.url)
-    const compiled: CompiledLimit = compileLimit(declared, where, 'config.rateLimit', group ?? label, id, options)
-    registry.add(compiled, [label, id, route.url, group])
+    const compiled = registerLimit(settings, registry, {
+      limit: declared, where, path: 'config.rateLimit', route: group ?? label, id, names: [label, id, route.url, group]
+    })
     docs?.add(instance, route, compiled)
-    return createHook(() => compiled, context)
+    return createHook(() => compiled, runtime)
   }
 
-  const { writeHeaders } = options
+  const { writeHeaders } = settings
   if (writeHeaders !== undefined) {
     fastify.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, done) => {
       const applied = request[kApplied]
@@ -110,9 +86,9 @@ async function fastifyLimiter (fastify: FastifyInstance, input: FastifyLimiterOp
   }
 
   fastify.addHook('onClose', async () => {
-    context.guard.close()
+    runtime.guard.close()
     removeMetrics?.()
-    if (options.ownsStore) await options.store.close()
+    if (settings.ownsStore) await settings.store.close()
   })
 }
 
@@ -121,23 +97,11 @@ const plugin = fp(fastifyLimiter, { fastify: '5.x', name: 'fastify-limiter' })
 export default plugin
 export { plugin as fastifyLimiter }
 
-export type { HookName }
-export type { FastifyLimiterOptions, RouteRateLimit, RateLimit, RateLimitObject, RateString, RateUnit, Identity } from './lib/schema.js'
-export type { RateLimitDecision, LimitContext, BucketKind } from './lib/context.js'
-export type { RateLimitApi, ResetSelector, LimiterStats } from './lib/api.js'
-export type { Counters, BucketCounters, RouteCounters, CounterSnapshot } from './lib/report.js'
-export type { MetricsInput, MetricsRegistry } from './lib/metrics.js'
-export type { OpenApiInput } from './lib/openapi.js'
-export type { LogLevel, LogInput } from './lib/logging.js'
-export { errors } from './lib/errors.js'
-export { parseRate } from './lib/rate.js'
-export type { Rate, RateInput } from './lib/rate.js'
+export type * from './types/index.js'
+export { errors } from './lib/core/errors.js'
+export { parseRate } from './lib/config/rate.js'
 export { MemoryStore } from './stores/memory.js'
-export type { MemoryStoreOptions, MemoryStoreStats } from './stores/memory.js'
 export { SqliteStore } from './stores/sqlite.js'
-export type { SqliteStoreOptions, SqliteStoreStats } from './stores/sqlite.js'
 export { RedisStore } from './stores/redis.js'
-export type { RedisStoreOptions, RedisStoreStats, RedisClient } from './stores/redis.js'
 export { evaluate } from './stores/store.js'
-export type { Store, StoreBucket, StoreDecision, StoreStats, Evaluation } from './stores/store.js'
 export * from './algorithms/index.js'

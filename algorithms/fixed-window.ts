@@ -1,4 +1,4 @@
-import type { Algorithm, AlgorithmParams, AlgorithmResult } from './types.js'
+import type { Algorithm, AlgorithmParams, AlgorithmResult } from '../lib/core/algorithm.js'
 
 /** State: the index of the window (`floor(now / W)`) and the cost counted in it. */
 export interface FixedWindowState {

@@ -1,4 +1,4 @@
-import type { Algorithm, AlgorithmParams, AlgorithmResult } from './types.js'
+import type { Algorithm, AlgorithmParams, AlgorithmResult } from '../lib/core/algorithm.js'
 import { ceilMulDiv } from './rational.js'
 
 /**

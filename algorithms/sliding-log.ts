@@ -1,4 +1,4 @@
-import type { Algorithm, AlgorithmParams, AlgorithmResult } from './types.js'
+import type { Algorithm, AlgorithmParams, AlgorithmResult } from '../lib/core/algorithm.js'
 
 /**
  * State: the requests of the last W, oldest first: request `i` came at `t + d[i]` (epoch ms)

@@ -1,4 +1,4 @@
-import type { Algorithm, AlgorithmParams, AlgorithmResult } from './types.js'
+import type { Algorithm, AlgorithmParams, AlgorithmResult } from '../lib/core/algorithm.js'
 
 /** State: the current window index, its count and the previous window's count. */
 export interface SlidingWindowState {

@@ -8,8 +8,8 @@ import { fileURLToPath } from 'node:url'
 import { RateLimiterMemory } from 'rate-limiter-flexible'
 import { MemoryStore, algorithms } from '../index.js'
 import type { StoreBucket } from '../index.js'
-import { ipIdentity } from '../lib/identity.js'
-import { encodePart, keyHead, keyTail } from '../lib/keys.js'
+import { ipIdentity } from '../lib/request/identity.js'
+import { encodePart, keyHead, keyTail } from '../lib/request/keys.js'
 
 const KEYS = 1_000_000
 const which = ['fixed-window', 'sliding-window', '@fastify/rate-limit', 'rate-limiter-flexible'] as const

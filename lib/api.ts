@@ -1,17 +1,21 @@
-import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
-import type { Store, StoreStats } from '../stores/store.js'
-import { checkLimit } from './check.js'
-import { compileLimit } from './compile.js'
-import type { CompiledLimit } from './compile.js'
-import { errors } from './errors.js'
-import { ipIdentity } from './identity.js'
-import { encodePart } from './keys.js'
-import { bucketsOf, createHook, kApplied, resolveBucket } from './limiter.js'
-import type { LimiterContext, Resolved } from './limiter.js'
-import type { CounterSnapshot } from './report.js'
-import { RouteRegistry, routeId, routeLabel } from './routes.js'
-import type { RateLimit } from './schema.js'
-import { formatValue } from './validate.js'
+import type { FastifyRequest } from 'fastify'
+import { errors } from './core/errors.js'
+import { formatValue } from './core/format.js'
+import type { Store, StoreStats } from './core/store.js'
+import { kApplied } from './core/symbols.js'
+import type { CompiledLimit, ResolvedBucket } from './core/types.js'
+import type { PluginSettings } from './config/options.js'
+import { registerLimit } from './config/register.js'
+import { NOT_FOUND, routeId, routeLabel } from './config/routes.js'
+import type { RouteRegistry } from './config/routes.js'
+import type { RateLimit } from './config/schema.js'
+import { bucketsOf, resolveBucket } from './request/bucket.js'
+import { createHook } from './request/hook.js'
+import type { Hook } from './request/hook.js'
+import { ipIdentity } from './request/identity.js'
+import { encodePart } from './request/keys.js'
+import type { Runtime } from './request/runtime.js'
+import type { CounterSnapshot } from './observe/report.js'
 
 /** What `fastify.rateLimit.reset()` takes besides a request: which buckets to forget. */
 export interface ResetSelector {
@@ -45,20 +49,28 @@ export interface RateLimitApi {
    * A hook enforcing `limit`, for use outside `config.rateLimit` (a not-found handler, a
    * hook added by hand). Checked now; buckets are per route unless the limit has a group.
    */
-  hook (limit: RateLimit): (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
+  hook (limit: RateLimit): Hook
 }
 
-export function createApi (context: LimiterContext, registry: RouteRegistry): RateLimitApi {
-  const { options, report } = context
+/** What `fastify.rateLimit` works on: one registration's settings, runtime and registry. */
+export interface ApiScope {
+  readonly settings: PluginSettings
+  readonly runtime: Runtime
+  readonly registry: RouteRegistry
+}
+
+export function createApi (scope: ApiScope): RateLimitApi {
+  const { settings: options, runtime, registry } = scope
+  const { report } = runtime
   const { store } = options
 
   async function resetKeys (keys: string[]): Promise<void> {
     // remembered denials may name these buckets: forget them all (reset is rare)
-    context.denials?.clear()
+    runtime.denials?.clear()
     await Promise.all([...new Set(keys)].map((key) => store.reset(key)))
   }
 
-  function keysOf (resolved: Resolved): string[] {
+  function keysOf (resolved: ResolvedBucket): string[] {
     return bucketsOf(resolved).map((b) => b.key)
   }
 
@@ -70,7 +82,7 @@ export function createApi (context: LimiterContext, registry: RouteRegistry): Ra
     if (keys.length > 0) return keys
     // The limiter did not run on this request: work out what it would have counted.
     const route = request.routeOptions
-    for (const limit of registry.find(routeLabel(route.method, route.url ?? ''))) {
+    for (const limit of registry.find(route.url === undefined ? NOT_FOUND : routeLabel(route.method, route.url))) {
       const resolved = resolveBucket(request, limit, options)
       if (resolved !== undefined) keys.push(...keysOf(resolved))
     }
@@ -111,14 +123,14 @@ export function createApi (context: LimiterContext, registry: RouteRegistry): Ra
       await resetKeys(keys)
     },
     async clear () {
-      context.denials?.clear()
+      runtime.denials?.clear()
       await store.clear()
     },
     async stats () {
       // a stats call must not hang or fail on a store outage either
       let storeStats: StoreStats | { error: string }
       try {
-        storeStats = await context.guard.bound(Promise.resolve().then(() => store.stats()))
+        storeStats = await runtime.guard.bound(Promise.resolve().then(() => store.stats()))
       } catch (err) {
         storeStats = { error: err instanceof Error ? err.message : formatValue(err) }
       }
@@ -126,25 +138,23 @@ export function createApi (context: LimiterContext, registry: RouteRegistry): Ra
     },
     hook (limit) {
       const where = 'fastify.rateLimit.hook()'
-      checkLimit(limit, where, 'limit', false)
       const group = typeof limit === 'object' ? limit.group : undefined
-      // Compiled now so that a bad limit fails here; then once per route it runs on.
-      const first = compileLimit(limit, where, 'limit', group ?? where, group ?? where, options)
-      if (group !== undefined) registry.add(first, [group])
+      // Registered now so that a bad limit fails here; then once per route it runs on.
+      const first = registerLimit(options, registry, { limit, where, path: 'limit', route: group ?? where, id: group ?? where, names: [group] })
       const perRoute = new Map<string, CompiledLimit>()
       return createHook((request) => {
         if (group !== undefined) return first
         const { method, url } = request.routeOptions
-        const label = routeLabel(method, url ?? '(not found)')
+        // the not-found handler has no route: every not-found request shares one label and namespace
+        const label = url === undefined ? NOT_FOUND : routeLabel(method, url)
         let compiled = perRoute.get(label)
         if (compiled === undefined) {
-          const id = routeId(method, url ?? '(not found)')
-          compiled = compileLimit(limit, `Route ${label}`, 'limit', label, id, options)
+          const id = url === undefined ? NOT_FOUND : routeId(method, url)
+          compiled = registerLimit(options, registry, { limit, where: `Route ${label}`, path: 'limit', route: label, id, names: [label, id, url] })
           perRoute.set(label, compiled)
-          registry.add(compiled, [label, id, url ?? '(not found)'])
         }
         return compiled
-      }, context)
+      }, runtime)
     }
   }
   return api

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { algorithmNames, algorithms } from '../algorithms/index.js'
-import type { AlgorithmName, AlgorithmParams } from '../algorithms/types.js'
+import type { AlgorithmName, AlgorithmParams } from '../lib/core/algorithm.js'
 import { evaluate } from './store.js'
 import type { Store, StoreBucket, StoreDecision } from './store.js'
 

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto'
 import { fixedWindowAlgorithm } from '../algorithms/fixed-window.js'
 import { slidingWindowAlgorithm } from '../algorithms/sliding-window.js'
-import type { Algorithm } from '../algorithms/types.js'
+import type { Algorithm } from '../lib/core/algorithm.js'
 import { evaluate } from './store.js'
 import type { Store, StoreBucket, StoreDecision, StoreStats } from './store.js'
-import { errors } from '../lib/errors.js'
-import { checkInteger } from '../lib/validate.js'
+import { errors } from '../lib/core/errors.js'
+import { checkInteger } from '../lib/core/format.js'
 
 export interface MemoryStoreOptions {
   /**

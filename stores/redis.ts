@@ -2,8 +2,8 @@ import { createRequire } from 'node:module'
 import type { Store, StoreBucket, StoreDecision, StoreStats } from './store.js'
 import { mixedScript, scripts, sweepScript } from './redis-scripts.js'
 import type { RedisScript } from './redis-scripts.js'
-import { errors } from '../lib/errors.js'
-import { formatValue } from '../lib/validate.js'
+import { errors } from '../lib/core/errors.js'
+import { formatValue } from '../lib/core/format.js'
 
 /**
  * What the store needs of a Redis client. An ioredis `Redis` (standalone, or connected through

@@ -2,8 +2,8 @@ import { createRequire } from 'node:module'
 import type BetterSqlite3 from 'better-sqlite3'
 import { evaluate } from './store.js'
 import type { Store, StoreBucket, StoreDecision, StoreStats } from './store.js'
-import { errors } from '../lib/errors.js'
-import { checkInteger, formatValue } from '../lib/validate.js'
+import { errors } from '../lib/core/errors.js'
+import { checkInteger, formatValue } from '../lib/core/format.js'
 
 export interface SqliteStoreOptions {
   /**

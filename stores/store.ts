@@ -1,48 +1,7 @@
-import type { Algorithm, AlgorithmParams, Decision } from '../algorithms/types.js'
+import type { Decision } from '../lib/core/algorithm.js'
+import type { StoreBucket, StoreDecision } from '../lib/core/store.js'
 
-/** One bucket a request is charged against: its store key and the rate that governs it. */
-export interface StoreBucket {
-  /** The full store key, already escaped and prefixed by the plugin. */
-  readonly key: string
-  readonly algorithm: Algorithm<any>
-  readonly params: AlgorithmParams
-}
-
-/** The single decision a store returns for all buckets of one request. */
-export interface StoreDecision extends Decision {
-  /** Index, in the `buckets` array, of the bucket this decision describes. */
-  index: number
-  /** The time (epoch ms) the store decided at: the injected one, or the store's own clock. */
-  now: number
-}
-
-/** What `stats()` returns; stores may add fields of their own. */
-export interface StoreStats {
-  /** Buckets currently held. */
-  keys: number
-  [field: string]: unknown
-}
-
-/**
- * The store contract. `consume` decides every bucket of one request atomically: all allow and
- * all are charged, or none is charged. It may return the decision directly (the memory store
- * does, to keep the hot path free of promises) or a promise of it.
- */
-export interface Store {
-  /**
-   * @param buckets the request's buckets (one per window of the applying limit)
-   * @param cost cost units, an integer with `1 <= cost <= burst` of every bucket
-   * @param now epoch ms to decide at; when omitted the store uses its own clock
-   */
-  consume (buckets: readonly StoreBucket[], cost: number, now?: number): StoreDecision | Promise<StoreDecision>
-  /** Forget one bucket. */
-  reset (key: string): void | Promise<void>
-  /** Forget every bucket this store holds. */
-  clear (): void | Promise<void>
-  stats (): StoreStats | Promise<StoreStats>
-  /** Release timers and connections; called on Fastify close for stores the plugin owns or was given. */
-  close (): void | Promise<void>
-}
+export type { Store, StoreBucket, StoreDecision, StoreStats } from '../lib/core/store.js'
 
 /** The result of running every bucket's algorithm against its current state. */
 export interface Evaluation {

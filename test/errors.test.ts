@@ -1,6 +1,6 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
-import { errors } from '../lib/errors.js'
+import { errors } from '../lib/core/errors.js'
 import * as pkg from '../index.js'
 
 t.test('every error code is in the README table, and every row is a real code', async (t) => {

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { build, hit } from './helpers.js'
-import { ipIdentity, unmapIp } from '../lib/identity.js'
+import { ipIdentity, unmapIp } from '../lib/request/identity.js'
 
 const ok = async () => ({ ok: true })
 

@@ -1,8 +1,8 @@
 // Small units whose edge cases the plugin-level tests cannot reach.
 import t from 'tap'
-import { formatValue, checkInteger } from '../lib/validate.js'
+import { formatValue, checkInteger } from '../lib/core/format.js'
 import { missingStoreMethods } from '../stores/store.js'
-import { resolveOptions } from '../lib/options.js'
+import { resolveOptions } from '../lib/config/options.js'
 import { MemoryStore } from '../stores/memory.js'
 
 t.test('formatValue shows any value briefly', async (t) => {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { encodePart, keyHead, keyTail } from '../lib/keys.js'
+import { encodePart, keyHead, keyTail } from '../lib/request/keys.js'
 import { build } from './helpers.js'
 
 t.test('no two identities share an encoding', async (t) => {

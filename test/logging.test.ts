@@ -2,7 +2,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { build, hit } from './helpers.js'
 import type { FastifyLimiterOptions } from '../index.js'
-import { hashIdentity } from '../lib/logging.js'
+import { hashIdentity } from '../lib/observe/logging.js'
 
 const ok = async () => ({ ok: true })
 

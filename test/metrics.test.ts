@@ -2,9 +2,9 @@ import t from 'tap'
 import client from 'prom-client'
 import { build, hit } from './helpers.js'
 import { MemoryStore } from '../index.js'
-import { setupMetrics } from '../lib/metrics.js'
-import { Reporter } from '../lib/report.js'
-import { resolveLog } from '../lib/logging.js'
+import { setupMetrics } from '../lib/observe/metrics.js'
+import { Reporter } from '../lib/observe/report.js'
+import { resolveLog } from '../lib/observe/logging.js'
 
 const ok = async () => ({ ok: true })
 const users = { user: (r: { headers: Record<string, unknown> }) => r.headers['x-user'] as string | undefined }

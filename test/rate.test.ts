@@ -1,5 +1,5 @@
 import t from 'tap'
-import { parseRate, MAX_RATE_PRODUCT } from '../lib/rate.js'
+import { parseRate, MAX_RATE_PRODUCT } from '../lib/config/rate.js'
 import { thrown } from './helpers.js'
 
 const where = 'Route GET /x'

@@ -16,7 +16,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { created } from './fixtures/readme-fastify.js'
-import { LimitObjectSchema, PluginOptionsSchema } from '../lib/schema.js'
+import { LimitObjectSchema, PluginOptionsSchema } from '../lib/config/schema.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const readme = readFileSync(join(root, 'README.md'), 'utf8')

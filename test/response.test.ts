@@ -1,6 +1,6 @@
 import t from 'tap'
 import { build } from './helpers.js'
-import { humanAfter } from '../lib/response.js'
+import { humanAfter } from '../lib/request/response.js'
 import type { LimitContext } from '../index.js'
 
 const ok = async () => ({ ok: true })

@@ -5,7 +5,7 @@ import limiter from '../../index.js'
 import type { FastifyLimiterOptions } from '../../index.js'
 import { RedisStore } from '../../stores/redis.js'
 import { MemoryStore } from '../../stores/memory.js'
-import { resolveOptions } from '../../lib/options.js'
+import { resolveOptions } from '../../lib/config/options.js'
 import { thrown } from '../helpers.js'
 import { connect, redisAvailable, startRedis } from './server.js'
 

@@ -7,10 +7,10 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { Registry } from 'prom-client'
 import { describe, expect, test } from 'tstyche'
-import limiter, { MemoryStore } from '../../index.js'
+import limiter, { MemoryStore } from 'fastify-limiter'
 import type {
   FastifyLimiterOptions, LimiterStats, RateLimit, RateLimitApi, RateLimitDecision, RouteCounters, RouteRateLimit
-} from '../../index.js'
+} from 'fastify-limiter'
 
 const app = Fastify()
 const handler = async () => 'ok'

@@ -1,9 +1,9 @@
 // Compile-time tests, checked by `npm run typecheck` (part of `npm test`): every
 // `@ts-expect-error` line must be a type error, or tsc fails ("unused directive").
 import Fastify from 'fastify'
-import limiter, { MemoryStore } from '../../index.js'
+import limiter, { MemoryStore } from 'fastify-limiter'
 import type { RouteShorthandOptions } from 'fastify'
-import type { RateLimitDecision, LimiterStats, RouteRateLimit } from '../../index.js'
+import type { RateLimitDecision, LimiterStats, RouteRateLimit } from 'fastify-limiter'
 
 const app = Fastify()
 await app.register(limiter, { global: '100/min', headers: 'ietf', exempt: ['10.0.0.0/8'], store: new MemoryStore() })

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache'
-import type { StoreDecision } from '../stores/store.js'
+import type { StoreDecision } from '../core/store.js'
 
 interface Denial {
   until: number

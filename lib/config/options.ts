@@ -1,50 +1,24 @@
 import type { FastifyRequest } from 'fastify'
-import { algorithms } from '../algorithms/index.js'
-import type { Algorithm } from '../algorithms/types.js'
-import { MemoryStore } from '../stores/memory.js'
-import { SqliteStore } from '../stores/sqlite.js'
-import { redisShorthand } from '../stores/redis.js'
-import { missingStoreMethods } from '../stores/store.js'
-import type { Store } from '../stores/store.js'
+import { algorithms } from '../../algorithms/index.js'
+import { MemoryStore } from '../../stores/memory.js'
+import { SqliteStore } from '../../stores/sqlite.js'
+import { redisShorthand } from '../../stores/redis.js'
+import { missingStoreMethods } from '../../stores/store.js'
+import type { Store } from '../core/store.js'
+import { errors } from '../core/errors.js'
+import { formatValue } from '../core/format.js'
+import type { Identity, ResolvedOptions } from '../core/types.js'
+import { compileExempt } from '../request/exempt.js'
+import { compileHeaders } from '../request/headers.js'
+import { defaultErrorResponse } from '../request/response.js'
+import { resolveLog } from '../observe/logging.js'
+import { resolveOpenApi } from '../observe/openapi.js'
 import { checkPluginOptions } from './check.js'
-import type { LimitContext } from './context.js'
-import { errors } from './errors.js'
-import { compileExempt } from './exempt.js'
-import { compileHeaders } from './headers.js'
-import type { HeaderWriter } from './headers.js'
-import { defaultErrorResponse } from './response.js'
-import type { FastifyLimiterOptions, Identity, RateLimit } from './schema.js'
-import { formatValue } from './validate.js'
-import { resolveLog } from './logging.js'
-import type { LogOptions } from './logging.js'
-import type { MetricsInput } from './metrics.js'
-import { resolveOpenApi } from './openapi.js'
-import type { OpenApiDocs } from './openapi.js'
-import type { StoreErrorMode } from './guard.js'
+import type { FastifyLimiterOptions, RateLimit } from './schema.js'
 
-/** The plugin options, checked and fully defaulted once. */
-export interface ResolvedOptions {
-  readonly store: Store
-  /** True when the plugin created the store (and so closes it on Fastify close). */
-  readonly ownsStore: boolean
-  readonly algorithm: Algorithm<unknown>
+/** The plugin options, checked and fully defaulted once, with the `global` limit as declared. */
+export interface PluginSettings extends ResolvedOptions {
   readonly global: RateLimit | undefined
-  readonly user: (request: FastifyRequest) => Identity
-  readonly hook: 'onRequest' | 'preValidation' | 'preHandler'
-  readonly keyPrefix: string
-  readonly writeHeaders: HeaderWriter | undefined
-  readonly errorResponseBuilder: (request: FastifyRequest, context: LimitContext) => unknown
-  readonly exempt: ((request: FastifyRequest) => boolean) | undefined
-  readonly dryRun: boolean
-  readonly ipv6Subnet: number
-  readonly onExceeded: ((request: FastifyRequest, context: LimitContext) => void) | undefined
-  readonly clock: (() => number) | undefined
-  /** What the OpenAPI document says about limited routes; undefined with `openapi: false`. */
-  readonly openapi: OpenApiDocs | undefined
-  readonly metrics: MetricsInput
-  readonly log: LogOptions
-  readonly onStoreError: StoreErrorMode
-  readonly storeTimeoutMs: number
 }
 
 /** Options Fastify's `register` itself understands; they reach the plugin and are ignored here. */
@@ -55,7 +29,7 @@ function defaultUser (request: FastifyRequest): Identity {
 }
 
 /** Turns the plugin options into one frozen, fully defaulted object; throws on anything bad. */
-export function resolveOptions (input: FastifyLimiterOptions | undefined, fastify?: object): ResolvedOptions {
+export function resolveOptions (input: FastifyLimiterOptions | undefined, fastify?: object): PluginSettings {
   if (input !== undefined && (input === null || typeof input !== 'object' || Array.isArray(input))) {
     throw new errors.INVALID_OPTION('fastify-limiter options', 'an object', formatValue(input))
   }

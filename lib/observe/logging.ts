@@ -1,21 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
-import type { LimitContext } from './context.js'
-
-/** A pino level, or `false` for "do not log". */
-export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | false
-
-/** How denials are logged; the `log` plugin option, resolved. */
-export interface LogOptions {
-  /** Level of denials answered with a 429. */
-  readonly denied: LogLevel
-  /** Level of dry-run denials (let through). */
-  readonly dryRun: LogLevel
-  /** How the client appears in the log line: a keyed hash, as is, or not at all. */
-  readonly identity: 'hash' | 'raw' | false
-  /** The HMAC key of `'hash'`: random per plugin instance, so a hash cannot be reversed by guessing IPs. */
-  readonly hashKey: Buffer
-}
+import type { LimitContext, LogLevel, LogOptions } from '../core/types.js'
 
 export interface LogInput {
   denied?: LogLevel

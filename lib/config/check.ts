@@ -1,6 +1,6 @@
 import { Compile } from 'typebox/compile'
-import { errors } from './errors.js'
-import { formatValue } from './validate.js'
+import { errors } from '../core/errors.js'
+import { formatValue } from '../core/format.js'
 import { LimitSchema, PluginOptionsSchema, RouteLimitSchema, limitExpectations, optionExpectations } from './schema.js'
 
 const routeLimit = Compile(RouteLimitSchema)

@@ -1,24 +1,6 @@
-import type { BucketKind } from './context.js'
-import { errors } from './errors.js'
+import { errors } from '../core/errors.js'
+import type { BucketKind, MetricsInput, MetricsRegistry } from '../core/types.js'
 import type { BucketCounters, Reporter } from './report.js'
-
-/**
- * The part of a prom-client `Registry` the plugin uses. Written out here so that the published
- * types do not need prom-client (an optional peer dependency).
- */
-export interface MetricsRegistry {
-  getSingleMetric (name: string): unknown
-  removeSingleMetric (name: string): void
-  registerMetric (metric: any): void
-}
-
-/** The `metrics` option: `true` for prom-client's default registry, or a registry and a name prefix. */
-export type MetricsInput = boolean | {
-  /** Default: prom-client's default registry (`client.register`). */
-  registry?: MetricsRegistry
-  /** Default: `'fastify_limiter_'`. */
-  prefix?: string
-}
 
 interface CounterLike {
   reset (): void

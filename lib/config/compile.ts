@@ -1,54 +1,36 @@
-import type { FastifyRequest } from 'fastify'
-import { algorithms } from '../algorithms/index.js'
-import type { Algorithm, AlgorithmParams } from '../algorithms/types.js'
-import type { BucketKind } from './context.js'
-import type { StoreErrorMode } from './guard.js'
-import { errors } from './errors.js'
-import { policyItem, policyName } from './headers.js'
-import { keyHead, keyTail } from './keys.js'
-import type { ResolvedOptions } from './options.js'
+import { algorithms } from '../../algorithms/index.js'
+import type { Algorithm } from '../core/algorithm.js'
+import { errors } from '../core/errors.js'
+import { formatValue } from '../core/format.js'
+import type { BucketKind, CompiledKind, CompiledLimit, CompiledRate, ResolvedOptions } from '../core/types.js'
+import { policyItem, policyName } from '../request/headers.js'
+import { keyHead, keyTail } from '../request/keys.js'
 import { MAX_RATE_PRODUCT, parseRate } from './rate.js'
-import type { Identity, RateLimit, RateLimitObject } from './schema.js'
-import { formatValue } from './validate.js'
+import type { RateLimit, RateLimitObject } from './schema.js'
 
-/** One rate of a bucket kind, with everything a request needs precomputed. */
-export interface CompiledRate {
-  readonly text: string
-  readonly algorithm: Algorithm<any>
-  readonly params: AlgorithmParams
-  /** The end of the store key: `}:<code>:<limit>:<windowMs>[:<burst>]`. */
-  readonly tail: string
-  /** The serialized IETF policy name. */
-  readonly policyName: string
-}
-
-/** The buckets of one kind (ip, user or key) of one limit. */
-export interface CompiledKind {
-  readonly kind: BucketKind
-  /** The start of the store key, up to the identity: `<prefix>:{<route>:<kind>:`. */
-  readonly head: string
-  readonly rates: readonly CompiledRate[]
-  /** The serialized RateLimit-Policy field for these rates. */
-  readonly policy: string
-}
-
-/** A limit compiled for one route (or group, or the global limit). */
-export interface CompiledLimit {
-  /** What logs and the 429 context call it: `'POST /upload'`, a group name, `'global'`. */
-  readonly route: string
-  /** What request-time errors call it: `'Route POST /upload'`. */
+/** A checked limit and where it was declared: what `compileLimit` turns into a `CompiledLimit`. */
+export interface LimitDeclaration {
+  readonly limit: RateLimit
+  /** Who declared it, for errors: `'Route POST /upload'`, `'fastify-limiter option'`. */
   readonly where: string
-  /** The bucket namespace: the route (HEAD shares GET's), the group, or `'*'` for `global`. */
+  /** The option path, for errors: `'config.rateLimit'`, `'global'`, `'limit'`. */
+  readonly path: string
+  /** What logs, metrics and the 429 context call it: the route label, a group, `'global'`. */
+  readonly route: string
+  /** The bucket namespace. */
   readonly id: string
-  readonly ip: CompiledKind | undefined
-  readonly user: CompiledKind | undefined
-  readonly key: CompiledKind | undefined
-  readonly keyFn: ((request: FastifyRequest) => Identity) | undefined
-  readonly cost: number | ((request: FastifyRequest) => number)
-  /** The largest cost every rate can ever allow (the smallest burst). */
-  readonly maxCost: number
-  readonly dryRun: boolean
-  readonly onStoreError: StoreErrorMode
+}
+
+/** One bucket kind of a limit, as `compileKind` needs it. */
+interface KindDeclaration {
+  readonly kind: BucketKind
+  readonly rates: NonNullable<RateLimitObject['ip']>
+  readonly path: string
+  readonly where: string
+  readonly id: string
+  readonly algorithm: Algorithm<any>
+  readonly burst: number | undefined
+  readonly prefix: string
 }
 
 /**
@@ -56,14 +38,8 @@ export interface CompiledLimit {
  * header values built here, once, so that a request only resolves its identity and asks the
  * store. `where` and `path` name the declaration in errors.
  */
-export function compileLimit (
-  limit: RateLimit,
-  where: string,
-  path: string,
-  route: string,
-  id: string,
-  options: ResolvedOptions
-): CompiledLimit {
+export function compileLimit (declaration: LimitDeclaration, options: ResolvedOptions): CompiledLimit {
+  const { limit, where, path, route, id } = declaration
   const spec: RateLimitObject = typeof limit === 'string' ? { ip: limit } : limit
   const field = (name: string) => typeof limit === 'string' ? path : `${path}.${name}`
   if (spec.ip === undefined && spec.user === undefined && spec.key === undefined) {
@@ -79,7 +55,7 @@ export function compileLimit (
   }
   const kind = (name: BucketKind, rates: RateLimitObject['ip']) => rates === undefined
     ? undefined
-    : compileKind(name, rates, field(name === 'key' ? 'rate' : name), where, id, algorithm, spec.burst, options.keyPrefix)
+    : compileKind({ kind: name, rates, path: field(name === 'key' ? 'rate' : name), where, id, algorithm, burst: spec.burst, prefix: options.keyPrefix })
   const ip = kind('ip', spec.ip)
   const user = kind('user', spec.user)
   const key = kind('key', spec.rate)
@@ -103,16 +79,8 @@ export function compileLimit (
   })
 }
 
-function compileKind (
-  kind: BucketKind,
-  input: NonNullable<RateLimitObject['ip']>,
-  path: string,
-  where: string,
-  id: string,
-  algorithm: Algorithm<any>,
-  burst: number | undefined,
-  prefix: string
-): CompiledKind {
+function compileKind (declaration: KindDeclaration): CompiledKind {
+  const { kind, rates: input, path, where, id, algorithm, burst, prefix } = declaration
   const list = Array.isArray(input) ? input : [input]
   const rates = list.map((entry, i): CompiledRate => {
     const at = Array.isArray(input) ? `${path}[${i}]` : path

@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify'
-import type { LimitContext } from './context.js'
+import type { LimitContext } from '../core/types.js'
+import { BREAKER_MS } from './guard.js'
 
 /** The default 429 body: `{ statusCode, error, message }`, like Fastify's own errors. */
 export function defaultErrorResponse (_request: FastifyRequest, context: LimitContext) {
@@ -25,4 +26,16 @@ export function humanAfter (seconds: number): string {
 
 function plural (n: number, unit: string): string {
   return n === 1 ? `1 ${unit}` : `${n} ${unit}s`
+}
+
+/** Retry-After of a 503 while the store is failing: when the store is asked again. */
+export const UNAVAILABLE_RETRY_S = Math.ceil(BREAKER_MS / 1000)
+
+/** The 503 body of `onStoreError: 'deny'`. */
+export function unavailableResponse () {
+  return {
+    statusCode: 503,
+    error: 'Service Unavailable',
+    message: `The rate-limit store is unavailable, retry in ${humanAfter(UNAVAILABLE_RETRY_S)}`
+  }
 }

@@ -1,9 +1,6 @@
 import type { FastifyRequest } from 'fastify'
-import type { CompiledLimit } from './compile.js'
-import type { BucketKind, LimitContext, RateLimitDecision } from './context.js'
-import { kApplied } from './limiter.js'
-import type { Applied } from './limiter.js'
-import type { LogOptions } from './logging.js'
+import { kApplied } from '../core/symbols.js'
+import type { Applied, BucketKind, CompiledLimit, LimitContext, LogOptions, RateLimitDecision } from '../core/types.js'
 import { logDenial } from './logging.js'
 
 /** How often the requests of one bucket kind of one route ended each way. */

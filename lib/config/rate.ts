@@ -1,5 +1,5 @@
-import { errors } from './errors.js'
-import { formatValue } from './validate.js'
+import { errors } from '../core/errors.js'
+import { formatValue } from '../core/format.js'
 
 /** A rate as declared: a string like `'10/min'` or `{ limit, windowMs }`. */
 export type RateInput = string | { limit: number, windowMs: number }

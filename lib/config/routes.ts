@@ -1,4 +1,7 @@
-import type { CompiledLimit } from './compile.js'
+import type { CompiledLimit } from '../core/types.js'
+
+/** How the not-found handler's requests are named in logs, metrics and `reset({ route })`. */
+export const NOT_FOUND = '(not found)'
 
 /** `'GET /items'`, `'GET,POST /items'`: how errors and the 429 context name a route. */
 export function routeLabel (method: string | readonly string[], url: string): string {

@@ -1,7 +1,5 @@
 import type { FastifyInstance, RouteOptions } from 'fastify'
-import type { CompiledKind, CompiledLimit } from './compile.js'
-import type { BucketKind } from './context.js'
-import type { HeaderNames } from './headers.js'
+import type { BucketKind, CompiledKind, CompiledLimit, HeaderFormat, HeaderNames, OpenApiDocs } from '../core/types.js'
 
 /** The `openapi` option: `false` to leave the OpenAPI document alone, or the 429 body's schema. */
 export type OpenApiInput = boolean | {
@@ -11,17 +9,7 @@ export type OpenApiInput = boolean | {
 
 type Schema = Record<string, unknown>
 
-/** What the document says about every limited route, worked out once at registration. */
-export interface OpenApiDocs {
-  /** Headers of every response of a limited route. */
-  readonly headers: Schema
-  /** Headers of a 429 (the above and Retry-After). */
-  readonly deniedHeaders: Schema
-  /** The 429 body: a JSON schema, or undefined when a custom builder's body is not described. */
-  readonly errorSchema: Schema | undefined
-}
-
-/** The schema of the default 429 body (lib/response.ts). */
+/** The schema of the default 429 body (lib/request/response.ts). */
 export const defaultErrorSchema: Schema = Object.freeze({
   type: 'object',
   properties: {
@@ -45,7 +33,7 @@ const ietfHeaders = {
   RateLimit: { type: 'string', description: 'The most restrictive policy\'s remaining units and seconds to reset: `"ip-10/min";r=9;t=60`.' }
 }
 
-/** The 503 of `onStoreError: 'deny'` (lib/limiter.ts): no rate-limit headers, since nothing was decided. */
+/** The 503 of `onStoreError: 'deny'` (lib/request/hook.ts): no rate-limit headers, since nothing was decided. */
 const unavailableResponse = (): Schema => ({
   'x-response-description': "Service Unavailable: the rate-limit store failed and the route's onStoreError is 'deny'.",
   type: 'object',
@@ -66,7 +54,7 @@ const displayNames: HeaderNames = { limit: 'X-RateLimit-Limit', remaining: 'X-Ra
  */
 export function resolveOpenApi (
   input: OpenApiInput | undefined,
-  headers: 'legacy' | 'ietf' | false | Partial<HeaderNames>,
+  headers: HeaderFormat,
   customBuilder: boolean
 ): OpenApiDocs | undefined {
   if (input === false) return undefined

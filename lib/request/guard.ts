@@ -1,10 +1,8 @@
 import type { FastifyRequest } from 'fastify'
-import { MemoryStore } from '../stores/memory.js'
-import type { StoreDecision } from '../stores/store.js'
-import { errors } from './errors.js'
-
-/** What a request does when the store fails: decide locally, let it through, or answer 503. */
-export type StoreErrorMode = 'fallback' | 'allow' | 'deny'
+import { MemoryStore } from '../../stores/memory.js'
+import type { StoreDecision } from '../core/store.js'
+import { errors } from '../core/errors.js'
+import type { StoreErrorMode } from '../core/types.js'
 
 /** After a failure, requests skip the store (and follow their mode) for this long, then try it again. */
 export const BREAKER_MS = 1000

@@ -1,30 +1,14 @@
 import type { FastifyReply } from 'fastify'
 import { serializeItem } from 'structured-headers'
-import type { RateLimitDecision } from './context.js'
+import type { HeaderFormat, HeaderInput, HeaderNames, HeaderWriter, RateLimitDecision } from '../core/types.js'
 
 /** Header names of the `legacy` format (and the defaults of a custom-names object). */
-export const legacyNames = {
+export const legacyNames: Readonly<HeaderNames> = {
   limit: 'x-ratelimit-limit',
   remaining: 'x-ratelimit-remaining',
   reset: 'x-ratelimit-reset',
   retryAfter: 'retry-after'
-} as const
-
-export type HeaderNames = { [K in keyof typeof legacyNames]: string }
-
-/** What the header writer needs besides the public decision. */
-export interface HeaderInput {
-  /** The serialized IETF policy list of the bucket kind that decided. */
-  policy: string
-  /** The serialized IETF policy name of the deciding rate. */
-  policyName: string
-  /** When the store decided, epoch ms. */
-  now: number
-  /** A denial in dry-run mode sends no Retry-After: the response is not a 429. */
-  blocked: boolean
 }
-
-export type HeaderWriter = (reply: FastifyReply, decision: RateLimitDecision, input: HeaderInput) => void
 
 /**
  * Compiles the `headers` option into one writer, called from `onSend`.
@@ -32,7 +16,7 @@ export type HeaderWriter = (reply: FastifyReply, decision: RateLimitDecision, in
  * `ietf`: the RateLimit-Policy and RateLimit fields of draft-ietf-httpapi-ratelimit-headers-10;
  * both add Retry-After (whole seconds, rounded up) on a 429.
  */
-export function compileHeaders (format: 'legacy' | 'ietf' | false | Partial<HeaderNames>): HeaderWriter | undefined {
+export function compileHeaders (format: HeaderFormat): HeaderWriter | undefined {
   if (format === false) return undefined
   if (format === 'ietf') return writeIetf
   const names: HeaderNames = format === 'legacy' ? legacyNames : { ...legacyNames, ...format }

@@ -1,7 +1,7 @@
 import { BlockList, isIP } from 'node:net'
 import type { FastifyRequest } from 'fastify'
-import { errors } from './errors.js'
-import { formatValue } from './validate.js'
+import { errors } from '../core/errors.js'
+import { formatValue } from '../core/format.js'
 import { unmapIp } from './identity.js'
 
 /**

@@ -1,13 +1,10 @@
 import Type from 'typebox'
 import type { Static } from 'typebox'
 import type { FastifyRequest } from 'fastify'
-import type { AlgorithmName } from '../algorithms/types.js'
-import type { Store } from '../stores/store.js'
-import type { RedisClient } from '../stores/redis.js'
-import type { LimitContext } from './context.js'
-import type { LogLevel } from './logging.js'
-import type { MetricsRegistry } from './metrics.js'
-import type { StoreErrorMode } from './guard.js'
+import type { AlgorithmName } from '../core/algorithm.js'
+import type { Store } from '../core/store.js'
+import type { Identity, LimitContext, LogLevel, MetricsRegistry, StoreErrorMode } from '../core/types.js'
+import type { RedisClient } from '../../stores/redis.js'
 
 /**
  * The TypeBox schemas of the plugin options and of a route's `config.rateLimit`. The
@@ -45,9 +42,6 @@ export const AlgorithmSchema = Type.Unsafe<AlgorithmName>(Type.Union([
   Type.Literal('leaky-bucket'),
   Type.Literal('gcra')
 ]))
-
-/** Identity resolvers return a string or number, or undefined/null for "none". */
-export type Identity = string | number | undefined | null
 
 export const LimitObjectSchema = Type.Object({
   /** Rate(s) for anonymous traffic, per client IP. */

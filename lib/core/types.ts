@@ -1,0 +1,204 @@
+/**
+ * The shared types of the ground floor: the decision a request gets, the compiled limits the
+ * request path runs, the resolved options. Every part of the plugin may import them; they
+ * import nothing of the project but the algorithm and store contracts beside them.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Algorithm, AlgorithmParams } from './algorithm.js'
+import type { Store } from './store.js'
+
+/** The kind of bucket a request was counted in. */
+export type BucketKind = 'ip' | 'user' | 'key'
+
+/** `request.rateLimit`: the decision for this request. */
+export interface RateLimitDecision {
+  /** False when the request was (or, in dry-run, would have been) denied. */
+  allowed: boolean
+  /** The limit of the deciding rate (for several windows: the most restrictive one). */
+  limit: number
+  /** Cost units left in that bucket; never negative. */
+  remaining: number
+  /** Epoch ms at which, with no further traffic, the bucket is fully available again. */
+  resetMs: number
+  /** Exact ms until the same request would be allowed; 0 when allowed. */
+  retryAfterMs: number
+  /** Which bucket decided: the client IP, the user, or the route's `key`. */
+  bucket: BucketKind
+  /** The deciding rate as declared, for example `'10/min'`. */
+  rate: string
+}
+
+/** What `errorResponseBuilder` and `onExceeded` receive about a denial. */
+export interface LimitContext extends RateLimitDecision {
+  /** Always 429. */
+  statusCode: number
+  /** `Retry-After` in whole seconds, rounded up. */
+  retryAfter: number
+  /** A human phrase for `retryAfter`, such as `'1 second'` or `'12 seconds'`. */
+  after: string
+  /** The route, for example `'POST /upload'`, or the group name. */
+  route: string
+  /** True when the limit is in dry-run mode (the request passes anyway). */
+  dryRun: boolean
+}
+
+/** What a request does when the store fails: decide locally, let it through, or answer 503. */
+export type StoreErrorMode = 'fallback' | 'allow' | 'deny'
+
+/** Identity resolvers return a string or number, or undefined/null for "none". */
+export type Identity = string | number | undefined | null
+
+/** The hooks the limiter can run in. */
+export type HookName = 'onRequest' | 'preValidation' | 'preHandler'
+
+/** One rate of a bucket kind, with everything a request needs precomputed at registration. */
+export interface CompiledRate {
+  readonly text: string
+  readonly algorithm: Algorithm<any>
+  readonly params: AlgorithmParams
+  /** The end of the store key: `}:<code>:<limit>:<windowMs>[:<burst>]`. */
+  readonly tail: string
+  /** The serialized IETF policy name. */
+  readonly policyName: string
+}
+
+/** The buckets of one kind (ip, user or key) of one limit. */
+export interface CompiledKind {
+  readonly kind: BucketKind
+  /** The start of the store key, up to the identity: `<prefix>:{<route>:<kind>:`. */
+  readonly head: string
+  readonly rates: readonly CompiledRate[]
+  /** The serialized RateLimit-Policy field for these rates. */
+  readonly policy: string
+}
+
+/** A limit compiled for one route (or group, or the global limit). */
+export interface CompiledLimit {
+  /** What logs and the 429 context call it: `'POST /upload'`, a group name, `'global'`. */
+  readonly route: string
+  /** What request-time errors call it: `'Route POST /upload'`. */
+  readonly where: string
+  /** The bucket namespace: the route (HEAD shares GET's), the group, or `'*'` for `global`. */
+  readonly id: string
+  readonly ip: CompiledKind | undefined
+  readonly user: CompiledKind | undefined
+  readonly key: CompiledKind | undefined
+  readonly keyFn: ((request: FastifyRequest) => Identity) | undefined
+  readonly cost: number | ((request: FastifyRequest) => number)
+  /** The largest cost every rate can ever allow (the smallest burst). */
+  readonly maxCost: number
+  readonly dryRun: boolean
+  readonly onStoreError: StoreErrorMode
+}
+
+/** The bucket kind and identity a request falls in for a limit. */
+export interface ResolvedBucket {
+  readonly kind: CompiledKind
+  /** The encoded identity, as it stands in the store keys. */
+  readonly identity: string
+}
+
+/** What a limit applied to a request: kept on the request for headers, logs and `reset(request)`. */
+export interface Applied extends ResolvedBucket {
+  readonly limit: CompiledLimit
+  readonly rate: CompiledRate
+  readonly now: number
+  /** Denied and not in dry-run: the response is a 429. */
+  readonly blocked: boolean
+  /** The limit applied before this one on the same request, if any. */
+  readonly previous: Applied | null
+}
+
+/** Header names of the legacy format, or of a custom-names object. */
+export interface HeaderNames {
+  limit: string
+  remaining: string
+  reset: string
+  retryAfter: string
+}
+
+/** What the header writer needs besides the public decision. */
+export interface HeaderInput {
+  /** The serialized IETF policy list of the bucket kind that decided. */
+  policy: string
+  /** The serialized IETF policy name of the deciding rate. */
+  policyName: string
+  /** When the store decided, epoch ms. */
+  now: number
+  /** A denial in dry-run mode sends no Retry-After: the response is not a 429. */
+  blocked: boolean
+}
+
+export type HeaderWriter = (reply: FastifyReply, decision: RateLimitDecision, input: HeaderInput) => void
+
+/** The `headers` option. */
+export type HeaderFormat = 'legacy' | 'ietf' | false | Partial<HeaderNames>
+
+/** A pino level, or `false` for "do not log". */
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | false
+
+/** How denials are logged; the `log` plugin option, resolved. */
+export interface LogOptions {
+  /** Level of denials answered with a 429. */
+  readonly denied: LogLevel
+  /** Level of dry-run denials (let through). */
+  readonly dryRun: LogLevel
+  /** How the client appears in the log line: a keyed hash, as is, or not at all. */
+  readonly identity: 'hash' | 'raw' | false
+  /** The HMAC key of `'hash'`: random per plugin instance, so a hash cannot be reversed by guessing IPs. */
+  readonly hashKey: Buffer
+}
+
+/**
+ * The part of a prom-client `Registry` the plugin uses. Written out here so that the published
+ * types do not need prom-client (an optional peer dependency).
+ */
+export interface MetricsRegistry {
+  getSingleMetric (name: string): unknown
+  removeSingleMetric (name: string): void
+  registerMetric (metric: any): void
+}
+
+/** The `metrics` option: `true` for prom-client's default registry, or a registry and a name prefix. */
+export type MetricsInput = boolean | {
+  /** Default: prom-client's default registry (`client.register`). */
+  registry?: MetricsRegistry
+  /** Default: `'fastify_limiter_'`. */
+  prefix?: string
+}
+
+type Schema = Record<string, unknown>
+
+/** What the OpenAPI document says about every limited route, worked out once at registration. */
+export interface OpenApiDocs {
+  /** Headers of every response of a limited route. */
+  readonly headers: Schema
+  /** Headers of a 429 (the above and Retry-After). */
+  readonly deniedHeaders: Schema
+  /** The 429 body: a JSON schema, or undefined when a custom builder's body is not described. */
+  readonly errorSchema: Schema | undefined
+}
+
+/** The plugin options, checked and fully defaulted once (lib/config/options.ts). */
+export interface ResolvedOptions {
+  readonly store: Store
+  /** True when the plugin created the store (and so closes it on Fastify close). */
+  readonly ownsStore: boolean
+  readonly algorithm: Algorithm<unknown>
+  readonly user: (request: FastifyRequest) => Identity
+  readonly hook: HookName
+  readonly keyPrefix: string
+  readonly writeHeaders: HeaderWriter | undefined
+  readonly errorResponseBuilder: (request: FastifyRequest, context: LimitContext) => unknown
+  readonly exempt: ((request: FastifyRequest) => boolean) | undefined
+  readonly dryRun: boolean
+  readonly ipv6Subnet: number
+  readonly onExceeded: ((request: FastifyRequest, context: LimitContext) => void) | undefined
+  readonly clock: (() => number) | undefined
+  /** What the OpenAPI document says about limited routes; undefined with `openapi: false`. */
+  readonly openapi: OpenApiDocs | undefined
+  readonly metrics: MetricsInput
+  readonly log: LogOptions
+  readonly onStoreError: StoreErrorMode
+  readonly storeTimeoutMs: number
+}
