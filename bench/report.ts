@@ -1,5 +1,5 @@
 // Turns the benchmark's measurements into medians, the chart (SVG) and the results section of
-// BENCHMARKS.md (and README's Performance section), between their markers.
+// BENCHMARKS.md (and docs/performance.md), between their markers.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Load } from './processes.js'
@@ -211,7 +211,7 @@ function replaceBetween (file: string, name: string, body: string): void {
   writeFileSync(file, text.slice(0, a + start.length) + '\n' + body + '\n' + text.slice(b))
 }
 
-/** README's short Performance section: the headline ratios and bytes per key, and where to read more. */
+/** docs/performance.md: the headline ratios and bytes per key, and where to read more. */
 function readmeSection (list: Row[], results: BenchResults): string {
   const by = new Map(list.map((r) => [r.name, r]))
   const ratio = (name: ServerName) => {
@@ -222,8 +222,6 @@ function readmeSection (list: Row[], results: BenchResults): string {
   const { machine: m, settings: s } = results
   const missed = targets.filter((t) => by.has(t.name) && !met(t, by.get(t.name) as Row))
   return [
-    '## Performance',
-    '',
     'Server CPU per request relative to bare Fastify (1.00 = no limiter; higher is better), with the CPU µs per request, ' +
     `from \`npm run bench\` on ${m.nproc} × ${m.cpu}, Node ${m.node} (${results.date.slice(0, 10)}; medians of ${s.rounds} rounds, ` +
     'each server in its own process and autocannon in another). On a shared machine the absolute µs move from run to run; the ratios much less.',
@@ -240,7 +238,7 @@ function readmeSection (list: Row[], results: BenchResults): string {
     (missed.length === 0
       ? 'Every target of the benchmark is met. '
       : `Targets missed in this run: ${missed.map((t) => `${t.what} (${fmt((by.get(t.name) as Row).ratio)}, goal ${fmt(t.min)})`).join('; ')}. `) +
-    'The method, every server, the CPU profiles of the request path and why the numbers are what they are: [BENCHMARKS.md](BENCHMARKS.md).'
+    'The method, every server, the CPU profiles of the request path and why the numbers are what they are: [BENCHMARKS.md](../BENCHMARKS.md).'
   ].join('\n')
 }
 
@@ -273,7 +271,7 @@ export function writeReport (root: string, results: BenchResults): void {
   const file = join(root, 'BENCHMARKS.md')
   if (!existsSync(file)) writeFileSync(file, '# Benchmarks\n\n<!-- bench:start -->\n<!-- bench:end -->\n')
   replaceBetween(file, 'bench', body)
-  const readme = join(root, 'README.md')
+  const readme = join(root, 'docs', 'performance.md')
   if (readFileSync(readme, 'utf8').includes('<!-- performance:start -->')) replaceBetween(readme, 'performance', readmeSection(list, results))
   process.stdout.write(`\n${table(list)}\n\n${targetTable(list, results)}\n`)
 }

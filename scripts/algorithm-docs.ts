@@ -5,7 +5,7 @@ import type { AlgorithmName, AlgorithmParams } from '../algorithms/index.js'
 
 /**
  * The algorithm comparison in the docs, computed from the real algorithms: `docs/algorithms.svg`,
- * `docs/algorithms-table.md` and the table in README.md. `scripts/algorithm-chart.ts` runs it;
+ * `docs/algorithms-table.md` and the table in docs/algorithms.md. `scripts/algorithm-chart.ts` runs it;
  * `test/algorithms/docs.test.ts` checks that what is committed is what the code produces.
  */
 
@@ -161,15 +161,15 @@ export const tableEnd = '<!-- algorithms-table:end -->'
 export function replaceTable (readme: string, table: string): string {
   const start = readme.indexOf(tableStart)
   const end = readme.indexOf(tableEnd)
-  if (start < 0 || end < start) throw new Error(`README.md needs ${tableStart} and ${tableEnd}, in that order`)
+  if (start < 0 || end < start) throw new Error(`docs/algorithms.md needs ${tableStart} and ${tableEnd}, in that order`)
   return readme.slice(0, start + tableStart.length) + '\n' + table + '\n' + readme.slice(end)
 }
 
-/** Writes the chart, the table and README's table under `root`. */
+/** Writes the chart, the table and the table of docs/algorithms.md under `root`. */
 export function writeDocs (root: string, ns: Record<AlgorithmName, number>): void {
   const runs = runAll()
   const table = renderTable(runs, ns)
-  const readme = join(root, 'README.md')
+  const readme = join(root, 'docs', 'algorithms.md')
   writeFileSync(readme, replaceTable(readFileSync(readme, 'utf8'), table))
   writeFileSync(join(root, 'docs', 'algorithms.svg'), renderSvg(runs))
   writeFileSync(join(root, 'docs', 'algorithms-table.md'), table + '\n')

@@ -1,5 +1,5 @@
-// Every ```ts block of README.md is compiled and, where it can run here, run, so that the docs
-// cannot rot:
+// Every ```ts block of README.md and of docs/*.md is compiled and, where it can run here, run, so
+// that the docs cannot rot:
 // - Each block becomes a module. 'fastify-limiter' (and '/test-suite') import the sources; the names a
 //   fragment uses without declaring them are given by a prelude: `Fastify`, `fastifyLimiter` and the
 //   stores are imported, `handler` is a small handler, and `app` is a Fastify app with the plugin
@@ -10,16 +10,23 @@
 //   passes the registration checks. Not run: blocks that need a Redis server or write SQLite
 //   files (type-checked only), and blocks marked `<!-- not-run -->` because they use a name that
 //   only exists in the reader's app (a `request`, a custom store class).
+// A failure names the page and the line of the block: the module of each block is named after them
+// (`docs-stores.md-line-40.ts`), and so is its test.
+// The relative links between the pages are checked too: the target file exists, and so does the
+// heading an `#anchor` names.
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { created } from './fixtures/readme-fastify.js'
 import { LimitObjectSchema, PluginOptionsSchema } from '../lib/config/schema.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const readme = readFileSync(join(root, 'README.md'), 'utf8')
+/** README.md, then every page of docs/, by their path from the root. */
+const pages = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)]
+const texts = new Map(pages.map((page) => [page, page === 'README.md' ? readme : readFileSync(join(root, page), 'utf8')]))
 
 interface Block {
   line: number
@@ -96,13 +103,13 @@ export function toModule (source: string): { code: string, declared: string[] } 
   return { code: `${prelude.join('\n')}\n${body}\nexport {}\n`, declared }
 }
 
-const blocks = extractBlocks(readme)
+const blocks = pages.flatMap((page) => extractBlocks(texts.get(page) as string).map((block) => ({ ...block, page })))
 const dir = mkdtempSync(join(root, 'test', '.readme-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 
-const modules = blocks.map((block, i) => {
+const modules = blocks.map((block) => {
   const { code, declared } = toModule(block.source)
-  const file = join(dir, `block-${i}-line-${block.line}.ts`)
+  const file = join(dir, `${block.page.replace('/', '-')}-line-${block.line}.ts`)
   writeFileSync(file, code)
   return { ...block, file, declared }
 })
@@ -115,8 +122,10 @@ writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
   exclude: [] // the root config excludes these folders from the project's own type check
 }))
 
-t.test('the README has code blocks, and the extraction finds indented ones and markers', async (t) => {
+t.test('the README and docs/ have code blocks, and the extraction finds indented ones and markers', async (t) => {
   t.ok(blocks.length >= 20, `${blocks.length} blocks`)
+  t.ok(pages.length > 1, `${pages.join(', ')}`)
+  t.ok(blocks.some((block) => block.page === 'README.md'), 'README.md has blocks')
   const sample = extractBlocks('a\n\n<!-- not-run -->\n```ts\nx()\n```\n- item\n\n  ```ts\n  y()\n  ```\n')
   t.same(sample, [{ line: 4, source: 'x()\n', notRun: true }, { line: 9, source: 'y()\n', notRun: false }])
   const fragment = toModule("app.get('/x', handler)")
@@ -142,14 +151,14 @@ t.test('the route limit table has a row for every field of config.rateLimit, and
 
 t.test('every block type-checks against the package', async (t) => {
   const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', dir], { encoding: 'utf8' })
-  t.equal(tsc.stdout + tsc.stderr, '', 'tsc reports nothing (file names give the README line)')
+  t.equal(tsc.stdout + tsc.stderr, '', 'tsc reports nothing (file names give the page and line)')
   t.equal(tsc.status, 0)
 })
 
 for (const block of modules) {
   const skip = block.notRun ? 'marked <!-- not-run -->' : needsServer.test(block.source) ? 'needs Redis or writes SQLite files' : undefined
   if (skip !== undefined) continue
-  t.test(`README line ${block.line} runs, and each of its routes answers`, async (t) => {
+  t.test(`${block.page} line ${block.line} runs, and each of its routes answers`, async (t) => {
     t.same(block.declared, [], 'uses no name that only exists in the reader\'s app (else mark it <!-- not-run -->)')
     created.length = 0
     await import(pathToFileURL(block.file).href)
@@ -166,3 +175,45 @@ for (const block of modules) {
     }
   })
 }
+
+/** GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens. */
+export function slug (heading: string): string {
+  return heading.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-')
+}
+
+/** The anchors of a page's headings (outside code blocks). */
+function anchors (text: string): Set<string> {
+  const prose = text.replace(/^([ \t]*)```[\s\S]*?^\1```/gm, '')
+  return new Set([...prose.matchAll(/^#{1,6} (.+)$/gm)].map((m) => slug(m[1])))
+}
+
+t.test('relative links between the pages reach a file, and a heading when they name one', async (t) => {
+  t.equal(slug('fastify.rateLimit and request.rateLimit'), 'fastifyratelimit-and-requestratelimit')
+  t.equal(slug('Who is counted: IP, user, key'), 'who-is-counted-ip-user-key')
+  t.equal(slug('Migrating from @fastify/rate-limit'), 'migrating-from-fastifyrate-limit')
+  let links = 0
+  for (const [page, text] of texts) {
+    const prose = text.replace(/^([ \t]*)```[\s\S]*?^\1```/gm, '')
+    for (const [, target] of prose.matchAll(/\]\(([^()\s]+)\)/g)) {
+      if (/^[a-z]+:/.test(target)) continue // https:, mailto:
+      links++
+      const [path, anchor] = target.split('#')
+      const file = path === '' ? join(root, page) : join(root, dirname(page), path)
+      if (!existsSync(file)) {
+        t.fail(`${page}: ${target}: no such file`)
+        continue
+      }
+      if (anchor !== undefined) {
+        const ok = anchors(readFileSync(file, 'utf8')).has(anchor)
+        t.ok(ok, `${page}: ${target}`)
+      }
+    }
+  }
+  t.ok(links > 20, `${links} relative links`)
+})
+
+t.test('the README links every page of docs/', async (t) => {
+  for (const page of pages.filter((p) => p.startsWith('docs/') && p !== 'docs/algorithms-table.md')) {
+    t.ok(readme.includes(`](${page})`) || readme.includes(`](${page}#`), page)
+  }
+})

@@ -8,7 +8,7 @@ import {
   measure, mostInAnyWindow, renderSvg, renderTable, replaceTable, runAll, tableEnd, tableStart, writeDocs
 } from '../../scripts/algorithm-docs.js'
 
-// The docs cannot rot: what is committed in README.md and docs/ is what the current algorithms
+// The docs cannot rot: what is committed in docs/ is what the current algorithms
 // produce (`npm run docs:algorithms`), but for the timing column, which varies by machine.
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
@@ -22,18 +22,18 @@ function withoutTiming (table: string): string[] {
 }
 
 function readmeTable (): string {
-  const readme = read('README.md')
+  const readme = read('docs/algorithms.md')
   return readme.slice(readme.indexOf(tableStart) + tableStart.length, readme.indexOf(tableEnd))
 }
 
-t.test('the table in README.md is the generated one', async (t) => {
-  t.ok(read('README.md').includes(tableStart), 'README.md has the table markers')
+t.test('the table in docs/algorithms.md is the generated one', async (t) => {
+  t.ok(read('docs/algorithms.md').includes(tableStart), 'docs/algorithms.md has the table markers')
   t.same(withoutTiming(readmeTable()), withoutTiming(renderTable(runs, anyTiming)))
 })
 
 t.test('docs/algorithms-table.md is the same table', async (t) => {
   t.same(withoutTiming(read('docs/algorithms-table.md')), withoutTiming(renderTable(runs, anyTiming)))
-  t.equal(read('docs/algorithms-table.md').trim(), readmeTable().trim(), 'with the same timings as README.md')
+  t.equal(read('docs/algorithms-table.md').trim(), readmeTable().trim(), 'with the same timings as docs/algorithms.md')
 })
 
 t.test('docs/algorithms.svg is the generated chart', async (t) => {
@@ -57,13 +57,13 @@ t.test('the generator writes between the markers and nowhere else', async (t) =>
   mkdirSync(join(dir, 'docs'))
   const before = '# Title\n\ntext before\n'
   const after = '\ntext after\n'
-  writeFileSync(join(dir, 'README.md'), `${before}${tableStart}\nold table\n${tableEnd}${after}`)
+  writeFileSync(join(dir, 'docs', 'algorithms.md'), `${before}${tableStart}\nold table\n${tableEnd}${after}`)
   const ns = measure(20, 1)
   t.same(Object.keys(ns), algorithmNames)
   for (const name of algorithmNames) t.ok(Number.isFinite(ns[name]) && ns[name] >= 0, name)
   writeDocs(dir, ns)
   const table = renderTable(runs, ns)
-  t.equal(readFileSync(join(dir, 'README.md'), 'utf8'), `${before}${tableStart}\n${table}\n${tableEnd}${after}`)
+  t.equal(readFileSync(join(dir, 'docs', 'algorithms.md'), 'utf8'), `${before}${tableStart}\n${table}\n${tableEnd}${after}`)
   t.equal(readFileSync(join(dir, 'docs', 'algorithms-table.md'), 'utf8'), table + '\n')
   t.equal(readFileSync(join(dir, 'docs', 'algorithms.svg'), 'utf8'), renderSvg(runs))
 })
