@@ -46,7 +46,7 @@ async function redisOn (t: Test, port: number): Promise<{ pid: number, stop (): 
 /**
  * A client that keeps reconnecting (as in production) and never prints its errors. Without
  * the offline queue a command fails at once while disconnected, instead of waiting and being
- * replayed (and counted) whenever the server returns: what the README recommends.
+ * replayed (and counted) whenever the server returns: what docs/failure-modes.md recommends.
  */
 function client (t: Test, port: number): Redis {
   const redis = new Redis({ port, host: '127.0.0.1', retryStrategy: () => 50, enableOfflineQueue: false })

@@ -116,7 +116,7 @@ describe('with the TypeBox type provider', () => {
   })
 
   test('a wrong limit does not compile, inline too (the provider types the route), with a route generic', () => {
-    // TypeScript's message here is an odd one (README, "TypeScript")
+    // TypeScript's message here is an odd one (docs/typescript.md)
     expect(typed.get('/x', {
       schema: { querystring: Type.Object({ page: Type.Number() }) },
       config: { rateLimit: { ip: '10/minn' } }

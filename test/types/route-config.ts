@@ -24,7 +24,7 @@ app.get('/i', { config: { rateLimit: { ip: { limit: 5, windowMs: 1500 }, cost: (
 // typed options (`satisfies RouteShorthandOptions`, an annotation), a route generic, or a
 // `RouteRateLimit` value. (Fastify infers the route-config type from an inline options object
 // with no route generic, which lets an inline mistake through the compiler; the registration
-// check still throws. README, "TypeScript".)
+// check still throws. docs/typescript.md.)
 // @ts-expect-error unknown unit
 app.get('/x1', { config: { rateLimit: '10/minn' } } satisfies RouteShorthandOptions, handler)
 // @ts-expect-error unknown key
