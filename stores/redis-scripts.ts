@@ -80,6 +80,7 @@ for i = 1, #KEYS do
     -- an expired state reads as none, exactly as in the memory store
     if e > now then s = v end
   end
+  -- the twins take the rate as one table, as the TypeScript functions take AlgorithmParams
   local p = { limit = limit, windowMs = tonumber(ARGV[a + 2]), burst = tonumber(ARGV[a + 3]) }
   local allowed, remaining, resetMs, retry, state, ttl = steps[ARGV[a]](s, now, cost, p)
   states[i] = state
