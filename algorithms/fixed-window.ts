@@ -36,9 +36,28 @@ export function fixedWindow (
   }
 }
 
+/** The Lua twin of `fixedWindow`, line by line (see `Algorithm.lua`); state: w, c. */
+const lua = `
+steps.fw = function (s, now, cost, p)
+  local limit, windowMs = p.limit, p.windowMs
+  -- a clock behind the stored window counts in that window
+  local w = floor(now / windowMs)
+  if s and s[1] > w then w = s[1] end
+  local count = 0
+  if s and s[1] == w then count = s[2] end
+  local e = (w + 1) * windowMs
+  if count + cost <= limit then
+    return true, limit - count - cost, e, 0, { w, count + cost }, e - now
+  end
+  return false, limit - count, e, e - now
+end
+`
+
 export const fixedWindowAlgorithm: Algorithm<FixedWindowState> = {
   name: 'fixed-window',
   code: 'fw',
   usesBurst: false,
+  fields: ['w', 'c'],
+  lua,
   consume: fixedWindow
 }

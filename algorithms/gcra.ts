@@ -21,8 +21,9 @@ export function gcra (
   state: GcraState | undefined,
   now: number,
   cost: number,
-  { limit, windowMs, burst }: AlgorithmParams
+  params: AlgorithmParams
 ): AlgorithmResult<GcraState> {
+  const { limit, windowMs, burst } = params
   let t = now
   let f = 0
   // TAT >= now; a TAT in the past means the bucket is full again, and counts from now
@@ -30,8 +31,8 @@ export function gcra (
     t = state.t
     f = state.f
   }
-  const next = later(t, f, cost, limit, windowMs)
-  const bound = later(now, 0, burst, limit, windowMs)
+  const next = later(t, f, cost, params)
+  const bound = later(now, 0, burst, params)
   const allowed = next.t < bound.t || (next.t === bound.t && next.f <= bound.f)
   const tat = allowed ? next : { t, f }
   // the bucket is full again at ceil(TAT)
@@ -53,7 +54,7 @@ export function gcra (
 }
 
 /** `t + f / L + units * W / L`, as whole ms and a numerator over L. */
-function later (t: number, f: number, units: number, limit: number, windowMs: number): GcraState {
+function later (t: number, f: number, units: number, { limit, windowMs }: AlgorithmParams): GcraState {
   const part = f + (units % limit) * windowMs
   return {
     t: t + Math.floor(units / limit) * windowMs + Math.floor(part / limit),
@@ -61,9 +62,47 @@ function later (t: number, f: number, units: number, limit: number, windowMs: nu
   }
 }
 
+/** The Lua twin of `gcra`, line by line (see `Algorithm.lua`); state: t, f. */
+const lua = `
+local function later (t, f, units, p)
+  local limit, windowMs = p.limit, p.windowMs
+  local part = f + fmod(units, limit) * windowMs
+  return t + floor(units / limit) * windowMs + floor(part / limit), fmod(part, limit)
+end
+
+steps.gc = function (s, now, cost, p)
+  local limit, windowMs, burst = p.limit, p.windowMs, p.burst
+  local t, f = now, 0
+  -- TAT >= now; a TAT in the past means the bucket is full again, and counts from now
+  if s and s[1] >= now then
+    t = s[1]
+    f = s[2]
+  end
+  local nt, nf = later(t, f, cost, p)
+  local bt, bf = later(now, 0, burst, p)
+  local allowed = nt < bt or (nt == bt and nf <= bf)
+  local tt, tf = t, f
+  if allowed then
+    tt = nt
+    tf = nf
+  end
+  local resetMs = tt
+  if tf > 0 then resetMs = tt + 1 end
+  local remaining = max(0, burst - ceilMulDiv(tt - now, limit, windowMs, tf))
+  if allowed then
+    return true, remaining, resetMs, 0, { tt, tf }, resetMs - now
+  end
+  local retry = nt - bt
+  if nf > bf then retry = retry + 1 end
+  return false, remaining, resetMs, retry
+end
+`
+
 export const gcraAlgorithm: Algorithm<GcraState> = {
   name: 'gcra',
   code: 'gc',
   usesBurst: true,
+  fields: ['t', 'f'],
+  lua,
   consume: gcra
 }

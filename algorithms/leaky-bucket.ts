@@ -62,9 +62,43 @@ function msToLeak (whole: number, f: number, limit: number, windowMs: number): n
   return ceilMulDiv(whole, windowMs, limit, f)
 }
 
+/** The Lua twin of `leakyBucket`, line by line (see `Algorithm.lua`); state: l, f, t. */
+const lua = `
+local function lbLeak (whole, f, limit, windowMs)
+  return ceilMulDiv(whole, windowMs, limit, f)
+end
+
+steps.lb = function (s, now, cost, p)
+  local limit, windowMs, burst = p.limit, p.windowMs, p.burst
+  local at, l, f = now, 0, 0
+  if s then
+    -- a clock behind the stored one counts as the stored time
+    at = max(now, s[3])
+    local elapsed = at - s[3]
+    if elapsed < lbLeak(s[1], s[2], limit, windowMs) then
+      local left = s[2] - fmod(elapsed, windowMs) * limit
+      local borrow = floor(left / windowMs)
+      l = s[1] - floor(elapsed / windowMs) * limit + borrow
+      f = left - borrow * windowMs
+    end
+  end
+  local up = 0
+  if f > 0 then up = 1 end
+  local allowed = l + up + cost <= burst
+  if allowed then l = l + cost end
+  local resetMs = at + lbLeak(l, f, limit, windowMs)
+  if allowed then
+    return true, burst - l - up, resetMs, 0, { l, f, at }, resetMs - now
+  end
+  return false, burst - l - up, resetMs, at + lbLeak(l + cost - burst, f, limit, windowMs) - now
+end
+`
+
 export const leakyBucketAlgorithm: Algorithm<LeakyBucketState> = {
   name: 'leaky-bucket',
   code: 'lb',
   usesBurst: true,
+  fields: ['l', 'f', 't'],
+  lua,
   consume: leakyBucket
 }

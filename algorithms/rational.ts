@@ -16,3 +16,10 @@ export function ceilMulDiv (a: number, mul: number, div: number, extra: number):
   const whole = Math.floor(a / div)
   return whole * mul + Math.ceil(((a % div) * mul + extra) / div)
 }
+
+/** The Lua twin of `ceilMulDiv`, a local of every Redis script, which the twins of the buckets call. */
+export const ceilMulDivLua = `
+local function ceilMulDiv (a, mul, div, extra)
+  return floor(a / div) * mul + ceil((fmod(a, div) * mul + extra) / div)
+end
+`

@@ -3,7 +3,7 @@ import type { Algorithm, AlgorithmParams, AlgorithmResult } from '../lib/core/al
 /**
  * State: the requests of the last W, oldest first: request `i` came at `t + d[i]` (epoch ms)
  * and cost `c[i]`. Requests of the same millisecond share one entry; offsets from the oldest
- * keep the JSON small.
+ * keep the stored text small.
  */
 export interface SlidingLogState {
   t: number
@@ -55,30 +55,84 @@ export function slidingLog (
       limit,
       remaining: limit - used - (allowed ? cost : 0),
       resetMs,
-      retryAfterMs: allowed ? 0 : retryAfter(times, costs, used, now, cost, limit, windowMs)
+      // the request fits once enough of the oldest entries have left the log, W after each one
+      retryAfterMs: allowed ? 0 : times[firstToLeave(costs, used + cost - limit)] + windowMs - now
     },
     ttlMs: resetMs - now
   }
 }
 
-/** The request fits once enough of the oldest entries have left the log, W after each one. */
-function retryAfter (
-  times: number[], costs: number[], used: number, now: number,
-  cost: number, limit: number, windowMs: number
-): number {
+/**
+ * The index of the entry whose leaving frees `over` (at least 1): the entries up to it, oldest
+ * first, cost at least that much. `over <= used`, as `cost <= limit`, so there is one.
+ */
+function firstToLeave (costs: number[], over: number): number {
   let i = 0
-  let left = used - costs[0]
-  // cost <= limit, so the loop ends at the latest when the log is empty
-  while (left + cost > limit) {
+  let freed = costs[0]
+  while (freed < over) {
     i++
-    left -= costs[i]
+    freed += costs[i]
   }
-  return times[i] + windowMs - now
+  return i
 }
+
+/**
+ * The Lua twin of `slidingLog`, line by line (see `Algorithm.lua`); state: the oldest time,
+ * then (offset from it, cost) per entry.
+ */
+const lua = `
+local function firstToLeave (costs, over)
+  local i = 1
+  local freed = costs[1]
+  while freed < over do
+    i = i + 1
+    freed = freed + costs[i]
+  end
+  return i
+end
+
+steps.sl = function (s, now, cost, p)
+  local limit, windowMs = p.limit, p.windowMs
+  local times, costs, used = {}, {}, 0
+  if s then
+    for i = 2, #s, 2 do
+      local at = s[1] + s[i]
+      if at > now - windowMs then
+        times[#times + 1] = at
+        costs[#costs + 1] = s[i + 1]
+        used = used + s[i + 1]
+      end
+    end
+  end
+  local allowed = used + cost <= limit
+  if allowed then
+    local last = #times
+    if last >= 1 and times[last] >= now then
+      costs[last] = costs[last] + cost
+    else
+      times[last + 1] = now
+      costs[last + 1] = cost
+    end
+  end
+  local resetMs = times[#times] + windowMs
+  if allowed then
+    local state = { times[1] }
+    for i = 1, #times do
+      state[2 * i] = times[i] - times[1]
+      state[2 * i + 1] = costs[i]
+    end
+    return true, limit - used - cost, resetMs, 0, state, resetMs - now
+  end
+  return false, limit - used, resetMs, times[firstToLeave(costs, used + cost - limit)] + windowMs - now
+end
+`
 
 export const slidingLogAlgorithm: Algorithm<SlidingLogState> = {
   name: 'sliding-log',
   code: 'sl',
   usesBurst: false,
+  fields: ['t'],
+  entries: ['d', 'c'],
+  lua,
   consume: slidingLog
 }

@@ -52,6 +52,11 @@ export function slidingWindow (
     }
   }
   const resetMs = curr > 0 ? (w + 2) * windowMs : (w + 1) * windowMs
+  // When the request fits, as an offset into this window: later in it, where only the weight of
+  // `prev` shrinks, or else in the next one, where `curr` becomes the previous count and the new
+  // count is 0 (firstFit may answer W there: the start of the window after, both counts 0).
+  const inCurrent = firstFit(prev, limit - curr - cost, windowMs)
+  const fitsAt = inCurrent < windowMs ? Math.max(inCurrent, elapsed) : windowMs + firstFit(curr, limit - cost, windowMs)
   return {
     state: { w, c: curr, p: prev },
     decision: {
@@ -59,7 +64,7 @@ export function slidingWindow (
       limit,
       remaining: Math.max(0, Math.floor((capacity - used) / windowMs)),
       resetMs,
-      retryAfterMs: retryAfter(prev, curr, elapsed, w * windowMs, at, cost, limit, windowMs) + at - now
+      retryAfterMs: fitsAt - elapsed + at - now
     },
     ttlMs: resetMs - now
   }
@@ -75,21 +80,54 @@ function firstFit (prevCount: number, room: number, windowMs: number): number {
   return Math.max(0, windowMs - Math.floor(room * windowMs / prevCount))
 }
 
-function retryAfter (
-  prev: number, curr: number, elapsed: number, start: number, now: number,
-  cost: number, limit: number, windowMs: number
-): number {
-  // Later in the current window: only the weight of `prev` shrinks.
-  const inCurrent = firstFit(prev, limit - curr - cost, windowMs)
-  if (inCurrent < windowMs) return Math.max(inCurrent, elapsed) - elapsed
-  // In the next window `curr` becomes the previous count and the new count is 0;
-  // firstFit may answer W there, which is the start of the window after (both counts 0).
-  return start + windowMs + firstFit(curr, limit - cost, windowMs) - now
-}
+/** The Lua twin of `slidingWindow`, line by line (see `Algorithm.lua`); state: w, c, p. */
+const lua = `
+local function firstFit (prevCount, room, windowMs)
+  if room < 0 then return windowMs end
+  if prevCount == 0 then return 0 end
+  return max(0, windowMs - floor(room * windowMs / prevCount))
+end
+
+steps.sw = function (s, now, cost, p)
+  local limit, windowMs = p.limit, p.windowMs
+  -- a clock behind the stored window decides as at that window's start
+  local at = now
+  if s and s[1] * windowMs > now then at = s[1] * windowMs end
+  local w = floor(at / windowMs)
+  local elapsed = at - w * windowMs
+  local curr, prev = 0, 0
+  if s then
+    if s[1] == w then
+      curr = s[2]
+      prev = s[3]
+    elseif s[1] == w - 1 then
+      prev = s[2]
+    end
+  end
+  local capacity = limit * windowMs
+  local used = prev * (windowMs - elapsed) + curr * windowMs
+  if used + cost * windowMs <= capacity then
+    local e = (w + 2) * windowMs
+    return true, floor((capacity - used - cost * windowMs) / windowMs), e, 0, { w, curr + cost, prev }, e - now
+  end
+  local resetMs = (w + 1) * windowMs
+  if curr > 0 then resetMs = (w + 2) * windowMs end
+  local inCurrent = firstFit(prev, limit - curr - cost, windowMs)
+  local fitsAt
+  if inCurrent < windowMs then
+    fitsAt = max(inCurrent, elapsed)
+  else
+    fitsAt = windowMs + firstFit(curr, limit - cost, windowMs)
+  end
+  return false, max(0, floor((capacity - used) / windowMs)), resetMs, fitsAt - elapsed + at - now
+end
+`
 
 export const slidingWindowAlgorithm: Algorithm<SlidingWindowState> = {
   name: 'sliding-window',
   code: 'sw',
   usesBurst: false,
+  fields: ['w', 'c', 'p'],
+  lua,
   consume: slidingWindow
 }

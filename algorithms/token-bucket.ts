@@ -58,9 +58,40 @@ function msUntil (missing: number, f: number, limit: number, windowMs: number): 
   return ceilMulDiv(missing, windowMs, limit, -f)
 }
 
+/** The Lua twin of `tokenBucket`, line by line (see `Algorithm.lua`); state: n, f, t. */
+const lua = `
+local function tbUntil (missing, f, limit, windowMs)
+  return ceilMulDiv(missing, windowMs, limit, -f)
+end
+
+steps.tb = function (s, now, cost, p)
+  local limit, windowMs, burst = p.limit, p.windowMs, p.burst
+  local at, n, f = now, burst, 0
+  if s then
+    -- a clock behind the stored one counts as the stored time
+    at = max(now, s[3])
+    local elapsed = at - s[3]
+    if elapsed < tbUntil(burst - s[1], s[2], limit, windowMs) then
+      local gained = s[2] + fmod(elapsed, windowMs) * limit
+      n = s[1] + floor(elapsed / windowMs) * limit + floor(gained / windowMs)
+      f = fmod(gained, windowMs)
+    end
+  end
+  local allowed = n >= cost
+  if allowed then n = n - cost end
+  local resetMs = at + tbUntil(burst - n, f, limit, windowMs)
+  if allowed then
+    return true, n, resetMs, 0, { n, f, at }, resetMs - now
+  end
+  return false, n, resetMs, at + tbUntil(cost - n, f, limit, windowMs) - now
+end
+`
+
 export const tokenBucketAlgorithm: Algorithm<TokenBucketState> = {
   name: 'token-bucket',
   code: 'tb',
   usesBurst: true,
+  fields: ['n', 'f', 't'],
+  lua,
   consume: tokenBucket
 }

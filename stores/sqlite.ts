@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module'
 import type BetterSqlite3 from 'better-sqlite3'
 import { evaluate } from './store.js'
+import { decodeState, encodeState } from '../algorithms/encoding.js'
 import type { Store, StoreBucket, StoreDecision, StoreStats } from './store.js'
 import { errors } from '../lib/core/errors.js'
 import { checkInteger, formatValue } from '../lib/core/format.js'
@@ -40,8 +41,12 @@ export interface SqliteStoreStats extends StoreStats {
   cleanupErrors: number
 }
 
-/** The table; the suffix is the schema version, so a future layout never reads this one. */
-const TABLE = 'fastify_limiter_v1'
+/**
+ * The table; the suffix is the schema version, so a future layout never reads this one. v2:
+ * `state` holds a state's text form (algorithms/encoding.ts), the one Redis keeps too; v1 held
+ * JSON, and a file written by v1 keeps its old table, unread.
+ */
+const TABLE = 'fastify_limiter_v2'
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS ${TABLE} (
@@ -155,13 +160,14 @@ export class SqliteStore implements Store {
   #decide (buckets: readonly StoreBucket[], cost: number, now: number): StoreDecision {
     const current: unknown[] = new Array(buckets.length)
     for (let i = 0; i < buckets.length; i++) {
-      const json = this.#select.get(buckets[i].key, now)
-      if (json !== undefined) current[i] = JSON.parse(json)
+      const text = this.#select.get(buckets[i].key, now)
+      // a damaged state throws, and fails the request with FST_LIMITER_SQLITE_FAILED
+      if (text !== undefined) current[i] = decodeState(buckets[i].algorithm, text)
     }
     const { decision, states, ttls } = evaluate(buckets, current, cost, now)
     if (decision.allowed) {
       for (let i = 0; i < buckets.length; i++) {
-        this.#upsert.run(buckets[i].key, JSON.stringify(states[i]), now + ttls[i])
+        this.#upsert.run(buckets[i].key, encodeState(buckets[i].algorithm, states[i] as object), now + ttls[i])
       }
     }
     return decision

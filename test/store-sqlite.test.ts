@@ -89,7 +89,7 @@ t.test('the database runs in WAL mode with a versioned table', async (t) => {
   const db = new Database(path, { readonly: true })
   t.equal(db.pragma('journal_mode', { simple: true }), 'wal')
   const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all()
-  t.same(tables, ['fastify_limiter_v1'])
+  t.same(tables, ['fastify_limiter_v2'])
   db.close()
 })
 
@@ -157,7 +157,7 @@ t.test('a state another program corrupted is a coded error and charges no other 
   const bad = perMinute('bad', 5)[0]
   store.consume([good, bad], 1)
   const db = new Database(path)
-  db.prepare("UPDATE fastify_limiter_v1 SET state = '{not json' WHERE key = 'bad'").run()
+  db.prepare("UPDATE fastify_limiter_v2 SET state = '{not json' WHERE key = 'bad'").run()
   db.close()
   const err = thrown(() => store.consume([good, bad], 1))
   t.equal(err?.code, 'FST_LIMITER_SQLITE_FAILED')

@@ -2,7 +2,8 @@
  * The algorithm contract. Every algorithm is a pure function of
  * `(state | undefined, now, cost, params)` on integer milliseconds: nothing here reads a
  * clock, a store or a request. The memory and SQLite stores call these functions; the
- * Redis store runs their Lua twins, and the store conformance suite proves they agree.
+ * Redis store runs their Lua twins, kept in the same file as each function, and
+ * test/redis/agreement.test.ts proves they agree.
  */
 
 /** The six algorithm names accepted by the `algorithm` option. */
@@ -59,8 +60,8 @@ export interface AlgorithmResult<S> {
 
 /**
  * A rate-limiting algorithm. `consume` must be pure and deterministic, accept `state`
- * exactly as it returned it after a JSON round trip, and expects `1 <= cost <= params.burst`
- * (the plugin guarantees it).
+ * exactly as it returned it after a JSON round trip or a round trip through its text form
+ * (algorithms/encoding.ts), and expects `1 <= cost <= params.burst` (the plugin guarantees it).
  */
 export interface Algorithm<S = unknown> {
   readonly name: AlgorithmName
@@ -68,5 +69,26 @@ export interface Algorithm<S = unknown> {
   readonly code: string
   /** Whether the route option `burst` applies to this algorithm. */
   readonly usesBurst: boolean
+  /**
+   * The state's integer fields, in the order its text form (algorithms/encoding.ts) writes them
+   * and the Lua twin reads them (`s[1]`, `s[2]`, ...).
+   */
+  readonly fields: readonly string[]
+  /**
+   * For a state of variable length: its parallel arrays of integers, written after `fields` as
+   * one tuple per entry (sliding-log: `d` and `c`). Absent when the state has a fixed length.
+   */
+  readonly entries?: readonly string[]
+  /**
+   * The Lua twin of `consume`, run inside Redis: a chunk that assigns
+   * `steps.<code> = function (s, now, cost, p)` (with any local helpers before it), where `s` is
+   * the state's integers in the order of its text form (nil for no state) and `p` holds
+   * `limit`, `windowMs` and `burst`. The step returns
+   * `allowed, remaining, resetMs, retryAfterMs[, state, ttlMs]` (the state, as integers in the
+   * same order, only when allowed), deciding bit for bit as `consume`; the chunk may use the
+   * prelude's locals `floor`, `ceil`, `fmod`, `max` (stores/redis-scripts.ts) and
+   * `ceilMulDiv` (algorithms/rational.ts).
+   */
+  readonly lua: string
   consume (state: S | undefined, now: number, cost: number, params: AlgorithmParams): AlgorithmResult<S>
 }

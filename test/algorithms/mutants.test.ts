@@ -17,10 +17,17 @@ const algorithmsDir = fileURLToPath(new URL('../../algorithms/', import.meta.url
 const scratch = mkdtempSync(join(tmpdir(), 'fastify-limiter-mutants-'))
 t.teardown(() => rmSync(scratch, { recursive: true, force: true }))
 
-/** Loads `algorithms/<file>` with `from` replaced by `to` (which must occur exactly once). */
+/** The Lua twin in an algorithm's file, which test/redis/lua-mutants.test.ts mutates. */
+const twin = /(\nconst lua = `[^`]*`\n)/
+
+/**
+ * Loads `algorithms/<file>` with `from` replaced by `to` in its TypeScript (where `from` must
+ * occur exactly once), its Lua twin left as it is.
+ */
 async function mutant (file: string, from: string, to: string): Promise<Algorithm<any>> {
-  const source = readFileSync(join(algorithmsDir, file), 'utf8')
-  if (source.split(from).length !== 2) throw new Error(`${file}: '${from}' does not occur exactly once`)
+  const [before, lua, after] = readFileSync(join(algorithmsDir, file), 'utf8').split(twin)
+  if ((before + after).split(from).length !== 2) throw new Error(`${file}: '${from}' does not occur exactly once`)
+  const source = before.includes(from) ? before.replace(from, to) + lua + after : before + lua + after.replace(from, to)
   // .mts: an ES module wherever it lies; its imports point back at the real sources
   const path = join(scratch, `${Math.random().toString(36).slice(2)}-${file.replace(/ts$/, 'mts')}`)
   const imports = (text: string): string =>

@@ -1,11 +1,12 @@
 import t from 'tap'
 import fc from 'fast-check'
 import { algorithmNames, algorithms } from '../../algorithms/index.js'
-import type { Algorithm, AlgorithmName, AlgorithmParams } from '../../algorithms/index.js'
 import { MemoryStore } from '../../stores/memory.js'
 import { RedisStore } from '../../stores/redis.js'
-import type { StoreBucket, StoreDecision } from '../../stores/store.js'
-import { extremeParamsArb, paramsArb, scenarioArb as singleWindowArb } from '../algorithms/helpers.js'
+import type { StoreBucket } from '../../stores/store.js'
+import { decodeState, encodeState } from '../../algorithms/encoding.js'
+import { expect, extremeParamsArb, paramsArb, replay, scenarioArb as singleWindowArb } from '../algorithms/helpers.js'
+import { agreement, fields, scenarioArb } from './agreement.js'
 import { connect, redisAvailable, startRedis } from './server.js'
 
 // The core proof of the Redis store: on random traffic, the Lua twins running inside a real
@@ -13,65 +14,11 @@ import { connect, redisAvailable, startRedis } from './server.js'
 // of every decision, for one to three windows per request, at ordinary and extreme rates,
 // with clocks that sometimes go backwards (another app server).
 
-/** A window by algorithm name, so that a counterexample prints short. */
-interface Window {
-  algorithm: AlgorithmName
-  params: AlgorithmParams
-}
-
-interface Scenario {
-  windows: Window[]
-  start: number
-  requests: Array<{ dt: number, cost: number }>
-}
-
-type ParamsArb = (algorithm: Algorithm<any>) => fc.Arbitrary<AlgorithmParams>
-
-/**
- * The algorithm tests' random traffic (with clocks that sometimes go backwards) on a first
- * window of an algorithm from `pool`, plus up to two more windows; costs are cut to the
- * smallest burst, as the plugin guarantees.
- */
-function scenarioArb (pool: readonly AlgorithmName[], paramsOf: ParamsArb): fc.Arbitrary<Scenario> {
-  const windowArb = fc.constantFrom(...pool).chain((algorithm) => paramsOf(algorithms[algorithm]).map((params) => ({ algorithm, params })))
-  return fc.tuple(
-    fc.constantFrom(...pool).chain((algorithm) =>
-      singleWindowArb(paramsOf(algorithms[algorithm]), { jitter: true }).map((scenario) => ({ algorithm, scenario }))),
-    fc.array(windowArb, { maxLength: 2 })
-  ).map(([{ algorithm, scenario: { params, start, requests } }, more]) => {
-    const windows = [{ algorithm, params }, ...more]
-    const burst = Math.min(...windows.map((w) => w.params.burst))
-    return { windows, start, requests: requests.map(({ dt, cost }) => ({ dt, cost: Math.min(cost, burst) })) }
-  })
-}
-
-function fields (d: StoreDecision): string {
-  const { allowed, limit, remaining, resetMs, retryAfterMs, index, now } = d
-  return JSON.stringify({ allowed, limit, remaining, resetMs, retryAfterMs, index, now })
-}
-
 if (redisAvailable(t)) {
   const server = await startRedis(t)
-  const store = new RedisStore({ client: connect(t, server.port), keyPrefix: 'agree:' })
-  let run = 0
-
-  /** Replays a scenario on a fresh memory store and on fresh Redis keys; throws at the first difference. */
-  async function agree ({ windows, start, requests }: Scenario): Promise<void> {
-    run++
-    const buckets: StoreBucket[] = windows.map(({ algorithm, params }, i) => ({ key: `{${run}}:${i}`, algorithm: algorithms[algorithm], params }))
-    const memory = new MemoryStore()
-    let now = start
-    try {
-      for (const [i, { dt, cost }] of requests.entries()) {
-        now += dt
-        const expected = fields(memory.consume(buckets, cost, now))
-        const actual = fields(await store.consume(buckets, cost, now))
-        if (actual !== expected) throw new Error(`request ${i}: Redis ${actual}, TypeScript ${expected}`)
-      }
-    } finally {
-      memory.close()
-    }
-  }
+  const client = connect(t, server.port)
+  const store = new RedisStore({ client, keyPrefix: 'agree:' })
+  const agree = agreement((buckets, cost, now) => store.consume(buckets, cost, now))
 
   for (const name of algorithmNames) {
     t.test(`${name}: the Lua twin decides as the TypeScript algorithm`, async (t) => {
@@ -100,6 +47,30 @@ if (redisAvailable(t)) {
         t.ok(Math.abs(actual.now - Date.now()) < 5000, 'decided on the server clock, close to ours')
         t.equal(fields(actual), fields(memory.consume(buckets, 1, actual.now)), `${name}, request ${i}`)
       }
+    }
+  })
+
+  t.test('the twins keep each state in the text form the SQLite store writes (algorithms/encoding.ts)', async (t) => {
+    const texts = new RedisStore({ client, keyPrefix: 'text:' })
+    let run = 0
+    for (const name of algorithmNames) {
+      const algorithm = algorithms[name]
+      await fc.assert(fc.asyncProperty(singleWindowArb(paramsArb(algorithm), { jitter: true }), async (scenario) => {
+        const bucket: StoreBucket = { key: `{${++run}}`, algorithm, params: scenario.params }
+        let stored: string | null = null
+        for (const [i, { now, cost, result }] of replay(algorithm, scenario).entries()) {
+          await texts.consume([bucket], cost, now)
+          if (result.decision.allowed) {
+            const text = encodeState(algorithm, result.state as object)
+            expect(JSON.stringify(decodeState(algorithm, text)) === JSON.stringify(result.state), `request ${i}: ${text} reads back otherwise`)
+            stored = `${now + result.ttlMs},${text}`
+          }
+          // a denied request writes nothing, and an expired key keeps its text until Redis drops it
+          const raw = await client.get(`text:${bucket.key}`)
+          expect(raw === stored, `request ${i}: Redis holds ${raw}, expected ${stored}`)
+        }
+      }), { numRuns: 30 })
+      t.pass(name)
     }
   })
 }

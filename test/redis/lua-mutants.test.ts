@@ -1,0 +1,99 @@
+import t from 'tap'
+import fc from 'fast-check'
+import type { Redis } from 'ioredis'
+import { algorithmNames, algorithms } from '../../algorithms/index.js'
+import type { AlgorithmName } from '../../algorithms/index.js'
+import { assemble } from '../../stores/redis-scripts.js'
+import type { RedisScript } from '../../stores/redis-scripts.js'
+import { paramsArb } from '../algorithms/helpers.js'
+import { agreement, scenarioArb } from './agreement.js'
+import type { Decide } from './agreement.js'
+import { connect, redisAvailable, startRedis } from './server.js'
+
+// Mutation tests of the Lua twins, as test/algorithms/mutants.test.ts does for the TypeScript:
+// a twin with one deliberate bug, assembled into a script the way the Redis store assembles the
+// real ones, run through the agreement check of agreement.test.ts on a real redis-server. The
+// check must fail on every mutant, or it proves nothing about the twins it passes.
+
+interface Mutant {
+  name: string
+  algorithm: AlgorithmName
+  from: string
+  to: string
+}
+
+const mutants: Mutant[] = [
+  { name: 'fixed window with < for <=', algorithm: 'fixed-window', from: 'if count + cost <= limit then', to: 'if count + cost < limit then' },
+  { name: 'fixed window that ends 1 ms late', algorithm: 'fixed-window', from: 'local e = (w + 1) * windowMs', to: 'local e = (w + 1) * windowMs + 1' },
+  { name: 'fixed window forgetting a clock behind the stored window', algorithm: 'fixed-window', from: 'if s and s[1] > w then w = s[1] end', to: '' },
+  { name: 'sliding window with < for <=', algorithm: 'sliding-window', from: 'if used + cost * windowMs <= capacity then', to: 'if used + cost * windowMs < capacity then' },
+  { name: 'sliding window retrying 1 ms late', algorithm: 'sliding-window', from: 'fitsAt - elapsed + at - now', to: 'fitsAt - elapsed + at - now + 1' },
+  { name: 'sliding window with <= for < in firstFit', algorithm: 'sliding-window', from: 'if room < 0 then', to: 'if room <= 0 then' },
+  { name: 'sliding log keeping entries 1 ms too long', algorithm: 'sliding-log', from: 'if at > now - windowMs then', to: 'if at >= now - windowMs then' },
+  {
+    name: 'sliding log retrying before enough has left it',
+    algorithm: 'sliding-log',
+    from: 'firstToLeave(costs, used + cost - limit)',
+    to: 'firstToLeave(costs, used + cost - limit - 1)'
+  },
+  { name: 'token bucket with > for >=', algorithm: 'token-bucket', from: 'local allowed = n >= cost', to: 'local allowed = n > cost' },
+  {
+    name: 'token bucket with a dropped fmod',
+    algorithm: 'token-bucket',
+    from: 'local gained = s[2] + fmod(elapsed, windowMs) * limit',
+    to: 'local gained = s[2] + elapsed * limit'
+  },
+  {
+    name: 'leaky bucket retrying 1 ms early',
+    algorithm: 'leaky-bucket',
+    from: 'at + lbLeak(l + cost - burst, f, limit, windowMs) - now',
+    to: 'at + lbLeak(l + cost - burst, f, limit, windowMs) - now - 1'
+  },
+  { name: 'leaky bucket not rounding its level up', algorithm: 'leaky-bucket', from: 'if f > 0 then up = 1 end', to: '' },
+  { name: 'GCRA with < for <=', algorithm: 'gcra', from: 'nf <= bf', to: 'nf < bf' },
+  { name: 'GCRA with a dropped fmod', algorithm: 'gcra', from: 'fmod(part, limit)', to: 'part' },
+  { name: 'GCRA retrying 1 ms early', algorithm: 'gcra', from: 'if nf > bf then retry = retry + 1 end', to: '' }
+]
+
+/** The real twin of `name` with `from` replaced by `to` (which must occur exactly once). */
+function mutate ({ algorithm, from, to }: Mutant): RedisScript {
+  const { lua } = algorithms[algorithm]
+  if (lua.split(from).length !== 2) throw new Error(`${algorithm}: '${from}' does not occur exactly once in its Lua twin`)
+  return assemble([{ lua: lua.replace(from, to) }])
+}
+
+/**
+ * Decides through `script` as the RedisStore does (its KEYS, ARGV and reply), by EVAL, on keys
+ * under `prefix`.
+ */
+function decideBy (client: Redis, script: RedisScript, prefix: string): Decide {
+  return async (buckets, cost, now) => {
+    const keys = buckets.map(({ key }) => prefix + key)
+    const args = buckets.flatMap(({ algorithm, params }) => [algorithm.code, params.limit, params.windowMs, params.burst])
+    const r = await client.call('eval', script.lua, keys.length, ...keys, cost, now, ...args) as number[]
+    return { allowed: r[0] === 1, limit: r[1], remaining: r[2], resetMs: r[3], retryAfterMs: r[4], index: r[5], now: r[6] }
+  }
+}
+
+if (redisAvailable(t)) {
+  const server = await startRedis(t)
+  const client = connect(t, server.port)
+
+  for (const [i, mutant] of mutants.entries()) {
+    t.test(`the agreement check catches a ${mutant.name}`, async (t) => {
+      const agree = agreement(decideBy(client, mutate(mutant), `mutant-${i}:`))
+      // no shrinking: only whether it fails matters here
+      const result = await fc.check(fc.asyncProperty(scenarioArb([mutant.algorithm], paramsArb), agree), { numRuns: 300, endOnFailure: true })
+      t.ok(result.failed, 'the check fails on the mutant')
+      t.match(String(result.errorInstance), /^Error: request \d+: Redis \{/, 'by a different decision, not by a script that does not run')
+    })
+  }
+
+  t.test('every twin unmutated, assembled the same way, passes the same check', async (t) => {
+    for (const name of algorithmNames) {
+      const agree = agreement(decideBy(client, assemble([algorithms[name]]), `same-${name}:`))
+      await fc.assert(fc.asyncProperty(scenarioArb([name], paramsArb), agree), { numRuns: 60 })
+      t.pass(name)
+    }
+  })
+}
