@@ -1,4 +1,4 @@
-import type { Algorithm } from './types.js'
+import type { Algorithm } from '../lib/core/algorithm.js'
 
 /**
  * The one text form of a state in the shared stores: a SQLite row's `state`, and a Redis
