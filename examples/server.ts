@@ -1,7 +1,9 @@
 // The example API: every feature of fastify-limiter on the embedded memory store.
-// Run with `npm start`; it prints the URLs and curl lines to try.
+// Run with `npm start` (one process: node with tsx as a loader); it prints its pid, the URLs and
+// the curl lines to try.
 import Fastify from 'fastify'
 import type { FastifyRequest } from 'fastify'
+import type { AddressInfo } from 'node:net'
 import swagger from '@fastify/swagger'
 import { Registry } from 'prom-client'
 import fastifyLimiter from '../index.js'
@@ -31,7 +33,7 @@ export async function buildExample () {
     exempt: ['10.0.0.0/8'], // internal traffic is never limited
     onExceeded: (request, context) => request.log.warn({ route: context.route, bucket: context.bucket }, 'limited'),
     metrics: { registry: metrics }, // Prometheus counters, scraped at /metrics
-    log: { denied: 'info' } // 429s logged (with a hashed client identity); dry-run denials log at warn
+    log: { denied: 'warn' } // 429s logged at the logger's level, so they show (with a hashed client identity); dry-run denials too
   })
 
   // anonymous traffic per IP, signed-in traffic per user, with different rates
@@ -80,11 +82,11 @@ export async function buildExample () {
 
 if (process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].split('/').pop() as string)) {
   const app = await buildExample()
-  const port = Number({ PORT: '3000', ...process.env }.PORT) // $PORT, default 3000
-  await app.listen({ port, host: '127.0.0.1' })
+  await app.listen({ port: Number({ PORT: '3000', ...process.env }.PORT), host: '127.0.0.1' }) // $PORT, default 3000
+  const { port } = app.server.address() as AddressInfo // the real one, also for PORT=0
   const base = `http://127.0.0.1:${port}`
   const lines = [
-    `fastify-limiter example API on ${base} (memory store). Try:`,
+    `fastify-limiter example API on ${base} (memory store, pid ${process.pid}: kill ${process.pid} stops it). Try:`,
     `  for i in 1 2 3 4; do curl -si ${base}/feed | grep -iE 'HTTP|ratelimit|retry'; done      # 3/10s per IP, then 429`,
     `  curl -si -X POST ${base}/upload                                   # anonymous: 5/min per IP`,
     `  curl -si -X POST -H 'Authorization: Bearer alice' ${base}/upload  # signed in: 50/min per user`,

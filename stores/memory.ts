@@ -7,18 +7,26 @@ import type { Store, StoreBucket, StoreDecision, StoreStats } from './store.js'
 import { errors } from '../lib/core/errors.js'
 import { checkInteger } from '../lib/core/format.js'
 
+/** Options of `new MemoryStore(options)`. */
 export interface MemoryStoreOptions {
   /**
-   * Most buckets held; past it the least recently used bucket is evicted.
+   * Most buckets held; past it the least recently used bucket is evicted. About 110 bytes a
+   * bucket at a million.
    * @default 100_000
+   * @example new MemoryStore({ maxKeys: 1_000_000 })
    */
   maxKeys?: number
   /**
    * How often expired buckets are swept, in ms. The timer never keeps the process alive.
    * @default 60_000
+   * @example new MemoryStore({ cleanupIntervalMs: 10_000 })
    */
   cleanupIntervalMs?: number
-  /** Clock used when `consume` gets no `now` (tests inject one). @default Date.now */
+  /**
+   * Clock used when `consume` gets no `now` (tests inject one).
+   * @default Date.now
+   * @example new MemoryStore({ clock: () => fakeNow })
+   */
   clock?: () => number
 }
 

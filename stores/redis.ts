@@ -18,16 +18,20 @@ export interface RedisClient {
   nodes?: (role: 'master') => RedisClient[]
 }
 
+/** Options of `new RedisStore(options)`: exactly one of `client` and `url`. */
 export interface RedisStoreOptions {
   /**
-   * An ioredis `Redis` or `Cluster` client (for example the one @fastify/redis decorates
-   * `fastify.redis` with). The store never closes a client it was given.
+   * An ioredis `Redis` or `Cluster` client (for example the one `@fastify/redis` decorates
+   * `fastify.redis` with). The store never closes a client it was given. No default: give
+   * `client` or `url`.
+   * @example new RedisStore({ client: new Redis(process.env.REDIS_URL) })
    */
   client?: RedisClient
   /**
    * A `redis://` or `rediss://` URL: the store creates its own ioredis client (ioredis is an
-   * optional peer dependency, loaded only then) and closes it on `close()`.
-   * @example 'redis://localhost:6379/0'
+   * optional peer dependency, loaded only then) and closes it on `close()`. No default: give
+   * `client` or `url`.
+   * @example new RedisStore({ url: 'redis://localhost:6379/0' })
    */
   url?: string
   /**
@@ -35,11 +39,14 @@ export interface RedisStoreOptions {
    * one); `clear()` and `stats()` only see keys under it. No `{` or `}`: the bucket keys carry
    * the hash tag that keeps a request's keys in one Cluster slot.
    * @default 'limiter:'
+   * @example new RedisStore({ url: 'redis://localhost:6379', keyPrefix: 'api-limits:' })
    */
   keyPrefix?: string
   /**
    * Clock for `consume` calls that pass no `now`. By default the Redis server's clock (`TIME`)
    * decides, so that every app server agrees; inject one only in tests.
+   * @default the Redis server's clock (`TIME`)
+   * @example new RedisStore({ client, clock: () => fakeNow })
    */
   clock?: () => number
 }

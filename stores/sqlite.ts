@@ -6,27 +6,34 @@ import type { Store, StoreBucket, StoreDecision, StoreStats } from './store.js'
 import { errors } from '../lib/core/errors.js'
 import { checkInteger, formatValue } from '../lib/core/format.js'
 
+/** Options of `new SqliteStore(options)`. */
 export interface SqliteStoreOptions {
   /**
    * The database file, created when absent. Every process that opens the same file shares
-   * the same limits, and limits survive restarts.
-   * @example 'limits.db'
+   * the same limits, and limits survive restarts; `':memory:'` keeps them in this process.
+   * @example new SqliteStore({ path: 'limits.db' })
    */
   path: string
   /**
    * How often expired rows are deleted, in ms. Expired rows are ignored as soon as they
    * expire; the sweep only reclaims space. The timer never keeps the process alive.
    * @default 300_000
+   * @example new SqliteStore({ path: 'limits.db', cleanupIntervalMs: 60_000 })
    */
   cleanupIntervalMs?: number
   /**
    * How long a call waits for another connection's write lock before it fails with
    * `FST_LIMITER_SQLITE_BUSY`, in ms. better-sqlite3 is synchronous: the wait blocks the
-   * event loop, so keep it short.
+   * event loop, so keep it short. (The plugin's `sqlite` shorthand defaults it to `storeTimeoutMs`.)
    * @default 5_000
+   * @example new SqliteStore({ path: 'limits.db', busyTimeoutMs: 100 })
    */
   busyTimeoutMs?: number
-  /** Clock used when `consume` gets no `now`, by `sweep()` and by `stats()`. @default Date.now */
+  /**
+   * Clock used when `consume` gets no `now`, by `sweep()` and by `stats()`.
+   * @default Date.now
+   * @example new SqliteStore({ path: ':memory:', clock: () => fakeNow })
+   */
   clock?: () => number
 }
 

@@ -1,6 +1,26 @@
 import t from 'tap'
+import { spawn } from 'node:child_process'
+import type { ChildProcessWithoutNullStreams } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { buildExample } from '../examples/server.js'
 import { childArgs } from './helpers.js'
+
+/** Collects a child's stdout until `done(out)` holds; rejects after 30 s (a stuck start, not a timing check). */
+function waitFor (child: ChildProcessWithoutNullStreams, done: (out: string) => boolean, what: string): Promise<string> {
+  let out = ''
+  return new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${what} in 30 s: ${out}`)), 30_000)
+    const onData = (chunk: Buffer) => {
+      out += chunk
+      if (done(out)) {
+        clearTimeout(timer)
+        child.stdout.off('data', onData)
+        resolve(out)
+      }
+    }
+    child.stdout.on('data', onData)
+  })
+}
 
 t.test('the example API runs and shows its limits', async (t) => {
   const app = await buildExample()
@@ -44,6 +64,36 @@ t.test('the example server prints the URLs and curl lines', async (t) => {
   })
   t.match(out, /fastify-limiter example API on http:\/\/127\.0\.0\.1:\d+/)
   t.match(out, /curl -si .*\/feed/)
+
+  // the example's own 429 log lines show under its 'warn' logger
+  const base = (out.match(/on (http:\/\/127\.0\.0\.1:\d+)/) as RegExpMatchArray)[1]
+  const denied = waitFor(child, (log) => log.includes('"msg":"rate limit exceeded"'), 'denial log line')
+  const codes = []
+  for (let i = 0; i < 4; i++) codes.push((await fetch(`${base}/feed`)).status)
+  t.same(codes, [200, 200, 200, 429])
+  const line = (await denied).split('\n').find((l) => l.includes('"msg":"rate limit exceeded"')) as string
+  t.match(JSON.parse(line), { level: 40, rateLimit: { route: 'GET /feed', bucket: 'ip', remaining: 0 } })
+})
+
+t.test('npm start is one process: killing the pid it prints stops the server', async (t) => {
+  const root = new URL('..', import.meta.url)
+  const npm = spawn('npm', ['start', '--silent'], { cwd: root, env: { ...process.env, PORT: '0', NODE_OPTIONS: '' } })
+  t.teardown(() => { npm.kill() })
+  const exited = new Promise((resolve) => npm.on('exit', resolve))
+  const out = await waitFor(npm, (o) => o.includes('/documentation/json'), 'banner')
+  const [, base, printed] = out.match(/on (http:\/\/127\.0\.0\.1:\d+) \(memory store, pid (\d+)/) as RegExpMatchArray
+  const pid = Number(printed)
+  t.teardown(() => { try { process.kill(pid) } catch {} }) // already gone when the test passes
+  // the pid is the server itself, started by npm's shell with no tsx process in between
+  const command = (p: number) => readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' ')
+  t.match(command(pid), /--import tsx examples\/server\.ts/)
+  const parent = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1])
+  t.match(command(parent), /^(\S*\/)?sh -c /, 'its parent is the shell npm runs scripts with, not a tsx wrapper')
+  t.equal((await fetch(`${base}/health`)).status, 200)
+
+  process.kill(pid, 'SIGTERM')
+  await exited // npm ends when its one child has
+  await t.rejects(fetch(`${base}/health`), 'the port no longer answers')
 })
 
 t.test('the example login: failures count, a success resets the client', async (t) => {

@@ -29,7 +29,18 @@ const fn = <T>(description: string) =>
 
 export const RateSchema = Type.Union([
   Type.Unsafe<RateString>(Type.String()),
-  Type.Object({ limit: Type.Number(), windowMs: Type.Number() }, { additionalProperties: false })
+  Type.Object({
+    /**
+     * Requests (cost units) allowed per window: a positive integer.
+     * @example { limit: 100, windowMs: 90_000 }
+     */
+    limit: Type.Number(),
+    /**
+     * The window, in milliseconds: a positive integer.
+     * @example { limit: 100, windowMs: 90_000 }
+     */
+    windowMs: Type.Number()
+  }, { additionalProperties: false })
 ], { description: "a rate like '10/min' or '3/5min', or { limit, windowMs }" })
 
 export const RatesSchema = Type.Union([RateSchema, Type.Array(RateSchema, { minItems: 1 })])
@@ -44,28 +55,73 @@ export const AlgorithmSchema = Type.Unsafe<AlgorithmName>(Type.Union([
 ]))
 
 export const LimitObjectSchema = Type.Object({
-  /** Rate(s) for anonymous traffic, per client IP. */
+  /**
+   * Rate(s) for anonymous traffic, per client IP (IPv6 by the plugin's `ipv6Subnet`): a rate
+   * string, `{ limit, windowMs }`, or an array of them (several windows, all must allow).
+   * No default: without it, a request that gets no `key` or `user` bucket is not limited.
+   * @example { ip: '10/min' }
+   * @example { ip: ['10/s', '1000/day'] }
+   */
   ip: Type.Optional(RatesSchema),
-  /** Rate(s) for signed-in traffic, per user id. */
+  /**
+   * Rate(s) for signed-in traffic, per user id (the plugin's `user` option resolves it).
+   * No default: without it, signed-in requests fall back to the `ip` bucket.
+   * @example { ip: '10/min', user: '100/min' }
+   */
   user: Type.Optional(RatesSchema),
-  /** A custom identity (an API key, a tenant); takes `rate`. */
+  /**
+   * A custom identity (an API key, a tenant): `(request) => string | number | undefined`;
+   * takes `rate`. `undefined` or `null` means no key: the request falls back to `user` or `ip`.
+   * @example { key: (request) => request.headers['x-api-key'] as string | undefined, rate: '1000/hour' }
+   */
   key: Type.Optional(fn<RequestFunction<Identity>>('a function (request) => string | number | undefined')),
-  /** Rate(s) for the `key` bucket. */
+  /**
+   * Rate(s) for the `key` bucket; given exactly when `key` is.
+   * @example { key: (request) => request.headers['x-tenant'] as string | undefined, rate: ['50/s', '10000/day'] }
+   */
   rate: Type.Optional(RatesSchema),
-  /** Cost units per request (default 1): an integer, or a function of the request returning one. */
+  /**
+   * Cost units per request: a positive integer, or a function of the request returning one
+   * (from 1 to the smallest capacity of the route's rates, else `FST_LIMITER_INVALID_COST`).
+   * @default 1
+   * @example { user: '100/hour', cost: 10 }
+   * @example { ip: '1000/hour', cost: (request) => Number((request.query as { pages?: string }).pages ?? 1) }
+   */
   cost: Type.Optional(Type.Union([
     Type.Integer({ minimum: 1 }),
     fn<RequestFunction<number>>('a function (request) => number')
   ])),
-  /** Algorithm for this route (default: the plugin's `algorithm`). */
+  /**
+   * The algorithm of this limit's buckets.
+   * @default the plugin's `algorithm` ('sliding-window' unless set)
+   * @example { ip: '10/min', algorithm: 'gcra' }
+   */
   algorithm: Type.Optional(AlgorithmSchema),
-  /** Capacity for token-bucket, leaky-bucket and gcra (default: the limit). */
+  /**
+   * Capacity for `token-bucket`, `leaky-bucket` and `gcra`: how many requests may arrive at
+   * once. An error with the window algorithms.
+   * @default the limit of each rate
+   * @example { ip: '10/min', algorithm: 'token-bucket', burst: 30 }
+   */
   burst: Type.Optional(Type.Integer({ minimum: 1 })),
-  /** Routes with the same group share buckets. */
+  /**
+   * Routes with the same group share buckets (they should declare the same limits).
+   * No default: each route has buckets of its own.
+   * @example { ip: '20/min', group: 'reports' }
+   */
   group: Type.Optional(Type.String({ minLength: 1 })),
-  /** Count and add headers, never block. */
+  /**
+   * Count and add headers, never block; would-be denials are logged and counted.
+   * @default the plugin's `dryRun` (false unless set)
+   * @example { ip: '10/min', dryRun: true }
+   */
   dryRun: Type.Optional(Type.Boolean()),
-  /** What this route does when the store fails (default: the plugin's `onStoreError`). */
+  /**
+   * What this limit does when the store fails or is slower than `storeTimeoutMs`:
+   * `'fallback'` (decide on a local memory store), `'allow'` (let through) or `'deny'` (503).
+   * @default the plugin's `onStoreError` ('fallback' unless set)
+   * @example { ip: '5/min', onStoreError: 'deny' }
+   */
   onStoreError: Type.Optional(Type.Unsafe<StoreErrorMode>(Type.Union([Type.Literal('fallback'), Type.Literal('allow'), Type.Literal('deny')])))
 }, { additionalProperties: false })
 
@@ -91,9 +147,29 @@ export const limitExpectations: Record<string, string> = {
 }
 
 export const HeaderNamesSchema = Type.Object({
+  /**
+   * Name of the header carrying the limit of the most restrictive window.
+   * @default 'x-ratelimit-limit'
+   * @example { headers: { limit: 'x-limit' } }
+   */
   limit: Type.Optional(Type.String({ minLength: 1 })),
+  /**
+   * Name of the header carrying the requests left in the window.
+   * @default 'x-ratelimit-remaining'
+   * @example { headers: { remaining: 'x-limit-remaining' } }
+   */
   remaining: Type.Optional(Type.String({ minLength: 1 })),
+  /**
+   * Name of the header carrying when the window resets (Unix epoch seconds).
+   * @default 'x-ratelimit-reset'
+   * @example { headers: { reset: 'x-limit-reset' } }
+   */
   reset: Type.Optional(Type.String({ minLength: 1 })),
+  /**
+   * Name of the header a 429 carries the wait in (whole seconds, rounded up).
+   * @default 'retry-after'
+   * @example { headers: { retryAfter: 'x-retry-after' } }
+   */
   retryAfter: Type.Optional(Type.String({ minLength: 1 }))
 }, { additionalProperties: false })
 
@@ -110,51 +186,218 @@ const LogLevelSchema = Type.Unsafe<LogLevel>(Type.Union(
 ))
 
 export const PluginOptionsSchema = Type.Object({
+  /**
+   * Where buckets live: a `MemoryStore`, `SqliteStore`, `RedisStore` or your own store. A store
+   * you pass is yours: the plugin never closes it. Not together with `sqlite` or `redis`.
+   * @default a new `MemoryStore()`, owned and closed by the plugin
+   * @example { store: new MemoryStore({ maxKeys: 500_000 }) }
+   */
   store: Type.Optional(Type.Unsafe<Store>(Type.Object({}))),
+  /**
+   * Shorthand for a `SqliteStore` the plugin owns and closes: a database file path, or
+   * `{ path, cleanupIntervalMs, busyTimeoutMs }`. No default: the memory store is used.
+   * @example { sqlite: 'limits.db' }
+   * @example { sqlite: { path: 'limits.db', busyTimeoutMs: 50 } }
+   */
   sqlite: Type.Optional(Type.Union([
     Type.String({ minLength: 1 }),
     Type.Object({
+      /**
+       * The database file, created when absent; processes opening the same file share limits.
+       * @example { sqlite: { path: '/var/lib/app/limits.db' } }
+       */
       path: Type.String({ minLength: 1 }),
+      /**
+       * How often expired rows are deleted, in ms (expired rows are ignored anyway; the sweep
+       * reclaims space).
+       * @default 300_000
+       * @example { sqlite: { path: 'limits.db', cleanupIntervalMs: 60_000 } }
+       */
       cleanupIntervalMs: Type.Optional(Type.Integer({ minimum: 1 })),
+      /**
+       * How long a call waits for another process's write lock, in ms, before failing with
+       * `FST_LIMITER_SQLITE_BUSY`. The wait blocks the event loop (better-sqlite3 is
+       * synchronous), which `storeTimeoutMs` cannot cut short: hence its default.
+       * @default the plugin's `storeTimeoutMs` (100 unless set)
+       * @example { sqlite: { path: 'limits.db', busyTimeoutMs: 20 } }
+       */
       busyTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1 }))
     }, { additionalProperties: false })
   ])),
+  /**
+   * Shorthand for a `RedisStore`: a `redis://` or `rediss://` URL (the plugin creates, owns and
+   * closes the client), an ioredis `Redis` or `Cluster` you own (never closed), or `true` for
+   * `fastify.redis` from `@fastify/redis`. No default: the memory store is used.
+   * @example { redis: 'redis://localhost:6379' }
+   * @example { redis: true } // after app.register(fastifyRedis, { url })
+   */
   redis: Type.Optional(Type.Union([
     Type.Literal(true),
     Type.String({ pattern: '^rediss?://' }),
     Type.Unsafe<RedisClient>(Type.Object({}))
   ])),
+  /**
+   * The algorithm of every limit that names none.
+   * @default 'sliding-window'
+   * @example { algorithm: 'token-bucket' }
+   */
   algorithm: Type.Optional(AlgorithmSchema),
+  /**
+   * A limit for every route that declares none (one shared bucket per identity across those
+   * routes); `config: { rateLimit: false }` opts a route out. No default: only routes with a
+   * `config.rateLimit` are limited.
+   * @example { global: '100/min' }
+   * @example { global: { ip: '300/min', user: '1000/min' } }
+   */
   global: Type.Optional(LimitSchema),
+  /**
+   * Resolves the signed-in user's id: a string or finite number, or `undefined`/`null` for an
+   * anonymous request.
+   * @default (request) => request.user?.id
+   * @example { user: (request) => request.user?.sub } // `@fastify/jwt` puts the subject in `sub`
+   */
   user: Type.Optional(fn<RequestFunction<Identity>>('a function (request) => string | number | undefined')),
+  /**
+   * The request hook the limit runs in; use a later one when authentication runs later.
+   * @default 'onRequest'
+   * @example { hook: 'preHandler' }
+   */
   hook: Type.Optional(Type.Union([Type.Literal('onRequest'), Type.Literal('preValidation'), Type.Literal('preHandler')])),
+  /**
+   * Prefix of every store key: up to 64 characters of `A-Z a-z 0-9 . _ : -`. Two apps sharing
+   * a store keep their buckets apart with different prefixes.
+   * @default 'fl'
+   * @example { keyPrefix: 'api' }
+   */
   keyPrefix: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._:-]{0,64}$' })),
+  /**
+   * Which rate-limit headers responses carry: `'legacy'` (X-RateLimit-Limit, -Remaining,
+   * -Reset), `'ietf'` (RateLimit-Policy and RateLimit), `false` (none), or the legacy format
+   * under custom names. A 429 also carries Retry-After (except with `false`).
+   * @default 'legacy'
+   * @example { headers: 'ietf' }
+   */
   headers: Type.Optional(HeadersSchema),
+  /**
+   * Builds the 429 body from the request and the denial's context.
+   * @default (request, context) => ({ statusCode: 429, error: 'Too Many Requests', message: `Rate limit exceeded, retry in ${context.after}` })
+   * @example { errorResponseBuilder: (request, context) => ({ code: 'RATE_LIMITED', retryInSeconds: context.retryAfter }) }
+   */
   errorResponseBuilder: Type.Optional(fn<(request: FastifyRequest, context: LimitContext) => unknown>('a function (request, context) => body')),
+  /**
+   * Requests never limited (no count, no headers): IPs and CIDRs, or a function of the
+   * request. No default: nobody is exempt.
+   * @example { exempt: ['127.0.0.1', '10.0.0.0/8', '::1'] }
+   * @example { exempt: (request) => request.headers['x-internal'] === process.env.INTERNAL_TOKEN }
+   */
   exempt: Type.Optional(Type.Union([
     Type.Array(Type.String()),
     fn<RequestFunction<boolean>>('a function (request) => boolean')
   ])),
+  /**
+   * Count and send headers but never block; would-be denials are logged, counted and passed
+   * to `onExceeded`. Routes may override.
+   * @default false
+   * @example { dryRun: process.env.RATE_LIMIT_DRY_RUN === '1' }
+   */
   dryRun: Type.Optional(Type.Boolean()),
+  /**
+   * What a limit does when the store fails or times out: `'fallback'` (decide on a local
+   * memory store), `'allow'` (let through) or `'deny'` (503). Routes may override.
+   * @default 'fallback'
+   * @example { onStoreError: 'deny' }
+   */
   onStoreError: Type.Optional(Type.Unsafe<StoreErrorMode>(Type.Union([Type.Literal('fallback'), Type.Literal('allow'), Type.Literal('deny')]))),
+  /**
+   * A store call slower than this, in ms (1 to 60000), counts as a store error.
+   * @default 100
+   * @example { storeTimeoutMs: 50 }
+   */
   storeTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 60_000 })),
+  /**
+   * IPv6 clients are bucketed by this prefix length (1 to 128), since one client usually
+   * holds a whole /64.
+   * @default 64
+   * @example { ipv6Subnet: 56 }
+   */
   ipv6Subnet: Type.Optional(Type.Integer({ minimum: 1, maximum: 128 })),
+  /**
+   * Called on every denial, dry-run ones too; its errors are logged, never thrown. No default.
+   * @example { onExceeded: (request, context) => request.log.info({ route: context.route }, 'rate limited') }
+   */
   onExceeded: Type.Optional(fn<(request: FastifyRequest, context: LimitContext) => void>('a function (request, context) => void')),
+  /**
+   * `() => epoch milliseconds`: every decision is made at `clock()`. For tests.
+   * @default each store's own clock (`Date.now`; Redis: the server's `TIME`)
+   * @example { clock: () => fakeNow }
+   */
   clock: Type.Optional(fn<() => number>('a function () => epoch milliseconds')),
+  /**
+   * With `@fastify/swagger` registered, document each limited route's 429, headers and limits;
+   * `false` leaves the OpenAPI document alone; `{ errorSchema }` describes a custom 429 body.
+   * @default true
+   * @example { openapi: { errorSchema: { type: 'object', properties: { code: { type: 'string' } } } } }
+   */
   openapi: Type.Optional(Type.Union([
     Type.Boolean(),
-    Type.Object({ errorSchema: Type.Optional(Type.Unsafe<Record<string, unknown>>(Type.Object({}))) }, { additionalProperties: false })
+    Type.Object({
+      /**
+       * The JSON schema of your 429 body, for the OpenAPI document.
+       * @default the schema of the default body; none with a custom `errorResponseBuilder`
+       * @example { openapi: { errorSchema: { type: 'object', properties: { code: { type: 'string' } } } } }
+       */
+      errorSchema: Type.Optional(Type.Unsafe<Record<string, unknown>>(Type.Object({})))
+    }, { additionalProperties: false })
   ])),
+  /**
+   * Expose the counters to prom-client (an optional peer dependency): `true` for its default
+   * registry, or `{ registry, prefix }`.
+   * @default false
+   * @example { metrics: true }
+   */
   metrics: Type.Optional(Type.Union([
     Type.Boolean(),
     Type.Object({
+      /**
+       * The prom-client registry the metrics are registered in.
+       * @default prom-client's default registry (`register`)
+       * @example { metrics: { registry: new Registry() } }
+       */
       registry: Type.Optional(Type.Unsafe<MetricsRegistry>(Type.Object({}))),
+      /**
+       * Prefix of the metric names (`A-Z a-z 0-9 _ :`); give each plugin instance on one
+       * registry its own.
+       * @default 'fastify_limiter_'
+       * @example { metrics: { prefix: 'api_limiter_' } }
+       */
       prefix: Type.Optional(Type.String({ pattern: '^([A-Za-z_:][A-Za-z0-9_:]*)?$' }))
     }, { additionalProperties: false })
   ])),
+  /**
+   * The denial log lines, written through `request.log`: their levels, and how the client
+   * appears in them.
+   * @default { denied: 'debug', dryRun: 'warn', identity: 'hash' }
+   * @example { log: { denied: 'warn', identity: false } }
+   */
   log: Type.Optional(Type.Object({
+    /**
+     * Level of the line for a denial answered with a 429, or `false` for none.
+     * @default 'debug'
+     * @example { log: { denied: 'info' } }
+     */
     denied: Type.Optional(LogLevelSchema),
+    /**
+     * Level of the line for a dry-run denial (let through), or `false` for none.
+     * @default 'warn'
+     * @example { log: { dryRun: 'info' } }
+     */
     dryRun: Type.Optional(LogLevelSchema),
+    /**
+     * How the client appears in the line: `'hash'` (a keyed hash, random key per plugin
+     * instance, so it cannot be reversed by guessing IPs), `'raw'` (as is) or `false` (not at all).
+     * @default 'hash'
+     * @example { log: { identity: 'raw' } }
+     */
     identity: Type.Optional(Type.Union([Type.Literal('hash'), Type.Literal('raw'), Type.Literal(false)]))
   }, { additionalProperties: false }))
 }, { additionalProperties: false })
