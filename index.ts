@@ -105,17 +105,3 @@ export { SqliteStore } from './stores/sqlite.js'
 export { RedisStore } from './stores/redis.js'
 export { evaluate } from './stores/store.js'
 export * from './algorithms/index.js'
-
-// FastifyRegister is declared in this file of fastify's and only re-exported by 'fastify', so it is
-// augmented here (an augmentation of 'fastify' would declare a new, unrelated interface)
-declare module 'fastify/types/register.js' {
-  // a merged declaration repeats all of fastify's type parameters, used or not
-  // eslint-disable-next-line @typescript-eslint/no-unused-vars
-  interface FastifyRegister<T, RawServer, TypeProviderDefault, LoggerDefault> {
-    /**
-     * CommonJS: `import limiter = require('fastify-limiter')` (Node >= 20.19 `require()` of an ES
-     * module) gives the module namespace, not the plugin; Fastify registers its `default`.
-     */
-    (namespace: { readonly default: typeof plugin }, opts?: import('fastify').FastifyRegisterOptions<FastifyLimiterOptions>): T
-  }
-}

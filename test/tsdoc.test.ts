@@ -10,7 +10,7 @@ import type { Test } from 'tap'
 import ts from 'typescript'
 import { join, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { HeaderNamesSchema, LimitObjectSchema, PluginOptionsSchema, RateSchema } from '../lib/schema.js'
+import { HeaderNamesSchema, LimitObjectSchema, PluginOptionsSchema, RateSchema } from '../lib/config/schema.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 

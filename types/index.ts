@@ -3,8 +3,9 @@
  * type `config.rateLimit`, `fastify.rateLimit` and `request.rateLimit`. The package entry
  * re-exports everything here, so the published declarations come from this file.
  */
+import type { FastifyPluginAsync } from 'fastify'
 import type { RateLimitApi } from '../lib/api.js'
-import type { RouteRateLimit } from '../lib/config/schema.js'
+import type { FastifyLimiterOptions, RouteRateLimit } from '../lib/config/schema.js'
 import type { RateLimitDecision } from '../lib/core/types.js'
 
 declare module 'fastify' {
@@ -19,6 +20,20 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The rate-limit decision for this request, or `undefined` where no limit applied. */
     rateLimit: RateLimitDecision | undefined
+  }
+}
+
+// FastifyRegister is declared in this file of fastify's and only re-exported by 'fastify', so it is
+// augmented here (an augmentation of 'fastify' would declare a new, unrelated interface)
+declare module 'fastify/types/register.js' {
+  // a merged declaration repeats all of fastify's type parameters, used or not
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  interface FastifyRegister<T, RawServer, TypeProviderDefault, LoggerDefault> {
+    /**
+     * CommonJS: `import limiter = require('fastify-limiter')` (Node >= 20.19 `require()` of an ES
+     * module) gives the module namespace, not the plugin; Fastify registers its `default`.
+     */
+    (namespace: { readonly default: FastifyPluginAsync<FastifyLimiterOptions> }, opts?: import('fastify').FastifyRegisterOptions<FastifyLimiterOptions>): T
   }
 }
 
