@@ -24,11 +24,13 @@ export function hashIdentity (identity: string, key: Buffer): string {
 }
 
 /**
- * Logs a denial through `request.log` (so the line carries the request id) at `level`. Nothing is
- * computed when the level is off or below the logger's level.
+ * Logs a denial through `request.log` (so the line carries the request id), at the level the
+ * options give denials (`denied`) or dry-run denials (`dryRun`). Nothing is computed when the level
+ * is off or below the logger's level.
  * @param identity the encoded identity of the bucket, as it stands in the store key
  */
-export function logDenial (request: FastifyRequest, context: LimitContext, level: LogLevel, options: LogOptions, identity: string): void {
+export function logDenial (request: FastifyRequest, denial: LimitContext, options: LogOptions, identity: string): void {
+  const level: LogLevel = denial.dryRun ? options.dryRun : options.denied
   if (level === false) return
   // pino has isLevelEnabled; Fastify's no-op logger (logger: false) has not, and ignores every call
   const log = request.log as FastifyRequest['log'] & { isLevelEnabled?: (level: string) => boolean }
@@ -38,15 +40,15 @@ export function logDenial (request: FastifyRequest, context: LimitContext, level
   // measured by bench/ "every response 429"). A real logger's methods are distinct functions.
   if (log.isLevelEnabled === undefined && log[level] === log.fatal && log.fatal === log.trace) return
   const rateLimit: Record<string, unknown> = {
-    route: context.route,
-    bucket: context.bucket,
-    rate: context.rate,
-    limit: context.limit,
-    remaining: context.remaining,
-    retryAfterMs: context.retryAfterMs,
-    dryRun: context.dryRun
+    route: denial.route,
+    bucket: denial.bucket,
+    rate: denial.rate,
+    limit: denial.limit,
+    remaining: denial.remaining,
+    retryAfterMs: denial.retryAfterMs,
+    dryRun: denial.dryRun
   }
   if (options.identity === 'hash') rateLimit.identity = hashIdentity(identity, options.hashKey)
   else if (options.identity === 'raw') rateLimit.identity = identity
-  log[level]({ rateLimit }, context.dryRun ? 'rate limit exceeded (dry run: request allowed)' : 'rate limit exceeded')
+  log[level]({ rateLimit }, denial.dryRun ? 'rate limit exceeded (dry run: request allowed)' : 'rate limit exceeded')
 }

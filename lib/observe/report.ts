@@ -67,21 +67,21 @@ export class Reporter {
   }
 
   /** A denial answered with a 429. */
-  denied (request: FastifyRequest, context: LimitContext): void {
-    const route = this.#route(context.route)
+  denied (request: FastifyRequest, denial: LimitContext): void {
+    const route = this.#route(denial.route)
     this.counters.denied++
     route.denied++;
-    (route.buckets[context.bucket] ??= zero()).denied++
-    logDenial(request, context, this.#log.denied, this.#log, identityOf(request))
+    (route.buckets[denial.bucket] ??= zero()).denied++
+    logDenial(request, denial, this.#log, identityOf(request))
   }
 
   /** A denial let through because the limit is in dry-run mode. */
-  dryRunDenied (request: FastifyRequest, context: LimitContext): void {
-    const route = this.#route(context.route)
+  dryRunDenied (request: FastifyRequest, denial: LimitContext): void {
+    const route = this.#route(denial.route)
     this.counters.dryRunDenied++
     route.dryRunDenied++;
-    (route.buckets[context.bucket] ??= zero()).dryRunDenied++
-    logDenial(request, context, this.#log.dryRun, this.#log, identityOf(request))
+    (route.buckets[denial.bucket] ??= zero()).dryRunDenied++
+    logDenial(request, denial, this.#log, identityOf(request))
   }
 
   storeError (_request: FastifyRequest, limit: CompiledLimit, _err: unknown): void {
