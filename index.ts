@@ -1,7 +1,9 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import { createApi } from './lib/api.js'
-import { kApplied } from './lib/core/symbols.js'
+import type { RateLimitApi } from './lib/api.js'
+import { errors } from './lib/core/errors.js'
+import { kApplied, kRegistration } from './lib/core/symbols.js'
 import type { CompiledLimit, RateLimitDecision } from './lib/core/types.js'
 import { resolveOptions } from './lib/config/options.js'
 import { registerLimit } from './lib/config/register.js'
@@ -14,11 +16,23 @@ import { createRuntime } from './lib/request/runtime.js'
 import { setupMetrics } from './lib/observe/metrics.js'
 import { OpenApiCollector } from './lib/observe/openapi.js'
 
+/** One registration of the plugin, kept on the instance it was registered in (`kRegistration`). */
+interface Registration {
+  readonly api: RateLimitApi
+}
+
+type Scoped = FastifyInstance & { [kRegistration]?: Registration }
+
 /**
  * The plugin: options are resolved once; every route's limit is registered at `onRoute` and
  * enforced by a hook of its own; `onSend` writes the headers; `fastify.rateLimit` is the API.
+ *
+ * It may be registered once per encapsulated context, each time with its own options: a route is
+ * limited by the registration of its own context or, failing that, of the nearest one above it,
+ * and `fastify.rateLimit` in a context is that registration's API.
  */
 async function fastifyLimiter (fastify: FastifyInstance, input: FastifyLimiterOptions): Promise<void> {
+  if (Object.hasOwn(fastify, kRegistration)) throw new errors.ALREADY_REGISTERED()
   const settings = resolveOptions(input, fastify)
   const runtime = createRuntime(settings)
   const registry = new RouteRegistry()
@@ -37,11 +51,26 @@ async function fastifyLimiter (fastify: FastifyInstance, input: FastifyLimiterOp
     globalLimit = compiled
   }
 
-  fastify.decorateRequest('rateLimit', undefined)
-  fastify.decorateRequest(kApplied, null)
-  fastify.decorate('rateLimit', createApi({ settings, runtime, registry }))
+  const registration: Registration = { api: createApi({ settings, runtime, registry }) }
+  ;(fastify as Scoped)[kRegistration] = registration
+  // a registration in a child context finds these already made by one above it
+  if (!fastify.hasRequestDecorator('rateLimit')) {
+    fastify.decorateRequest('rateLimit', undefined)
+    fastify.decorateRequest(kApplied, null)
+  }
+  if (!fastify.hasDecorator('rateLimit')) {
+    fastify.decorate('rateLimit', {
+      getter (this: Scoped) {
+        return (this[kRegistration] as Registration).api
+      }
+    })
+  }
+  /** Whether this registration is the nearest one of `instance`'s context. */
+  const nearest = (instance: FastifyInstance) => (instance as Scoped)[kRegistration] === registration
 
   fastify.addHook('onRoute', function (route: RouteOptions) {
+    // a route declared under a nearer registration is that one's to limit
+    if (!nearest(this)) return
     const hook = routeHook(route, this)
     if (hook === undefined) return
     const existing = route[settings.hook]
@@ -71,9 +100,10 @@ async function fastifyLimiter (fastify: FastifyInstance, input: FastifyLimiterOp
 
   const { writeHeaders } = settings
   if (writeHeaders !== undefined) {
-    fastify.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, done) => {
+    fastify.addHook('onSend', function (request: FastifyRequest, reply: FastifyReply, payload: unknown, done) {
       const applied = request[kApplied]
-      if (applied !== null) {
+      // the route's nearest registration writes the headers, in its own format
+      if (applied !== null && nearest(this)) {
         writeHeaders(reply, request.rateLimit as RateLimitDecision, {
           policy: applied.kind.policy,
           policyName: applied.rate.policyName,

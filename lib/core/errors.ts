@@ -49,7 +49,11 @@ export const errors = {
   UNKNOWN_ROUTE: createError<'FST_LIMITER_UNKNOWN_ROUTE', 500, [string]>(
     'FST_LIMITER_UNKNOWN_ROUTE', 'fastify.rateLimit.reset: no rate-limited route or group %s', 500),
 
-  // Ecosystem: metrics (lib/metrics.ts).
+  // Registration of the plugin itself.
+  ALREADY_REGISTERED: createError<'FST_LIMITER_ALREADY_REGISTERED', 500>(
+    'FST_LIMITER_ALREADY_REGISTERED', 'fastify-limiter is already registered in this context: register it once per encapsulated context (a child context may register its own)', 500, TypeError),
+
+  // Ecosystem: metrics (lib/observe/metrics.ts).
   METRICS_UNAVAILABLE: createError<'FST_LIMITER_METRICS_UNAVAILABLE', 500, [string, Cause]>(
     'FST_LIMITER_METRICS_UNAVAILABLE', 'fastify-limiter option metrics needs the optional peer dependency prom-client (npm install prom-client): %s', 500)
 } as const
