@@ -3,6 +3,8 @@ import { setImmediate as tick } from 'node:timers/promises'
 import { evaluate } from '../index.js'
 import type { Store, StoreBucket, StoreDecision } from '../index.js'
 import { storeConformance } from '../stores/conformance.js'
+import { missingOptionalMethods } from '../stores/store.js'
+import { MemoryStore } from '../stores/memory.js'
 import type { ConformanceTest } from '../stores/conformance.js'
 
 // The suite must catch a broken store: each flaw below is a mistake a real store could make,
@@ -146,6 +148,11 @@ t.test('a store without refund and peek passes with refunds: false, and fails th
       sweep: store.sweep.bind(store)
     }
   }
+  t.same(missingOptionalMethods(makeStore(Date.now)), ['refund', 'peek'], 'missingOptionalMethods names them')
+  t.same(missingOptionalMethods(makeStore(Date.now), ['peek']), ['peek'])
+  const memory = new MemoryStore()
+  t.teardown(() => memory.close())
+  t.same(missingOptionalMethods(memory), [], 'the built-in stores have both')
   await storeConformance(recorder, { name: 'plain', makeStore, runs: 2, refunds: false })
   t.same(failed, [])
   await storeConformance(recorder, { name: 'plain', makeStore, runs: 2 })
