@@ -1,4 +1,4 @@
-import type { Algorithm, AlgorithmParams, AlgorithmResult } from '../lib/core/algorithm.js'
+import type { Algorithm, AlgorithmParams, AlgorithmResult, RefundResult } from '../lib/core/algorithm.js'
 
 /** State: the index of the window (`floor(now / W)`) and the cost counted in it. */
 export interface FixedWindowState {
@@ -53,11 +53,41 @@ steps.fw = function (s, now, cost, p)
 end
 `
 
+/**
+ * Gives `cost` units back to the window of `now` (never below 0). Units counted in a window
+ * that has ended count no more: there is nothing to give back then.
+ */
+export function fixedWindowRefund (
+  state: FixedWindowState | undefined,
+  now: number,
+  cost: number,
+  { windowMs }: AlgorithmParams
+): RefundResult<FixedWindowState> {
+  // a clock behind the stored window refunds in that window, as consume counts in it
+  if (state === undefined || state.w < Math.floor(now / windowMs)) return { state: undefined, ttlMs: 0 }
+  const c = Math.max(0, state.c - cost)
+  if (c === 0) return { state: undefined, ttlMs: 0 }
+  return { state: { w: state.w, c }, ttlMs: (state.w + 1) * windowMs - now }
+}
+
+/** The Lua twin of `fixedWindowRefund` (see `Algorithm.refundLua`). */
+const refundLua = `
+refunds.fw = function (s, now, cost, p)
+  local windowMs = p.windowMs
+  if s == nil or s[1] < floor(now / windowMs) then return nil, 0 end
+  local c = max(0, s[2] - cost)
+  if c == 0 then return nil, 0 end
+  return { s[1], c }, (s[1] + 1) * windowMs - now
+end
+`
+
 export const fixedWindowAlgorithm: Algorithm<FixedWindowState> = {
   name: 'fixed-window',
   code: 'fw',
   usesBurst: false,
   fields: ['w', 'c'],
   lua,
-  consume: fixedWindow
+  refundLua,
+  consume: fixedWindow,
+  refund: fixedWindowRefund
 }

@@ -1,4 +1,4 @@
-import type { Algorithm, AlgorithmParams, AlgorithmResult } from '../lib/core/algorithm.js'
+import type { Algorithm, AlgorithmParams, AlgorithmResult, RefundResult } from '../lib/core/algorithm.js'
 import { ceilMulDiv } from './rational.js'
 
 /**
@@ -98,11 +98,47 @@ steps.gc = function (s, now, cost, p)
 end
 `
 
+/**
+ * Moves the theoretical arrival time back by `cost` emission intervals; a TAT at or before
+ * `now` is a full bucket (no state), so a refund never takes it below empty.
+ */
+export function gcraRefund (
+  state: GcraState | undefined,
+  now: number,
+  cost: number,
+  { limit, windowMs }: AlgorithmParams
+): RefundResult<GcraState> {
+  if (state === undefined) return { state: undefined, ttlMs: 0 }
+  // TAT - cost * W / L, as whole ms and a numerator over L (0 <= f < L)
+  const part = state.f - (cost % limit) * windowMs
+  const t = state.t - Math.floor(cost / limit) * windowMs + Math.floor(part / limit)
+  const f = part - Math.floor(part / limit) * limit
+  if (t < now || (t === now && f === 0)) return { state: undefined, ttlMs: 0 }
+  return { state: { t, f }, ttlMs: t + (f > 0 ? 1 : 0) - now }
+}
+
+/** The Lua twin of `gcraRefund` (see `Algorithm.refundLua`). */
+const refundLua = `
+refunds.gc = function (s, now, cost, p)
+  local limit, windowMs = p.limit, p.windowMs
+  if s == nil then return nil, 0 end
+  local part = s[2] - fmod(cost, limit) * windowMs
+  local t = s[1] - floor(cost / limit) * windowMs + floor(part / limit)
+  local f = part - floor(part / limit) * limit
+  if t < now or (t == now and f == 0) then return nil, 0 end
+  local ttl = t - now
+  if f > 0 then ttl = ttl + 1 end
+  return { t, f }, ttl
+end
+`
+
 export const gcraAlgorithm: Algorithm<GcraState> = {
   name: 'gcra',
   code: 'gc',
   usesBurst: true,
   fields: ['t', 'f'],
   lua,
-  consume: gcra
+  refundLua,
+  consume: gcra,
+  refund: gcraRefund
 }

@@ -1,4 +1,4 @@
-import type { Algorithm, AlgorithmParams, AlgorithmResult } from '../lib/core/algorithm.js'
+import type { Algorithm, AlgorithmParams, AlgorithmResult, RefundResult } from '../lib/core/algorithm.js'
 import { ceilMulDiv } from './rational.js'
 
 /**
@@ -94,11 +94,58 @@ steps.lb = function (s, now, cost, p)
 end
 `
 
+/**
+ * Takes `cost` units back out of the bucket at `now`, never below empty: an empty bucket is
+ * no state.
+ */
+export function leakyBucketRefund (
+  state: LeakyBucketState | undefined,
+  now: number,
+  cost: number,
+  { limit, windowMs }: AlgorithmParams
+): RefundResult<LeakyBucketState> {
+  // no state is an empty bucket: nothing to give back
+  if (state === undefined) return { state: undefined, ttlMs: 0 }
+  // a clock behind the stored one counts as the stored time, as in consume
+  const at = Math.max(now, state.t)
+  const elapsed = at - state.t
+  if (elapsed >= msToLeak(state.l, state.f, limit, windowMs)) return { state: undefined, ttlMs: 0 }
+  const rest = state.f - (elapsed % windowMs) * limit
+  const carry = Math.floor(rest / windowMs)
+  const l = state.l - Math.floor(elapsed / windowMs) * limit + carry - cost
+  const f = rest - carry * windowMs
+  // below one whole unit with a fraction left is still below empty: l + f / W < 0
+  if (l < 0 || (l === 0 && f === 0)) return { state: undefined, ttlMs: 0 }
+  return { state: { l, f, t: at }, ttlMs: at - now + msToLeak(l, f, limit, windowMs) }
+}
+
+/**
+ * The Lua twin of `leakyBucketRefund` (see `Algorithm.refundLua`); it runs after the consume
+ * twin's chunk, whose `lbLeak` it uses.
+ */
+const refundLua = `
+refunds.lb = function (s, now, cost, p)
+  local limit, windowMs = p.limit, p.windowMs
+  if s == nil then return nil, 0 end
+  local at = max(now, s[3])
+  local elapsed = at - s[3]
+  if elapsed >= lbLeak(s[1], s[2], limit, windowMs) then return nil, 0 end
+  local rest = s[2] - fmod(elapsed, windowMs) * limit
+  local carry = floor(rest / windowMs)
+  local l = s[1] - floor(elapsed / windowMs) * limit + carry - cost
+  local f = rest - carry * windowMs
+  if l < 0 or (l == 0 and f == 0) then return nil, 0 end
+  return { l, f, at }, at - now + lbLeak(l, f, limit, windowMs)
+end
+`
+
 export const leakyBucketAlgorithm: Algorithm<LeakyBucketState> = {
   name: 'leaky-bucket',
   code: 'lb',
   usesBurst: true,
   fields: ['l', 'f', 't'],
   lua,
-  consume: leakyBucket
+  refundLua,
+  consume: leakyBucket,
+  refund: leakyBucketRefund
 }

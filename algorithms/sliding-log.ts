@@ -1,4 +1,4 @@
-import type { Algorithm, AlgorithmParams, AlgorithmResult } from '../lib/core/algorithm.js'
+import type { Algorithm, AlgorithmParams, AlgorithmResult, RefundResult } from '../lib/core/algorithm.js'
 
 /**
  * State: the requests of the last W, oldest first: request `i` came at `t + d[i]` (epoch ms)
@@ -127,6 +127,79 @@ steps.sl = function (s, now, cost, p)
 end
 `
 
+/**
+ * Gives `cost` units back at `now`, taken from the newest entries of the log first (an entry
+ * left with no cost is dropped); never below empty.
+ */
+export function slidingLogRefund (
+  state: SlidingLogState | undefined,
+  now: number,
+  cost: number,
+  { windowMs }: AlgorithmParams
+): RefundResult<SlidingLogState> {
+  if (state === undefined) return { state: undefined, ttlMs: 0 }
+  const times: number[] = []
+  const costs: number[] = []
+  for (let i = 0; i < state.d.length; i++) {
+    const at = state.t + state.d[i]
+    // what consume still counts at `now`
+    if (now - windowMs < at) {
+      times.push(at)
+      costs.push(state.c[i])
+    }
+  }
+  let owed = cost
+  while (owed > 0 && costs.length > 0) {
+    const newest = costs.length - 1
+    const taken = Math.min(costs[newest], owed)
+    costs[newest] -= taken
+    owed -= taken
+    if (costs[newest] === 0) {
+      costs.pop()
+      times.pop()
+    }
+  }
+  if (times.length === 0) return { state: undefined, ttlMs: 0 }
+  return {
+    state: { t: times[0], d: times.map((at) => at - times[0]), c: costs },
+    ttlMs: times[times.length - 1] + windowMs - now
+  }
+}
+
+/** The Lua twin of `slidingLogRefund` (see `Algorithm.refundLua`). */
+const refundLua = `
+refunds.sl = function (s, now, cost, p)
+  local windowMs = p.windowMs
+  if s == nil then return nil, 0 end
+  local times, costs = {}, {}
+  for i = 2, #s, 2 do
+    local at = s[1] + s[i]
+    if now - windowMs < at then
+      times[#times + 1] = at
+      costs[#costs + 1] = s[i + 1]
+    end
+  end
+  local owed = cost
+  while owed > 0 and #costs > 0 do
+    local newest = #costs
+    local taken = math.min(costs[newest], owed)
+    costs[newest] = costs[newest] - taken
+    owed = owed - taken
+    if costs[newest] == 0 then
+      costs[newest] = nil
+      times[newest] = nil
+    end
+  end
+  if #times == 0 then return nil, 0 end
+  local state = { times[1] }
+  for i = 1, #times do
+    state[2 * i] = times[i] - times[1]
+    state[2 * i + 1] = costs[i]
+  end
+  return state, times[#times] + windowMs - now
+end
+`
+
 export const slidingLogAlgorithm: Algorithm<SlidingLogState> = {
   name: 'sliding-log',
   code: 'sl',
@@ -134,5 +207,7 @@ export const slidingLogAlgorithm: Algorithm<SlidingLogState> = {
   fields: ['t'],
   entries: ['d', 'c'],
   lua,
-  consume: slidingLog
+  refundLua,
+  consume: slidingLog,
+  refund: slidingLogRefund
 }

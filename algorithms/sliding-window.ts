@@ -1,4 +1,4 @@
-import type { Algorithm, AlgorithmParams, AlgorithmResult } from '../lib/core/algorithm.js'
+import type { Algorithm, AlgorithmParams, AlgorithmResult, RefundResult } from '../lib/core/algorithm.js'
 
 /** State: the current window index, its count and the previous window's count. */
 export interface SlidingWindowState {
@@ -123,11 +123,62 @@ steps.sw = function (s, now, cost, p)
 end
 `
 
+/**
+ * Gives `cost` units back at `now`, the newest first: those counted in the window of `now`,
+ * then those of the previous window (never below 0). Units of an older window count no more.
+ */
+export function slidingWindowRefund (
+  state: SlidingWindowState | undefined,
+  now: number,
+  cost: number,
+  { windowMs }: AlgorithmParams
+): RefundResult<SlidingWindowState> {
+  if (state === undefined) return { state: undefined, ttlMs: 0 }
+  // a clock behind the stored window refunds in that window, as consume counts in it
+  const w = Math.max(state.w, Math.floor(now / windowMs))
+  let curr = 0
+  let prev = 0
+  if (state.w === w) {
+    curr = state.c
+    prev = state.p
+  } else if (state.w === w - 1) {
+    prev = state.c
+  }
+  const fromCurrent = Math.min(curr, cost)
+  curr -= fromCurrent
+  prev = Math.max(0, prev - (cost - fromCurrent))
+  if (curr === 0 && prev === 0) return { state: undefined, ttlMs: 0 }
+  return { state: { w, c: curr, p: prev }, ttlMs: (w + 2) * windowMs - now }
+}
+
+/** The Lua twin of `slidingWindowRefund` (see `Algorithm.refundLua`). */
+const refundLua = `
+refunds.sw = function (s, now, cost, p)
+  local windowMs = p.windowMs
+  if s == nil then return nil, 0 end
+  local w = max(s[1], floor(now / windowMs))
+  local curr, prev = 0, 0
+  if s[1] == w then
+    curr = s[2]
+    prev = s[3]
+  elseif s[1] == w - 1 then
+    prev = s[2]
+  end
+  local fromCurrent = math.min(curr, cost)
+  curr = curr - fromCurrent
+  prev = max(0, prev - (cost - fromCurrent))
+  if curr == 0 and prev == 0 then return nil, 0 end
+  return { w, curr, prev }, (w + 2) * windowMs - now
+end
+`
+
 export const slidingWindowAlgorithm: Algorithm<SlidingWindowState> = {
   name: 'sliding-window',
   code: 'sw',
   usesBurst: false,
   fields: ['w', 'c', 'p'],
   lua,
-  consume: slidingWindow
+  refundLua,
+  consume: slidingWindow,
+  refund: slidingWindowRefund
 }

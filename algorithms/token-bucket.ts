@@ -1,4 +1,4 @@
-import type { Algorithm, AlgorithmParams, AlgorithmResult } from '../lib/core/algorithm.js'
+import type { Algorithm, AlgorithmParams, AlgorithmResult, RefundResult } from '../lib/core/algorithm.js'
 import { ceilMulDiv } from './rational.js'
 
 /**
@@ -87,11 +87,54 @@ steps.tb = function (s, now, cost, p)
 end
 `
 
+/**
+ * Gives `cost` tokens back at `now`, never above `burst`: a bucket full again is no state.
+ */
+export function tokenBucketRefund (
+  state: TokenBucketState | undefined,
+  now: number,
+  cost: number,
+  { limit, windowMs, burst }: AlgorithmParams
+): RefundResult<TokenBucketState> {
+  // no state is a full bucket: nothing to give back
+  if (state === undefined) return { state: undefined, ttlMs: 0 }
+  // a clock behind the stored one counts as the stored time, as in consume
+  const at = Math.max(now, state.t)
+  const elapsed = at - state.t
+  if (elapsed >= msUntil(burst - state.n, state.f, limit, windowMs)) return { state: undefined, ttlMs: 0 }
+  const part = state.f + (elapsed % windowMs) * limit
+  const n = state.n + Math.floor(elapsed / windowMs) * limit + Math.floor(part / windowMs) + cost
+  if (n >= burst) return { state: undefined, ttlMs: 0 }
+  const f = part % windowMs
+  return { state: { n, f, t: at }, ttlMs: at - now + msUntil(burst - n, f, limit, windowMs) }
+}
+
+/**
+ * The Lua twin of `tokenBucketRefund` (see `Algorithm.refundLua`); it runs after the consume
+ * twin's chunk, whose `tbUntil` it uses.
+ */
+const refundLua = `
+refunds.tb = function (s, now, cost, p)
+  local limit, windowMs, burst = p.limit, p.windowMs, p.burst
+  if s == nil then return nil, 0 end
+  local at = max(now, s[3])
+  local elapsed = at - s[3]
+  if elapsed >= tbUntil(burst - s[1], s[2], limit, windowMs) then return nil, 0 end
+  local part = s[2] + fmod(elapsed, windowMs) * limit
+  local n = s[1] + floor(elapsed / windowMs) * limit + floor(part / windowMs) + cost
+  if n >= burst then return nil, 0 end
+  local f = fmod(part, windowMs)
+  return { n, f, at }, at - now + tbUntil(burst - n, f, limit, windowMs)
+end
+`
+
 export const tokenBucketAlgorithm: Algorithm<TokenBucketState> = {
   name: 'token-bucket',
   code: 'tb',
   usesBurst: true,
   fields: ['n', 'f', 't'],
   lua,
-  consume: tokenBucket
+  refundLua,
+  consume: tokenBucket,
+  refund: tokenBucketRefund
 }

@@ -13,7 +13,7 @@ import { bucketsOf, resolveBucket } from './request/bucket.js'
 import { createHook } from './request/hook.js'
 import type { Hook } from './request/hook.js'
 import { ipIdentity } from './request/identity.js'
-import { encodePart } from './request/keys.js'
+import { encodePart, keyHead } from './request/keys.js'
 import type { Runtime } from './request/runtime.js'
 import type { CounterSnapshot } from './observe/report.js'
 
@@ -41,7 +41,10 @@ export interface RateLimitApi {
    * or those a selector names.
    */
   reset (target: FastifyRequest | ResetSelector): Promise<void>
-  /** Forgets every bucket. */
+  /**
+   * Forgets every bucket of this registration: those under its `keyPrefix`, and no other app's
+   * that shares the store with another prefix.
+   */
   clear (): Promise<void>
   /** The plugin's counters and the store's stats. */
   stats (): Promise<LimiterStats>
@@ -63,6 +66,11 @@ export function createApi (scope: ApiScope): RateLimitApi {
   const { settings: options, runtime, registry } = scope
   const { report } = runtime
   const { store } = options
+  // What every key of this registration starts with: `<keyPrefix>:{`, or `{` for an empty
+  // prefix (taken from keyHead, which builds the keys). The brace ends the prefix, so prefix
+  // 'a' never clears the keys of 'a:b' or 'ab'.
+  const head = keyHead(options.keyPrefix, '', '')
+  const ownKeys = head.slice(0, head.indexOf('{') + 1)
 
   async function resetKeys (keys: string[]): Promise<void> {
     // remembered denials may name these buckets: forget them all (reset is rare)
@@ -124,7 +132,7 @@ export function createApi (scope: ApiScope): RateLimitApi {
     },
     async clear () {
       runtime.denials?.clear()
-      await store.clear()
+      await store.clear(ownKeys)
     },
     async stats () {
       // a stats call must not hang or fail on a store outage either

@@ -51,6 +51,13 @@ export interface ConformanceOptions<S extends Store = Store> {
    * @default 20_251_125
    */
   seed?: number
+  /**
+   * Whether the store has the contract's optional `refund` and `peek` (every built-in store
+   * does); their cases run when true. A store without them says so here, and the plugin
+   * refuses the features that need them (`count`, `peek()`) with it.
+   * @default true
+   */
+  refunds?: boolean
 }
 
 /** The suite's clock: starts at a fixed instant and moves only when a case moves it. */
@@ -105,7 +112,28 @@ class Reference {
   reset (key: string): void {
     this.#map.delete(key)
   }
+
+  refund (buckets: readonly StoreBucket[], cost: number, now: number): void {
+    for (const { key, algorithm, params } of buckets) {
+      const entry = this.#map.get(key)
+      const current = entry !== undefined && entry.expiresAt > now ? entry.state : undefined
+      const { state, ttlMs } = algorithm.refund(current, now, cost, params)
+      if (state === undefined) this.#map.delete(key)
+      else this.#map.set(key, { state, expiresAt: now + ttlMs })
+    }
+  }
+
+  peek (buckets: readonly StoreBucket[], cost: number, now: number): StoreDecision {
+    const current = buckets.map(({ key }) => {
+      const entry = this.#map.get(key)
+      return entry !== undefined && entry.expiresAt > now ? entry.state : undefined
+    })
+    return evaluate(buckets, current, cost, now).decision
+  }
 }
+
+/** A store with the optional methods of the contract. */
+type Refunding = Store & Required<Pick<Store, 'refund' | 'peek'>>
 
 /** The fields of a decision the contract defines (a store may return more). */
 function decisionOf (d: StoreDecision): StoreDecision {
@@ -126,7 +154,7 @@ const DAY = 86_400_000
  * Every case makes its own store and closes it.
  */
 export async function storeConformance<S extends Store> (t: ConformanceTest, options: ConformanceOptions<S>): Promise<void> {
-  const { name, makeStore, supportsInjectedClock = true, runs = 40, seed = 20_251_125 } = options
+  const { name, makeStore, supportsInjectedClock = true, runs = 40, seed = 20_251_125, refunds = true } = options
   const cleanup = options.cleanup ?? ((store: S) => (store as S & { sweep?: () => unknown }).sweep?.())
 
   /** Runs `fn` on a new store with a new clock, and closes the store however `fn` ends. */
@@ -253,6 +281,142 @@ export async function storeConformance<S extends Store> (t: ConformanceTest, opt
         assert.equal(b.remaining, 50 - limit - 1, 'the second window was charged once per allowed request')
       })
     })
+  }
+
+  await t.test(`${name}: clear(prefix) forgets only the buckets under the prefix`, async () => {
+    await withStore(async (store) => {
+      const keys = ['a:{x}:1', 'a:{y}:1', 'b:{x}:1', '{x}:1', 'a:b:{x}:1', 'a*:{x}:1', 'ab:{x}:1']
+      for (const key of keys) await store.consume([bucket(key, 'fixed-window', 5, MINUTE)], 1)
+      const left = async (): Promise<string[]> => {
+        const held: string[] = []
+        for (const key of keys) {
+          // a bucket still held has been charged once: 3 remain after this second charge
+          const d = await store.consume([bucket(key, 'fixed-window', 5, MINUTE)], 1)
+          if (d.remaining === 3) held.push(key)
+          await store.reset(key)
+          await store.consume([bucket(key, 'fixed-window', 5, MINUTE)], 1)
+          if (d.remaining !== 3) await store.reset(key)
+        }
+        return held
+      }
+      await store.clear('a:{')
+      assert.deepEqual(await left(), ['b:{x}:1', '{x}:1', 'a:b:{x}:1', 'a*:{x}:1', 'ab:{x}:1'], "clear('a:{')")
+      await store.clear('a*:{')
+      assert.deepEqual(await left(), ['b:{x}:1', '{x}:1', 'a:b:{x}:1', 'ab:{x}:1'], 'a glob character in the prefix is only itself')
+      await store.clear('{')
+      assert.deepEqual(await left(), ['b:{x}:1', 'a:b:{x}:1', 'ab:{x}:1'], "clear('{'): the buckets of an empty key prefix")
+      assert.equal((await store.stats()).keys, 3)
+      await store.clear('')
+      assert.equal((await store.stats()).keys, 0, "clear('') forgets all")
+    })
+  })
+
+  if (refunds) await refundCases()
+
+  async function refundCases (): Promise<void> {
+    /** The store, with the optional methods it must have when `refunds` is true. */
+    const refunding = (store: S): Refunding => {
+      assert.equal(typeof store.refund, 'function', `${name}: refund() is missing (pass refunds: false for a store without it)`)
+      assert.equal(typeof store.peek, 'function', `${name}: peek() is missing (pass refunds: false for a store without it)`)
+      return store as Refunding
+    }
+
+    for (const algorithm of algorithmNames) {
+      await t.test(`${name}: ${algorithm}: a refund gives back every window's charge at once, and empties them`, async () => {
+        await withStore(async (raw) => {
+          const store = refunding(raw)
+          const a = bucket('refund:a', algorithm, 3, DAY)
+          const b = bucket('refund:b', algorithm, 5, DAY)
+          assert.equal((await store.consume([a, b], 2)).allowed, true)
+          await store.refund([a, b], 2)
+          assert.equal((await store.stats()).keys, 0, 'an empty bucket is no state')
+          assert.equal((await store.peek([a], 1)).remaining, 2, 'the first window is as new')
+          assert.equal((await store.peek([b], 1)).remaining, 4, 'the second window is as new')
+          await store.refund([a, b], 7)
+          assert.equal((await store.stats()).keys, 0, 'a refund of an empty bucket leaves it empty')
+          assert.equal((await store.peek([b], 5)).remaining, 0, 'and never below empty: 5 free, not more')
+          assert.equal((await store.peek([b], 5)).allowed, true)
+          await store.consume([a], 3)
+          await store.refund([a], 1)
+          const d = await store.peek([a], 1)
+          assert.equal(d.allowed, true, 'a partial refund gives back only what it says')
+          assert.equal(d.remaining, 0)
+        })
+      })
+
+      await t.test(`${name}: ${algorithm}: peek decides as consume would, and writes nothing`, async () => {
+        await withStore(async (raw) => {
+          const store = refunding(raw)
+          const buckets = [bucket('peek:a', algorithm, 3, DAY), bucket('peek:b', algorithm, 2, DAY)]
+          assert.equal((await store.peek(buckets)).remaining, 1, 'cost defaults to 1')
+          assert.equal((await store.stats()).keys, 0, 'a peek creates no bucket')
+          for (let i = 0; i < 4; i++) {
+            const peeked = decisionOf(await store.peek(buckets, 1))
+            const consumed = decisionOf(await store.consume(buckets, 1))
+            if (supportsInjectedClock) {
+              assert.deepEqual(peeked, consumed, `request ${i}`)
+            } else {
+              assert.deepEqual([peeked.allowed, peeked.remaining, peeked.index], [consumed.allowed, consumed.remaining, consumed.index], `request ${i}`)
+            }
+          }
+          assert.equal((await store.stats()).keys, 2)
+        })
+      })
+
+      await t.test(`${name}: ${algorithm}: refunds in parallel with consumes lose no update`, async () => {
+        await withStore(async (raw) => {
+          const store = refunding(raw)
+          const limit = 37
+          const buckets = [bucket('parallel-refund:a', algorithm, limit, DAY), bucket('parallel-refund:b', algorithm, 60, DAY)]
+          for (let i = 0; i < limit; i++) assert.equal((await store.consume(buckets, 1)).allowed, true)
+          await Promise.all([
+            ...Array.from({ length: 20 }, async () => store.refund(buckets, 1)),
+            ...Array.from({ length: 10 }, async () => store.consume([buckets[1]], 1))
+          ])
+          assert.equal((await store.peek([buckets[0]], 1)).remaining, limit - 17 - 1, 'every refund of the first window counted')
+          assert.equal((await store.peek([buckets[1]], 1)).remaining, 60 - 27 - 1, 'every refund and consume of the second')
+        })
+      })
+    }
+
+    if (!supportsInjectedClock) return
+
+    for (const algorithm of algorithmNames) {
+      await t.test(`${name}: ${algorithm}: refunds and peeks decide as the pure reference on random sequences`, async () => {
+        for (let run = 0; run < Math.ceil(runs / 2); run++) {
+          await withStore(async (raw, clock) => {
+            const store = refunding(raw)
+            const rand = random(seed + 31 + run * 7919 + algorithmNames.indexOf(algorithm) * 104_729)
+            const reference = new Reference()
+            const pool = Array.from({ length: 3 }, (_, i) => {
+              const limit = 1 + rand(8)
+              return bucket(`refunds:${run}:${i}`, algorithm, limit, [1000, MINUTE, 1 + rand(5000)][rand(3)], limit + rand(6))
+            })
+            const charged: Array<[StoreBucket[], number]> = []
+            clock.now += rand(DAY)
+            for (let step = 0; step < 40; step++) {
+              const where = `seed ${seed}, run ${run}, step ${step} (${algorithm})`
+              clock.now += [0, rand(1000), rand(120_000)][rand(3)]
+              const now = rand(2) === 0 ? clock.now : undefined
+              const chosen = shuffle(pool, rand).slice(0, 1 + rand(3))
+              const cost = 1 + rand(Math.min(...chosen.map((b) => b.params.burst)))
+              const op = rand(3)
+              if (op === 0 && charged.length > 0) {
+                // the refund of an earlier charge, most often the latest
+                const [buckets, c] = charged.splice(rand(2) === 0 ? charged.length - 1 : rand(charged.length), 1)[0]
+                await store.refund(buckets, c, now)
+                reference.refund(buckets, c, clock.now)
+              } else if (op === 1) {
+                assert.deepEqual(decisionOf(await store.peek(chosen, cost, now)), reference.peek(chosen, cost, clock.now), `${name}: peek, ${where}`)
+              } else {
+                const d = await agree(raw, reference, chosen, cost, now, where)
+                if (d.allowed) charged.push([chosen, cost])
+              }
+            }
+          })
+        }
+      })
+    }
   }
 
   if (!supportsInjectedClock) return

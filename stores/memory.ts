@@ -142,8 +142,15 @@ export class MemoryStore implements Store {
     if (slot !== NONE) this.#remove(slot)
   }
 
-  clear (): void {
-    this.#allocate(Math.min(this.maxKeys, FIRST_CAPACITY))
+  clear (prefix?: string): void {
+    if (prefix === undefined || prefix === '') {
+      this.#allocate(Math.min(this.maxKeys, FIRST_CAPACITY))
+      return
+    }
+    for (let slot = 0; slot < this.#used; slot++) {
+      const key = this.#keys[slot]
+      if (key !== undefined && key.startsWith(prefix)) this.#remove(slot)
+    }
   }
 
   /** Removes buckets whose state has expired; runs on the cleanup timer. */
@@ -175,6 +182,31 @@ export class MemoryStore implements Store {
   close (): void {
     clearInterval(this.#timer)
     this.#timer = undefined
+  }
+
+  /** Gives `cost` back to every bucket (see `Store.refund`); synchronous, so atomic. */
+  refund (buckets: readonly StoreBucket[], cost: number, now: number = this.#clock()): void {
+    for (const { key, algorithm, params } of buckets) {
+      const hash = this.#hash(key)
+      const slot = this.#find(key, hash)
+      const { state, ttlMs } = algorithm.refund(slot === NONE ? undefined : this.#state(slot, now), now, cost, params)
+      if (state !== undefined) {
+        this.#write(slot, key, hash, algorithm, state, now + ttlMs)
+      } else if (slot !== NONE) {
+        // an empty bucket is no state
+        this.#remove(slot)
+      }
+    }
+  }
+
+  /** The decision `consume` would return now, with nothing written nor moved in the LRU order. */
+  peek (buckets: readonly StoreBucket[], cost = 1, now: number = this.#clock()): StoreDecision {
+    const current: unknown[] = new Array(buckets.length)
+    for (let i = 0; i < buckets.length; i++) {
+      const slot = this.#find(buckets[i].key, this.#hash(buckets[i].key))
+      current[i] = slot === NONE ? undefined : this.#state(slot, now)
+    }
+    return evaluate(buckets, current, cost, now).decision
   }
 
   /** A seeded 32-bit hash of the key (FNV-1a steps, then murmur3's finaliser). */

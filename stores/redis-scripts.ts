@@ -158,3 +158,112 @@ if raw and decode(raw) <= now then
 end
 return 0
 `)
+
+// ---------------------------------------------------------------- refund and peek
+
+/**
+ * The refund driver: `KEYS` and `ARGV` as the consume driver takes them. Each key's state is
+ * read as the consume driver reads it (an expired one is none), given `cost` back by its
+ * algorithm's refund twin (`Algorithm.refundLua`), and written back with its new expiry, or
+ * deleted when the bucket is empty again; all in one script, so all keys or none. Returns the
+ * time it refunded at.
+ */
+const refundDriver = `
+local cost = tonumber(ARGV[1])
+local serverNow = clockNow()
+local now = serverNow
+if ARGV[2] ~= '' then now = tonumber(ARGV[2]) end
+-- keys kept longer by twice the lag of an injected clock, as in the consume driver
+local lag = 0
+if serverNow > now then lag = serverNow - now end
+for i = 1, #KEYS do
+  local a = 3 + (i - 1) * 4
+  local raw = redis.call('GET', KEYS[i])
+  local s = nil
+  if raw then
+    local e, v = decode(raw)
+    if e > now then s = v end
+  end
+  local p = { limit = tonumber(ARGV[a + 1]), windowMs = tonumber(ARGV[a + 2]), burst = tonumber(ARGV[a + 3]) }
+  local state, ttl = refunds[ARGV[a]](s, now, cost, p)
+  if state then
+    local e = now + ttl
+    redis.call('SET', KEYS[i], encode(e, state), 'PXAT', num(e + 2 * lag))
+  elseif raw then
+    -- an empty bucket is no state
+    redis.call('DEL', KEYS[i])
+  end
+end
+return now
+`
+
+/**
+ * The peek driver: the consume driver's decision, with nothing written. Same `KEYS`, `ARGV`
+ * and reply as the consume driver.
+ */
+const peekDriver = `
+local cost = tonumber(ARGV[1])
+local now = clockNow()
+if ARGV[2] ~= '' then now = tonumber(ARGV[2]) end
+local best, bAllowed, bLimit, bRemaining, bReset, bRetry
+for i = 1, #KEYS do
+  local a = 3 + (i - 1) * 4
+  local limit = tonumber(ARGV[a + 1])
+  local raw = redis.call('GET', KEYS[i])
+  local s = nil
+  if raw then
+    local e, v = decode(raw)
+    if e > now then s = v end
+  end
+  local p = { limit = limit, windowMs = tonumber(ARGV[a + 2]), burst = tonumber(ARGV[a + 3]) }
+  local allowed, remaining, resetMs, retry = steps[ARGV[a]](s, now, cost, p)
+  -- the same choice as the consume driver (stores/store.ts moreRestrictive)
+  local pick = best == nil
+  if not pick then
+    if allowed ~= bAllowed then
+      pick = not allowed
+    elseif not allowed then
+      pick = retry > bRetry
+    else
+      pick = remaining < bRemaining
+    end
+  end
+  if pick then
+    best, bAllowed, bLimit, bRemaining, bReset, bRetry = i, allowed, limit, remaining, resetMs, retry
+  end
+end
+local flag = 0
+if bAllowed then flag = 1 end
+return { flag, bLimit, bRemaining, bReset, bRetry, best - 1, now }
+`
+
+/**
+ * The refund script for `twins` (each with its consume chunk, whose helpers a refund twin may
+ * use, then its refund chunk). Exported so that the Lua mutation tests can assemble one with a
+ * broken refund twin.
+ * @internal
+ */
+export function assembleRefund (twins: ReadonlyArray<Pick<Algorithm<any>, 'lua' | 'refundLua'>>): RedisScript {
+  return hashed(prelude + 'local refunds = {}\n' + twins.map((algorithm) => algorithm.lua + algorithm.refundLua).join('') + refundDriver)
+}
+
+/** The peek script for `twins`. @internal */
+export function assemblePeek (twins: ReadonlyArray<Pick<Algorithm<any>, 'lua'>>): RedisScript {
+  return hashed(prelude + twins.map((algorithm) => algorithm.lua).join('') + peekDriver)
+}
+
+/** One refund script per algorithm, by algorithm code. */
+export const refundScripts: Readonly<Record<string, RedisScript>> = Object.fromEntries(
+  builtIn.map((algorithm) => [algorithm.code, assembleRefund([algorithm])])
+)
+
+/** Every refund twin in one script, for buckets of different algorithms. */
+export const mixedRefundScript: RedisScript = assembleRefund(builtIn)
+
+/** One peek script per algorithm, by algorithm code. */
+export const peekScripts: Readonly<Record<string, RedisScript>> = Object.fromEntries(
+  builtIn.map((algorithm) => [algorithm.code, assemblePeek([algorithm])])
+)
+
+/** Every twin in one peek script, for buckets of different algorithms. */
+export const mixedPeekScript: RedisScript = assemblePeek(builtIn)

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module'
 import type { Store, StoreBucket, StoreDecision, StoreStats } from './store.js'
 import { mixedScript, scripts, sweepScript } from './redis-scripts.js'
+import { mixedPeekScript, mixedRefundScript, peekScripts, refundScripts } from './redis-scripts.js'
 import type { RedisScript } from './redis-scripts.js'
 import { errors } from '../lib/core/errors.js'
 import { formatValue } from '../lib/core/format.js'
@@ -166,9 +167,12 @@ export class RedisStore implements Store {
     await this.client.call('unlink', this.keyPrefix + key)
   }
 
-  /** Deletes every key under the store's prefix, by SCAN on every master (never KEYS). */
-  async clear (): Promise<void> {
-    await this.#scan((keys) => Promise.all(keys.map((key) => this.client.call('unlink', key))))
+  /**
+   * Deletes every key under the store's prefix, or only the buckets whose key starts with
+   * `prefix` under it, by SCAN MATCH on every master (never KEYS).
+   */
+  async clear (prefix = ''): Promise<void> {
+    await this.#scan((keys) => Promise.all(keys.map((key) => this.client.call('unlink', key))), prefix)
   }
 
   /**
@@ -210,6 +214,37 @@ export class RedisStore implements Store {
     }
   }
 
+  /**
+   * Gives `cost` back to every bucket (see `Store.refund`) in one script run by the refund
+   * twins, on the server's clock unless `now` is given: atomic like `consume`.
+   */
+  async refund (buckets: readonly StoreBucket[], cost: number, now: number | undefined = this.#clock?.()): Promise<void> {
+    const [keys, args] = this.#arguments(buckets, cost, now)
+    await this.#run(scriptFor(buckets, refundScripts, mixedRefundScript), keys, args)
+  }
+
+  /** The decision `consume` would return now, by the consume twins in a script that writes nothing. */
+  async peek (buckets: readonly StoreBucket[], cost = 1, now: number | undefined = this.#clock?.()): Promise<StoreDecision> {
+    const [keys, args] = this.#arguments(buckets, cost, now)
+    const r = await this.#run(scriptFor(buckets, peekScripts, mixedPeekScript), keys, args) as ScriptReply
+    return { allowed: r[0] === 1, limit: r[1], remaining: r[2], resetMs: r[3], retryAfterMs: r[4], index: r[5], now: r[6] }
+  }
+
+  /** KEYS and ARGV of the scripts, as `consume` sends them; throws for an algorithm without twins. */
+  #arguments (buckets: readonly StoreBucket[], cost: number, now: number | undefined): [string[], Array<string | number>] {
+    const keys: string[] = []
+    const args: Array<string | number> = [cost, now ?? '']
+    for (const { key, algorithm, params } of buckets) {
+      if (scripts[algorithm.code] === undefined) {
+        throw new errors.INVALID_OPTION(`RedisStore bucket ${key}`, 'one of the six built-in algorithms (only they have Lua twins)',
+          formatValue(algorithm.name))
+      }
+      keys.push(this.keyPrefix + key)
+      args.push(algorithm.code, params.limit, params.windowMs, params.burst)
+    }
+    return [keys, args]
+  }
+
   #masters (): RedisClient[] {
     return this.client.isCluster ? (this.client.nodes as NonNullable<RedisClient['nodes']>)('master') : [this.client]
   }
@@ -219,9 +254,9 @@ export class RedisStore implements Store {
    * them to `each` as this client names them (without the client's own `keyPrefix`, which
    * SCAN shows and the client adds again).
    */
-  async #scan (each: (keys: string[]) => unknown): Promise<void> {
+  async #scan (each: (keys: string[]) => unknown, under = ''): Promise<void> {
     const clientPrefix = this.client.options.keyPrefix ?? ''
-    const match = globEscape(clientPrefix + this.keyPrefix) + '*'
+    const match = globEscape(clientPrefix + this.keyPrefix + under) + '*'
     for (const node of this.#masters()) {
       let cursor = '0'
       do {
@@ -231,6 +266,12 @@ export class RedisStore implements Store {
       } while (cursor !== '0')
     }
   }
+}
+
+/** The script of a request's buckets: the one of their algorithm, or the mixed one. */
+function scriptFor (buckets: readonly StoreBucket[], byCode: Readonly<Record<string, RedisScript>>, mixed: RedisScript): RedisScript {
+  const code = buckets[0].algorithm.code
+  return buckets.every((b) => b.algorithm.code === code) ? byCode[code] : mixed
 }
 
 function globEscape (text: string): string {

@@ -202,8 +202,12 @@ export class SqliteStore implements Store {
     this.#run('reset', () => this.#delete.run(key))
   }
 
-  clear (): void {
-    this.#run('clear', () => this.#deleteAll.run())
+  clear (prefix?: string): void {
+    this.#run('clear', () => {
+      if (prefix === undefined || prefix === '') return this.#deleteAll.run()
+      this.#deletePrefix ??= this.#db.prepare(`DELETE FROM ${TABLE} WHERE substr(key, 1, length(@prefix)) = @prefix`)
+      return this.#deletePrefix.run({ prefix })
+    })
   }
 
   /** Deletes expired rows; runs on the cleanup timer. Returns how many were deleted. */
@@ -227,5 +231,53 @@ export class SqliteStore implements Store {
     clearInterval(this.#timer)
     this.#timer = undefined
     if (this.#db.open) this.#db.close()
+  }
+
+  // refund, peek and clear(prefix): their statements and transactions are made on first use
+
+  #deletePrefix: BetterSqlite3.Statement<[{ prefix: string }]> | undefined
+  #refund: BetterSqlite3.Transaction<(buckets: readonly StoreBucket[], cost: number, now: number) => void> | undefined
+  #peek: BetterSqlite3.Transaction<(buckets: readonly StoreBucket[], cost: number, now: number) => StoreDecision> | undefined
+
+  /**
+   * Gives `cost` back to every bucket (see `Store.refund`) in one `BEGIN IMMEDIATE`
+   * transaction, as `consume` charges them: so a refund never interleaves with another
+   * process's consume of the same buckets.
+   */
+  refund (buckets: readonly StoreBucket[], cost: number, now: number = this.#clock()): void {
+    this.#run('refund', () => {
+      this.#refund ??= this.#db.transaction((buckets, cost, now) => {
+        for (const { key, algorithm, params } of buckets) {
+          const text = this.#select.get(key, now)
+          const current = text === undefined ? undefined : decodeState(algorithm, text)
+          const { state, ttlMs } = algorithm.refund(current, now, cost, params)
+          if (state !== undefined) {
+            this.#upsert.run(key, encodeState(algorithm, state as object), now + ttlMs)
+          } else if (text !== undefined) {
+            // an empty bucket is no state
+            this.#delete.run(key)
+          }
+        }
+      })
+      this.#refund.immediate(buckets, cost, now)
+    })
+  }
+
+  /**
+   * The decision `consume` would return now, with nothing written: the buckets are read in one
+   * read transaction, so together they are one snapshot.
+   */
+  peek (buckets: readonly StoreBucket[], cost = 1, now: number = this.#clock()): StoreDecision {
+    return this.#run('peek', () => {
+      this.#peek ??= this.#db.transaction((buckets, cost, now) => {
+        const current: unknown[] = new Array(buckets.length)
+        for (let i = 0; i < buckets.length; i++) {
+          const text = this.#select.get(buckets[i].key, now)
+          if (text !== undefined) current[i] = decodeState(buckets[i].algorithm, text)
+        }
+        return evaluate(buckets, current, cost, now).decision
+      })
+      return this.#peek.deferred(buckets, cost, now)
+    })
   }
 }

@@ -67,3 +67,17 @@ export function missingStoreMethods (value: unknown): string[] {
   if (value === null || typeof value !== 'object') return [...storeMethods]
   return storeMethods.filter((m) => typeof (value as Record<string, unknown>)[m] !== 'function')
 }
+
+/** The contract's optional methods, and the features of the plugin that need each one. */
+export const optionalStoreMethods = ['refund', 'peek'] as const
+
+export type OptionalStoreMethod = typeof optionalStoreMethods[number]
+
+/**
+ * The optional methods among `wanted` that `store` lacks: a feature that needs one (`count`
+ * needs `refund`, `peek()` needs `peek`) must refuse such a store at registration, naming
+ * the method.
+ */
+export function missingOptionalMethods (store: object, wanted: readonly OptionalStoreMethod[] = optionalStoreMethods): OptionalStoreMethod[] {
+  return wanted.filter((m) => typeof (store as Record<string, unknown>)[m] !== 'function')
+}

@@ -3,12 +3,15 @@ import { setImmediate as tick } from 'node:timers/promises'
 import { evaluate } from '../index.js'
 import type { Store, StoreBucket, StoreDecision } from '../index.js'
 import { storeConformance } from '../stores/conformance.js'
+import { missingOptionalMethods } from '../stores/store.js'
+import { MemoryStore } from '../stores/memory.js'
 import type { ConformanceTest } from '../stores/conformance.js'
 
 // The suite must catch a broken store: each flaw below is a mistake a real store could make,
 // and the suite, run against a store with that flaw, must fail the case that names it.
 
-type Flaw = 'none' | 'charges-passed-windows' | 'never-expires' | 'reset-does-nothing' | 'read-then-write'
+type Flaw = 'none' | 'charges-passed-windows' | 'never-expires' | 'reset-does-nothing' | 'read-then-write' |
+  'clear-ignores-prefix' | 'refund-read-then-write' | 'peek-charges' | 'refund-keeps-empty'
 
 class MapStore implements Store {
   #map = new Map<string, { state: unknown, expiresAt: number }>()
@@ -34,8 +37,33 @@ class MapStore implements Store {
     if (this.flaw !== 'reset-does-nothing') this.#map.delete(key)
   }
 
-  clear (): void {
-    this.#map.clear()
+  clear (prefix = ''): void {
+    for (const key of this.#map.keys()) {
+      if (key.startsWith(prefix) || this.flaw === 'clear-ignores-prefix') this.#map.delete(key)
+    }
+  }
+
+  #current (buckets: readonly StoreBucket[], now: number): unknown[] {
+    return buckets.map(({ key }) => {
+      const entry = this.#map.get(key)
+      return entry !== undefined && entry.expiresAt > now ? entry.state : undefined
+    })
+  }
+
+  async refund (buckets: readonly StoreBucket[], cost: number, now = this.clock()): Promise<void> {
+    const current = this.#current(buckets, now)
+    if (this.flaw === 'refund-read-then-write') await tick()
+    buckets.forEach(({ key, algorithm, params }, i) => {
+      const { state, ttlMs } = algorithm.refund(current[i], now, cost, params)
+      // an empty bucket kept as a state of its own: harmless to decisions, but a key nobody needs
+      if (state === undefined && this.flaw !== 'refund-keeps-empty') this.#map.delete(key)
+      else this.#map.set(key, { state, expiresAt: now + ttlMs })
+    })
+  }
+
+  async peek (buckets: readonly StoreBucket[], cost = 1, now = this.clock()): Promise<StoreDecision> {
+    if (this.flaw === 'peek-charges') return await this.consume(buckets, cost, now)
+    return evaluate(buckets, this.#current(buckets, now), cost, now).decision
   }
 
   sweep (): void {
@@ -84,7 +112,54 @@ for (const [flaw, cases] of caught) {
   })
 }
 
+const caughtToo: Array<[Flaw, string]> = [
+  ['clear-ignores-prefix', 'clear(prefix) forgets only the buckets under the prefix'],
+  ['peek-charges', 'sliding-log: peek decides as consume would, and writes nothing'],
+  ['refund-keeps-empty', 'leaky-bucket: a refund gives back every window\'s charge at once, and empties them'],
+  ['refund-read-then-write', 'gcra: refunds in parallel with consumes lose no update']
+]
+for (const [flaw, name] of caughtToo) {
+  t.test(`a store that ${flaw.replaceAll('-', ' ')} fails the case that checks it`, async (t) => {
+    const failed = await failedCases(flaw)
+    t.ok(failed.includes(name), `${name} (failed: ${failed.join('; ')})`)
+  })
+}
+
+t.test('a store without refund and peek passes with refunds: false, and fails the refund cases without it', async (t) => {
+  const failed: string[] = []
+  const recorder: ConformanceTest = {
+    async test (name, fn) {
+      try {
+        await fn(undefined)
+      } catch {
+        failed.push(name)
+      }
+    }
+  }
+  const makeStore = (clock: () => number): Store & { sweep (): void } => {
+    const store = new MapStore(clock, 'none')
+    // only the required methods (and the sweep the suite's cleanup calls), each bound to the store
+    return {
+      consume: store.consume.bind(store),
+      reset: store.reset.bind(store),
+      clear: store.clear.bind(store),
+      stats: store.stats.bind(store),
+      close: store.close.bind(store),
+      sweep: store.sweep.bind(store)
+    }
+  }
+  t.same(missingOptionalMethods(makeStore(Date.now)), ['refund', 'peek'], 'missingOptionalMethods names them')
+  t.same(missingOptionalMethods(makeStore(Date.now), ['peek']), ['peek'])
+  const memory = new MemoryStore()
+  t.teardown(() => memory.close())
+  t.same(missingOptionalMethods(memory), [], 'the built-in stores have both')
+  await storeConformance(recorder, { name: 'plain', makeStore, runs: 2, refunds: false })
+  t.same(failed, [])
+  await storeConformance(recorder, { name: 'plain', makeStore, runs: 2 })
+  t.ok(failed.length >= 18 && failed.every((name) => /refund|peek/.test(name)), failed.join('\n'))
+})
+
 t.test('reading and writing outside one transaction is caught by the parallel case', async (t) => {
   const failed = await failedCases('read-then-write')
-  t.same(failed.filter((name) => name.includes('parallel')).length, 6, failed.join('\n'))
+  t.same(failed.filter((name) => name.includes('parallel consumes')).length, 6, failed.join('\n'))
 })

@@ -59,6 +59,16 @@ export interface AlgorithmResult<S> {
 }
 
 /**
+ * The result of one pure refund step: the state to store, or `undefined` when the bucket is
+ * empty again (no state: the store deletes the key).
+ */
+export interface RefundResult<S> {
+  state: S | undefined
+  /** How long `state` must be kept from `now`; at least 1 when there is a state, 0 when not. */
+  ttlMs: number
+}
+
+/**
  * A rate-limiting algorithm. `consume` must be pure and deterministic, accept `state`
  * exactly as it returned it after a JSON round trip or a round trip through its text form
  * (algorithms/encoding.ts), and expects `1 <= cost <= params.burst` (the plugin guarantees it).
@@ -91,4 +101,18 @@ export interface Algorithm<S = unknown> {
    */
   readonly lua: string
   consume (state: S | undefined, now: number, cost: number, params: AlgorithmParams): AlgorithmResult<S>
+  /**
+   * The Lua twin of `refund`: a chunk that assigns `refunds.<code> = function (s, now, cost, p)`
+   * (same arguments as the `lua` step) returning `state, ttlMs`, with `state` nil when the
+   * bucket is empty again (the script then deletes the key).
+   */
+  readonly refundLua: string
+  /**
+   * Gives `cost` units back at `now`, as for a request that was charged and should not count
+   * (the `count` option). Takes the bucket's newest units first and never takes it below
+   * empty; a consume followed by its refund, with nothing charged to the bucket in between,
+   * leaves the state as if the request never came (docs/algorithms.md says when it is not
+   * exact). Pure, like `consume`, and for any `cost >= 1`.
+   */
+  refund (state: S | undefined, now: number, cost: number, params: AlgorithmParams): RefundResult<S>
 }

@@ -43,9 +43,30 @@ export interface Store {
   consume (buckets: readonly StoreBucket[], cost: number, now?: number): StoreDecision | Promise<StoreDecision>
   /** Forget one bucket. */
   reset (key: string): void | Promise<void>
-  /** Forget every bucket this store holds. */
-  clear (): void | Promise<void>
+  /**
+   * Forget every bucket whose key starts with `prefix` (the plugin passes its own key prefix,
+   * `'<keyPrefix>:{'`, or `'{'` for an empty one, so that apps sharing a store clear only their
+   * own buckets); every bucket this store holds when `prefix` is omitted or `''`.
+   */
+  clear (prefix?: string): void | Promise<void>
   stats (): StoreStats | Promise<StoreStats>
   /** Release timers and connections; called on Fastify close for stores the plugin owns or was given. */
   close (): void | Promise<void>
+  /**
+   * Gives `cost` back to every bucket, atomically (all or none), through each algorithm's
+   * `refund`: for a request that was charged and should not count (the `count` option). Never
+   * takes a bucket below empty; a bucket with no state is left without one.
+   *
+   * Optional, so that custom stores written before it keep working: the plugin checks for it
+   * at registration when a feature needs it (`missingOptionalMethods`). The built-in stores
+   * all have it.
+   * @param now epoch ms to refund at; when omitted the store uses its own clock
+   */
+  refund? (buckets: readonly StoreBucket[], cost: number, now?: number): void | Promise<void>
+  /**
+   * The decision `consume(buckets, cost, now)` would return now, with nothing written: what
+   * `fastify.rateLimit.peek()` reports. Optional like `refund`.
+   * @param cost default 1
+   */
+  peek? (buckets: readonly StoreBucket[], cost?: number, now?: number): StoreDecision | Promise<StoreDecision>
 }

@@ -9,6 +9,7 @@ import {
   anyIntervalAtMostL, burstPlusRefill, decidesBy, matchesBucketReference, neverOverLimit, remainingIsExact,
   resetIsExact, retryIsExact, slidingWindowFits
 } from './helpers.js'
+import { refundIsWellFormed, refundNeverBelowEmpty, refundUndoesConsume } from './refunds.js'
 
 // Mutation tests: the real source of an algorithm with one deliberate bug, run through the
 // same property the real one passes. Each property must catch its mutant, or it proves nothing.
@@ -94,6 +95,63 @@ const cases: Array<{ name: string, file: string, from: string, to: string, prope
     from: 'used + cost * windowMs <= capacity',
     to: 'used + cost * windowMs < capacity',
     property: (a) => decidesBy(a, slidingWindowFits)
+  },
+  // the refunds
+  {
+    name: 'fixed window refund that keeps one unit',
+    file: 'fixed-window.ts',
+    from: 'const c = Math.max(0, state.c - cost)',
+    to: 'const c = Math.max(0, state.c - cost + 1)',
+    property: (a) => refundUndoesConsume(a)
+  },
+  {
+    name: 'sliding window refund taking from the previous window first',
+    file: 'sliding-window.ts',
+    from: 'const fromCurrent = Math.min(curr, cost)',
+    to: 'const fromCurrent = Math.max(0, cost - prev)',
+    property: (a) => refundUndoesConsume(a)
+  },
+  {
+    name: 'sliding window refund that charges when it takes more than the window holds',
+    file: 'sliding-window.ts',
+    from: 'prev = Math.max(0, prev - (cost - fromCurrent))',
+    to: 'prev = prev - (cost - fromCurrent)',
+    property: (a) => refundNeverBelowEmpty(a)
+  },
+  {
+    name: 'sliding log refund taking from the oldest entry',
+    file: 'sliding-log.ts',
+    from: 'const newest = costs.length - 1',
+    to: 'const newest = 0',
+    property: (a) => refundUndoesConsume(a)
+  },
+  {
+    name: 'token bucket refund that fills past the burst',
+    file: 'token-bucket.ts',
+    from: 'if (n >= burst) return { state: undefined, ttlMs: 0 }',
+    to: '',
+    property: (a) => refundIsWellFormed(a)
+  },
+  {
+    name: 'leaky bucket refund going below empty',
+    file: 'leaky-bucket.ts',
+    from: 'if (l < 0 || (l === 0 && f === 0))',
+    to: 'if (l === 0 && f === 0)',
+    property: (a) => refundIsWellFormed(a)
+  },
+  {
+    name: 'GCRA refund dropping the fraction',
+    file: 'gcra.ts',
+    from: 'const f = part - Math.floor(part / limit) * limit',
+    to: 'const f = 0',
+    property: (a) => refundUndoesConsume(a)
+  },
+  {
+    name: 'GCRA refund kept 1 ms short',
+    file: 'gcra.ts',
+    from: 'ttlMs: t + (f > 0 ? 1 : 0) - now',
+    to: 'ttlMs: t - now',
+    property: (a) => refundIsWellFormed(a)
   }
 ]
 

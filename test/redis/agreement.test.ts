@@ -6,7 +6,7 @@ import { RedisStore } from '../../stores/redis.js'
 import type { StoreBucket } from '../../stores/store.js'
 import { decodeState, encodeState } from '../../algorithms/encoding.js'
 import { expect, extremeParamsArb, paramsArb, replay, scenarioArb as singleWindowArb } from '../algorithms/helpers.js'
-import { agreement, fields, scenarioArb } from './agreement.js'
+import { agreement, fields, refundAgreement, refundScenarioArb, scenarioArb } from './agreement.js'
 import { connect, redisAvailable, startRedis } from './server.js'
 
 // The core proof of the Redis store: on random traffic, the Lua twins running inside a real
@@ -28,6 +28,25 @@ if (redisAvailable(t)) {
       t.pass('rates at the largest the plugin accepts (4 * L * W near 2^53, burst up to 1000 L)')
     })
   }
+
+  const refundsAgree = refundAgreement(
+    (buckets, cost, now) => store.consume(buckets, cost, now),
+    (buckets, cost, now) => store.refund(buckets, cost, now),
+    (buckets, cost, now) => store.peek(buckets, cost, now)
+  )
+  for (const name of algorithmNames) {
+    t.test(`${name}: the Lua twin of the refund, and the peek script, decide as the TypeScript`, async (t) => {
+      await fc.assert(fc.asyncProperty(refundScenarioArb([name], paramsArb), refundsAgree), { numRuns: 60 })
+      t.pass('ordinary rates')
+      await fc.assert(fc.asyncProperty(refundScenarioArb([name], extremeParamsArb), refundsAgree), { numRuns: 20 })
+      t.pass('rates at the largest the plugin accepts')
+    })
+  }
+
+  t.test('refunds of windows with different algorithms run in one script and still agree', async (t) => {
+    await fc.assert(fc.asyncProperty(refundScenarioArb(algorithmNames, paramsArb), refundsAgree), { numRuns: 60 })
+    t.pass('mixed algorithms')
+  })
 
   t.test('windows of one request with different algorithms run in one script and still agree', async (t) => {
     await fc.assert(fc.asyncProperty(scenarioArb(algorithmNames, paramsArb), agree), { numRuns: 60 })

@@ -75,3 +75,54 @@ export function agreement (decide: Decide): (scenario: Scenario) => Promise<void
     }
   }
 }
+
+/** A scenario whose requests are sometimes refunded: `refunds[i]` picks whether, when and how much. */
+export interface RefundScenario extends Scenario {
+  refunds: number[]
+}
+
+export function refundScenarioArb (pool: readonly AlgorithmName[], paramsOf: ParamsArb): fc.Arbitrary<RefundScenario> {
+  return fc.tuple(scenarioArb(pool, paramsOf), fc.array(fc.nat(), { minLength: 40, maxLength: 40 }))
+    .map(([scenario, refunds]) => ({ ...scenario, refunds }))
+}
+
+/** How the Redis side refunds: `RedisStore.refund`, or a script under test. */
+export type Refund = (buckets: StoreBucket[], cost: number, now: number) => Promise<void>
+
+/**
+ * The agreement check of the refunds: as `agreement`, and after two requests in three a
+ * refund of the request's buckets (its cost, or one more), at the same instant, later (up to
+ * two of the first window) or on a clock behind, on both sides; then both sides peek at the
+ * refunded buckets, and every later decision must still agree.
+ */
+export function refundAgreement (decide: Decide, refund: Refund, peek: Decide): (scenario: RefundScenario) => Promise<void> {
+  let run = 0
+  return async ({ windows, start, requests, refunds }) => {
+    run++
+    const buckets: StoreBucket[] = windows.map(({ algorithm, params }, i) => ({ key: `{refund-${run}}:${i}`, algorithm: algorithms[algorithm], params }))
+    const memory = new MemoryStore()
+    const burst = Math.min(...windows.map((w) => w.params.burst))
+    const windowMs = windows[0].params.windowMs
+    let now = start
+    try {
+      for (const [i, { dt, cost }] of requests.entries()) {
+        now += dt
+        const expected = fields(memory.consume(buckets, cost, now))
+        const actual = fields(await decide(buckets, cost, now))
+        if (actual !== expected) throw new Error(`request ${i}: Redis ${actual}, TypeScript ${expected}`)
+        const r = refunds[i]
+        if (r % 3 === 0) continue
+        const at = now + [0, r % (2 * windowMs + 1), -(r % (windowMs + 1))][r % 3]
+        memory.refund(buckets, cost + (r % 2), at)
+        await refund(buckets, cost + (r % 2), at)
+        for (const size of [1, burst]) {
+          const x = fields(await peek(buckets, size, at))
+          const y = fields(memory.peek(buckets, size, at))
+          if (x !== y) throw new Error(`request ${i}, refunded at +${at - now}: Redis peeks ${x}, TypeScript ${y}`)
+        }
+      }
+    } finally {
+      memory.close()
+    }
+  }
+}

@@ -3,11 +3,12 @@ import fc from 'fast-check'
 import type { Redis } from 'ioredis'
 import { algorithmNames, algorithms } from '../../algorithms/index.js'
 import type { AlgorithmName } from '../../algorithms/index.js'
-import { assemble } from '../../stores/redis-scripts.js'
+import { assemble, assembleRefund } from '../../stores/redis-scripts.js'
+import { RedisStore } from '../../stores/redis.js'
 import type { RedisScript } from '../../stores/redis-scripts.js'
 import { paramsArb } from '../algorithms/helpers.js'
-import { agreement, scenarioArb } from './agreement.js'
-import type { Decide } from './agreement.js'
+import { agreement, refundAgreement, refundScenarioArb, scenarioArb } from './agreement.js'
+import type { Decide, Refund } from './agreement.js'
 import { connect, redisAvailable, startRedis } from './server.js'
 
 // Mutation tests of the Lua twins, as test/algorithms/mutants.test.ts does for the TypeScript:
@@ -75,6 +76,37 @@ function decideBy (client: Redis, script: RedisScript, prefix: string): Decide {
   }
 }
 
+/** Broken refund twins: each must fail the refund agreement check. */
+const refundMutants: Mutant[] = [
+  { name: 'fixed window refund keeping one unit', algorithm: 'fixed-window', from: 'local c = max(0, s[2] - cost)', to: 'local c = max(0, s[2] - cost + 1)' },
+  // (not 'a refund in a window that has ended': its units count no more either way, so no
+  // decision can tell; the TypeScript property says the same)
+  { name: 'sliding window refund from the previous window first', algorithm: 'sliding-window', from: 'local fromCurrent = math.min(curr, cost)', to: 'local fromCurrent = max(0, cost - prev)' },
+  { name: 'sliding log refund one unit short', algorithm: 'sliding-log', from: 'local owed = cost', to: 'local owed = cost - 1' },
+  { name: 'sliding log refund writing the first entry\'s cost for every entry', algorithm: 'sliding-log', from: 'state[2 * i + 1] = costs[i]', to: 'state[2 * i + 1] = costs[1]' },
+  { name: 'token bucket refund with a dropped fmod', algorithm: 'token-bucket', from: 'local f = fmod(part, windowMs)', to: 'local f = part' },
+  { name: 'token bucket refund one token short', algorithm: 'token-bucket', from: 'floor(part / windowMs) + cost', to: 'floor(part / windowMs) + cost - 1' },
+  { name: 'leaky bucket refund that leaks no fraction', algorithm: 'leaky-bucket', from: 'local rest = s[2] - fmod(elapsed, windowMs) * limit', to: 'local rest = s[2]' },
+  { name: 'GCRA refund dropping the fraction', algorithm: 'gcra', from: 'local f = part - floor(part / limit) * limit', to: 'local f = 0' },
+  { name: 'GCRA refund of one interval too few', algorithm: 'gcra', from: 'floor(cost / limit) * windowMs', to: 'floor((cost - 1) / limit) * windowMs' }
+]
+
+/** The real twins of `name` with `from` replaced by `to` in its refund twin. */
+function mutateRefund ({ algorithm, from, to }: Mutant): RedisScript {
+  const { lua, refundLua } = algorithms[algorithm]
+  if (refundLua.split(from).length !== 2) throw new Error(`${algorithm}: '${from}' does not occur exactly once in its refund twin`)
+  return assembleRefund([{ lua, refundLua: refundLua.replace(from, to) }])
+}
+
+/** Refunds through `script` as the RedisStore does, by EVAL, on keys under `prefix`. */
+function refundBy (client: Redis, script: RedisScript, prefix: string): Refund {
+  return async (buckets, cost, now) => {
+    const keys = buckets.map(({ key }) => prefix + key)
+    const args = buckets.flatMap(({ algorithm, params }) => [algorithm.code, params.limit, params.windowMs, params.burst])
+    await client.call('eval', script.lua, keys.length, ...keys, cost, now, ...args)
+  }
+}
+
 if (redisAvailable(t)) {
   const server = await startRedis(t)
   const client = connect(t, server.port)
@@ -88,6 +120,36 @@ if (redisAvailable(t)) {
       t.match(String(result.errorInstance), /^Error: request \d+: Redis \{/, 'by a different decision, not by a script that does not run')
     })
   }
+
+  for (const [i, mutant] of refundMutants.entries()) {
+    t.test(`the refund agreement check catches a ${mutant.name}`, async (t) => {
+      // consume and peek by the real scripts, refund by the broken one, on the same keys
+      const prefix = `refund-mutant-${i}:`
+      const store = new RedisStore({ client, keyPrefix: prefix })
+      const agree = refundAgreement(
+        (buckets, cost, now) => store.consume(buckets, cost, now),
+        refundBy(client, mutateRefund(mutant), prefix),
+        (buckets, cost, now) => store.peek(buckets, cost, now)
+      )
+      const result = await fc.check(fc.asyncProperty(refundScenarioArb([mutant.algorithm], paramsArb), agree), { numRuns: 300, endOnFailure: true })
+      t.ok(result.failed, 'the check fails on the mutant')
+      t.match(String(result.errorInstance), /^Error: request \d+.*: Redis (peeks )?\{/, 'by a different decision, not by a script that does not run')
+    })
+  }
+
+  t.test('every refund twin unmutated, assembled the same way, passes the same check', async (t) => {
+    for (const name of algorithmNames) {
+      const prefix = `refund-same-${name}:`
+      const store = new RedisStore({ client, keyPrefix: prefix })
+      const agree = refundAgreement(
+        (buckets, cost, now) => store.consume(buckets, cost, now),
+        refundBy(client, assembleRefund([algorithms[name]]), prefix),
+        (buckets, cost, now) => store.peek(buckets, cost, now)
+      )
+      await fc.assert(fc.asyncProperty(refundScenarioArb([name], paramsArb), agree), { numRuns: 60 })
+      t.pass(name)
+    }
+  })
 
   t.test('every twin unmutated, assembled the same way, passes the same check', async (t) => {
     for (const name of algorithmNames) {

@@ -118,6 +118,14 @@ if (redisAvailable(t)) {
       { code: 'FST_LIMITER_INVALID_OPTION' })
   })
 
+  t.test('refund and peek refuse an algorithm without a Lua twin too', async (t) => {
+    const store = new RedisStore({ client: raw })
+    const custom: Algorithm<unknown> = { ...algorithms.gcra, code: 'my' }
+    const buckets = [bucket('{c}:ok'), { key: '{c}', algorithm: custom, params: { limit: 1, windowMs: 1000, burst: 1 } }]
+    await t.rejects(store.refund(buckets, 1), { code: 'FST_LIMITER_INVALID_OPTION' })
+    await t.rejects(store.peek(buckets, 1), { code: 'FST_LIMITER_INVALID_OPTION' })
+  })
+
   t.test('reset, clear and stats stay under the prefix; clear and stats page through SCAN', async (t) => {
     const store = new RedisStore({ client: raw, keyPrefix: 'scan:' })
     const neighbour = new RedisStore({ client: raw, keyPrefix: 'scan-other:' })
