@@ -69,21 +69,22 @@ async function fastifyLimiter (fastify: FastifyInstance, input: FastifyLimiterOp
     return createHook(() => compiled, runtime)
   }
 
-  const { writeHeaders } = settings
-  if (writeHeaders !== undefined) {
-    fastify.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, done) => {
-      const applied = request[kApplied]
-      if (applied !== null) {
-        writeHeaders(reply, request.rateLimit as RateLimitDecision, {
-          policy: applied.kind.policy,
-          policyName: applied.rate.policyName,
-          now: applied.now,
-          blocked: applied.blocked
-        })
-      }
-      done(null, payload)
-    })
-  }
+  // Each limit writes its own format (routes may override `headers`), so the hook is always there.
+  fastify.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, done) => {
+    const applied = request[kApplied]
+    if (applied !== null && applied.limit.writeHeaders !== undefined) {
+      applied.limit.writeHeaders(reply, request.rateLimit as RateLimitDecision, {
+        policy: applied.kind.policy,
+        policyName: applied.rate.policyName,
+        now: applied.now,
+        blocked: applied.blocked,
+        rate: applied.rate,
+        rates: applied.kind.rates,
+        identity: applied.identity
+      })
+    }
+    done(null, payload)
+  })
 
   fastify.addHook('onClose', async () => {
     runtime.guard.close()
