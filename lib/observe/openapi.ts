@@ -175,7 +175,7 @@ export function limitLine (limit: CompiledLimit): string {
 }
 
 /** A copy of a route schema that documents `limit`; the route's own schema is not touched. */
-export function documentSchema (schema: Schema | undefined, limit: CompiledLimit, docs: OpenApiDocs): Schema {
+export function documentSchema (schema: Schema | undefined, limit: CompiledLimit, docs: OpenApiDocs, mediaTypes = true): Schema {
   const line = limitLine(limit)
   const own = (schema?.response ?? {}) as Record<string, unknown>
   const response: Record<string, unknown> = Object.keys(own).length === 0
@@ -184,7 +184,7 @@ export function documentSchema (schema: Schema | undefined, limit: CompiledLimit
     : { ...own }
   if (!limit.dryRun && response['429'] === undefined) {
     const description = `Too Many Requests. ${line}`
-    response['429'] = docs.errorContentType === undefined
+    response['429'] = docs.errorContentType === undefined || !mediaTypes
       ? { ...docs.errorSchema, 'x-response-description': description }
       // @fastify/swagger's per-media-type form, so the document names the problem+json type
       : { 'x-response-description': description, content: { [docs.errorContentType]: { schema: docs.errorSchema ?? {} } } }
@@ -198,6 +198,18 @@ export function documentSchema (schema: Schema | undefined, limit: CompiledLimit
   if (limit.onStoreError === 'deny' && response['503'] === undefined) response['503'] = unavailableResponse()
   const description = typeof schema?.description === 'string' ? `${schema.description}\n\n${line}` : line
   return { ...schema, description, response, 'x-ratelimit': limitExtension(limit) }
+}
+
+/**
+ * Whether the instance's @fastify/swagger writes OpenAPI 3, whose responses name their media
+ * types (`content`), rather than Swagger 2.0, which has no place for them. @fastify/swagger does
+ * not expose its mode and builds the document once, so its generator is recognized by the
+ * OpenAPI 3 object it builds; anything unrecognized is treated as Swagger 2.0, where the 429
+ * body is described without a media type (valid in both).
+ */
+function writesOpenApi3 (instance: FastifyInstance): boolean {
+  const generate = (instance as FastifyInstance & { swagger?: unknown }).swagger
+  return typeof generate === 'function' && Function.prototype.toString.call(generate).includes('openapiObject')
 }
 
 /**
@@ -223,7 +235,7 @@ export class OpenApiCollector {
   apply (): void {
     for (const { instance, route, limit } of this.#routes.splice(0)) {
       if (!instance.hasPlugin('@fastify/swagger')) continue
-      route.schema = documentSchema(route.schema as Schema | undefined, limit, this.#docs(limit)) as RouteOptions['schema']
+      route.schema = documentSchema(route.schema as Schema | undefined, limit, this.#docs(limit), writesOpenApi3(instance)) as RouteOptions['schema']
     }
   }
 }
