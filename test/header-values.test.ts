@@ -59,7 +59,7 @@ t.test('a limit too large for a RateLimit header is refused at registration, nam
       err = e as Error & { code?: string }
     }
     t.equal(err?.code, 'FST_LIMITER_INVALID_RATE', JSON.stringify(rate))
-    t.equal(err?.message.startsWith(`Route GET /big: ${path}: `), true, err?.message)
+    t.equal(err?.message.startsWith(`Route GET /big: ${path}: `), true, err?.message ?? 'no error')
     t.match(err?.message, /the count must be at most 999999999999999, the largest number a RateLimit header can carry/)
   }
   const global = await registerError({ global: '1000000000000000/ms' })
