@@ -310,7 +310,7 @@ export const PluginOptionsSchema = Type.Object({
   /**
    * Which rate-limit headers responses carry: `'legacy'` (X-RateLimit-Limit, -Remaining,
    * -Reset), `'ietf'` (RateLimit-Policy and RateLimit of the latest IETF draft), `'draft-6'`
-   * (RateLimit-Limit, -Remaining, -Reset: @fastify/rate-limit's `enableDraftSpec`), `'draft-7'`,
+   * (RateLimit-Limit, -Remaining, -Reset: what `enableDraftSpec` of Fastify's rate-limit plugin sends), `'draft-7'`,
    * `'draft-8'` (as express-rate-limit sends them), `false` (none), or the legacy format under
    * custom names (HTTP field names). A 429 also carries Retry-After (except with `false`).
    * Routes may override.
