@@ -80,3 +80,15 @@ t.test('a Swagger 2.0 document with problem details stays valid', async (t) => {
   t.ok(denied.schema.required.includes('violated-policies'), 'the problem body, without a media type: Swagger 2.0 has none per response')
   t.notOk(denied.content)
 })
+
+t.test('a swagger decorator under another name: the problem body is documented without a media type, still valid', async (t) => {
+  const app = Fastify()
+  await app.register(swagger, { openapi: { info: { title: 'test', version: '1.0.0' } }, decorator: 'openapiDocument' })
+  await app.register(limiter, { errorFormat: 'problem' })
+  app.get('/p', { config: { rateLimit: '1/min' } }, ok)
+  await app.ready()
+  const doc = (app as unknown as { openapiDocument: () => Doc }).openapiDocument()
+  await SwaggerParser.validate(structuredClone(doc) as never)
+  const denied = doc.paths['/p'].get.responses['429']
+  t.ok(denied.content['application/json'].schema.required.includes('violated-policies'))
+})
