@@ -98,22 +98,23 @@ async function fastifyLimiter (fastify: FastifyInstance, input: FastifyLimiterOp
     return createHook(() => compiled, runtime)
   }
 
-  const { writeHeaders } = settings
-  if (writeHeaders !== undefined) {
-    fastify.addHook('onSend', function (request: FastifyRequest, reply: FastifyReply, payload: unknown, done) {
-      const applied = request[kApplied]
-      // the route's nearest registration writes the headers, in its own format
-      if (applied !== null && nearest(this)) {
-        writeHeaders(reply, request.rateLimit as RateLimitDecision, {
-          policy: applied.kind.policy,
-          policyName: applied.rate.policyName,
-          now: applied.now,
-          blocked: applied.blocked
-        })
-      }
-      done(null, payload)
-    })
-  }
+  // Each limit writes its own format (routes may override `headers`), so the hook is always there;
+  // the route's nearest registration writes them (once, when several registrations are above it).
+  fastify.addHook('onSend', function (request: FastifyRequest, reply: FastifyReply, payload: unknown, done) {
+    const applied = request[kApplied]
+    if (applied !== null && applied.limit.writeHeaders !== undefined && nearest(this)) {
+      applied.limit.writeHeaders(reply, request.rateLimit as RateLimitDecision, {
+        policy: applied.kind.policy,
+        policyName: applied.rate.policyName,
+        now: applied.now,
+        blocked: applied.blocked,
+        rate: applied.rate,
+        rates: applied.kind.rates,
+        identity: applied.identity
+      })
+    }
+    done(null, payload)
+  })
 
   fastify.addHook('onClose', async () => {
     runtime.guard.close()

@@ -1,7 +1,7 @@
 import { Compile } from 'typebox/compile'
 import { errors } from '../core/errors.js'
 import { formatValue } from '../core/format.js'
-import { LimitSchema, PluginOptionsSchema, RouteLimitSchema, limitExpectations, optionExpectations } from './schema.js'
+import { LimitSchema, PluginOptionsSchema, RouteLimitSchema, limitExpectations, optionExpectations, optionKeyExpectations } from './schema.js'
 
 const routeLimit = Compile(RouteLimitSchema)
 const limit = Compile(LimitSchema)
@@ -63,7 +63,7 @@ export function checkPluginOptions (value: unknown): void {
   }
   const at = `fastify-limiter option ${found.path.slice(1)}`
   if (found.unknown) {
-    const allowed = found.path.includes('.', 1) ? optionExpectations[found.key] : Object.keys(optionExpectations).join(', ')
+    const allowed = found.path.includes('.', 1) ? optionKeyExpectations[found.key] ?? optionExpectations[found.key] : Object.keys(optionExpectations).join(', ')
     throw new errors.INVALID_OPTION(at, `a known option (${allowed})`, 'an unknown option')
   }
   const expected = optionExpectations[found.key]

@@ -3,7 +3,8 @@ import type { Algorithm } from '../core/algorithm.js'
 import { errors } from '../core/errors.js'
 import { formatValue } from '../core/format.js'
 import type { BucketKind, CompiledKind, CompiledLimit, CompiledRate, ResolvedOptions } from '../core/types.js'
-import { policyItem, policyName } from '../request/headers.js'
+import { compileHeaders, policyItem, policyName } from '../request/headers.js'
+import { PROBLEM_CONTENT_TYPE, errorResponseFor } from '../request/response.js'
 import { keyHead, keyTail } from '../request/keys.js'
 import { MAX_RATE_PRODUCT, parseRate } from './rate.js'
 import type { RateLimit, RateLimitObject } from './schema.js'
@@ -75,8 +76,26 @@ export function compileLimit (declaration: LimitDeclaration, options: ResolvedOp
     cost,
     maxCost,
     dryRun: spec.dryRun ?? options.dryRun,
-    onStoreError: spec.onStoreError ?? options.onStoreError
+    onStoreError: spec.onStoreError ?? options.onStoreError,
+    ...responseOf(spec, options)
   })
+}
+
+/**
+ * The limit's headers and 429 body: the route's `headers` and `errorFormat` where given, else
+ * the plugin's. The user's `errorResponseBuilder` builds the body whatever the format; the
+ * format still sets the content type.
+ */
+function responseOf (spec: RateLimitObject, options: ResolvedOptions) {
+  const headers = spec.headers ?? options.headers
+  const errorFormat = spec.errorFormat ?? options.errorFormat
+  return {
+    headers,
+    writeHeaders: spec.headers === undefined ? options.writeHeaders : compileHeaders(spec.headers),
+    errorFormat,
+    errorResponseBuilder: options.customErrorResponse ?? errorResponseFor(errorFormat),
+    errorContentType: errorFormat === 'problem' ? PROBLEM_CONTENT_TYPE : undefined
+  }
 }
 
 function compileKind (declaration: KindDeclaration): CompiledKind {

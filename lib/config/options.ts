@@ -10,7 +10,7 @@ import { formatValue } from '../core/format.js'
 import type { Identity, ResolvedOptions } from '../core/types.js'
 import { compileExempt } from '../request/exempt.js'
 import { compileHeaders } from '../request/headers.js'
-import { defaultErrorResponse } from '../request/response.js'
+import { errorResponseFor } from '../request/response.js'
 import { resolveLog } from '../observe/logging.js'
 import { resolveOpenApi } from '../observe/openapi.js'
 import { checkPluginOptions } from './check.js'
@@ -68,14 +68,17 @@ export function resolveOptions (input: FastifyLimiterOptions | undefined, fastif
     user: o.user ?? defaultUser,
     hook: o.hook ?? 'onRequest',
     keyPrefix: o.keyPrefix ?? 'fl',
+    headers: o.headers ?? 'legacy',
     writeHeaders: compileHeaders(o.headers ?? 'legacy'),
-    errorResponseBuilder: o.errorResponseBuilder ?? defaultErrorResponse,
+    errorFormat: o.errorFormat ?? 'plain',
+    customErrorResponse: o.errorResponseBuilder,
+    errorResponseBuilder: o.errorResponseBuilder ?? errorResponseFor(o.errorFormat ?? 'plain'),
     exempt: compileExempt(o.exempt),
     dryRun: o.dryRun ?? false,
     ipv6Subnet: o.ipv6Subnet ?? 64,
     onExceeded: o.onExceeded,
     clock: o.clock,
-    openapi: resolveOpenApi(o.openapi, o.headers ?? 'legacy', o.errorResponseBuilder !== undefined),
+    openapi: resolveOpenApi(o.openapi, o.errorResponseBuilder !== undefined),
     metrics: o.metrics ?? false,
     log: resolveLog(o.log),
     onStoreError: o.onStoreError ?? 'fallback',

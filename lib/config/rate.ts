@@ -17,18 +17,23 @@ const minute = 60 * second
 const hour = 60 * minute
 const day = 24 * hour
 
+/** The units, lower case; a rate's unit is matched in any case (`'10/MIN'`), as fastlimit does. */
 const units: Record<string, number> = {
   ms: 1,
+  msec: 1,
   s: second,
   sec: second,
+  secs: second,
   second,
   seconds: second,
   m: minute,
   min: minute,
+  mins: minute,
   minute,
   minutes: minute,
   h: hour,
   hr: hour,
+  hrs: hour,
   hour,
   hours: hour,
   d: day,
@@ -36,7 +41,14 @@ const units: Record<string, number> = {
   days: day
 }
 
-const ratePattern = /^\s*(\d+)\s*\/\s*(\d*)\s*([a-z]+)\s*$/
+const ratePattern = /^\s*(\d+)\s*\/\s*(\d*)\s*([a-z]+)\s*$/i
+const unitList = Object.keys(units).join(', ')
+
+/**
+ * The largest count a rate may have: the largest sf-integer (RFC 9651), so that every header
+ * format can carry the limit (the IETF fields write it as `q=`).
+ */
+export const MAX_RATE_LIMIT = 999_999_999_999_999
 
 /**
  * Keeps every intermediate product of the algorithms below 2^53 (the sliding window compares
@@ -52,9 +64,11 @@ export const MAX_RATE_PRODUCT = Math.floor(Number.MAX_SAFE_INTEGER / 4)
 export function parseRate (input: unknown, where: string, path: string): Rate {
   if (typeof input === 'string') {
     const match = ratePattern.exec(input)
-    const size = match === null ? undefined : units[match[3]]
-    if (match === null || size === undefined) {
-      throw new errors.INVALID_RATE(where, path, formatValue(input), '')
+    if (match === null) throw new errors.INVALID_RATE(where, path, formatValue(input), '')
+    const unit = match[3].toLowerCase()
+    const size = units[unit]
+    if (size === undefined) {
+      throw new errors.INVALID_RATE(where, path, formatValue(input), typo(unit) ? '' : ` (${formatValue(match[3])} is not a unit; units: ${unitList})`)
     }
     const limit = Number(match[1])
     const multiplier = match[2] === '' ? 1 : Number(match[2])
@@ -69,6 +83,14 @@ export function parseRate (input: unknown, where: string, path: string): Rate {
   throw new errors.INVALID_RATE(where, path, formatValue(input), '')
 }
 
+/**
+ * A unit with one letter too many (`minn`, `secss`): the message's example `'10/min'` already
+ * shows the spelling, so the unit list is kept for words that name no unit at all.
+ */
+function typo (unit: string): boolean {
+  return units[unit.slice(0, -1)] !== undefined
+}
+
 function checked (rate: Rate, input: unknown, where: string, path: string): Rate {
   const { limit, windowMs } = rate
   if (!Number.isSafeInteger(limit) || limit < 1) {
@@ -76,6 +98,9 @@ function checked (rate: Rate, input: unknown, where: string, path: string): Rate
   }
   if (!Number.isSafeInteger(windowMs) || windowMs < 1) {
     throw new errors.INVALID_RATE(where, path, formatValue(input), ' (the window must be a positive whole number of milliseconds)')
+  }
+  if (limit > MAX_RATE_LIMIT) {
+    throw new errors.INVALID_RATE(where, path, formatValue(input), ` (the count must be at most ${MAX_RATE_LIMIT}, the largest number a RateLimit header can carry)`)
   }
   if (limit * windowMs > MAX_RATE_PRODUCT) {
     throw new errors.INVALID_RATE(where, path, formatValue(input), ` (count × window in ms must not exceed ${MAX_RATE_PRODUCT})`)

@@ -4,6 +4,7 @@ import type { FastifyRequest } from 'fastify'
 import type { AlgorithmName } from '../core/algorithm.js'
 import type { Store } from '../core/store.js'
 import type { Identity, LimitContext, LogLevel, MetricsRegistry, StoreErrorMode } from '../core/types.js'
+import { FIELD_NAME } from '../request/headers.js'
 import type { RedisClient } from '../../stores/redis.js'
 
 /**
@@ -13,10 +14,16 @@ import type { RedisClient } from '../../stores/redis.js'
  * functions; `Type.Unsafe` gives them their precise TypeScript signature.
  */
 
-/** The units a rate string accepts (see lib/rate.ts). */
-export type RateUnit =
-  | 'ms' | 's' | 'sec' | 'second' | 'seconds' | 'm' | 'min' | 'minute' | 'minutes'
-  | 'h' | 'hr' | 'hour' | 'hours' | 'd' | 'day' | 'days'
+/** The units of a rate string in lower case (lib/config/rate.ts). */
+type LowerRateUnit =
+  | 'ms' | 'msec' | 's' | 'sec' | 'secs' | 'second' | 'seconds' | 'm' | 'min' | 'mins' | 'minute' | 'minutes'
+  | 'h' | 'hr' | 'hrs' | 'hour' | 'hours' | 'd' | 'day' | 'days'
+
+/**
+ * The units a rate string accepts. Registration takes any case (`'10/mIn'`); the type takes
+ * the three usual ones: `min`, `MIN` and `Min`.
+ */
+export type RateUnit = LowerRateUnit | Uppercase<LowerRateUnit> | Capitalize<LowerRateUnit>
 
 /** `'<count>/<window>'`: `'10/min'`, `'3/5min'`, `'20/30s'`. Checked again at registration. */
 export type RateString = `${number}/${RateUnit}` | `${number}/${number}${RateUnit}`
@@ -53,6 +60,53 @@ export const AlgorithmSchema = Type.Unsafe<AlgorithmName>(Type.Union([
   Type.Literal('leaky-bucket'),
   Type.Literal('gcra')
 ]))
+
+/** An HTTP field name (RFC 9110 token): what custom header names must be. */
+const FieldName = () => Type.String({ pattern: FIELD_NAME.source })
+
+export const HeaderNamesSchema = Type.Object({
+  /**
+   * Name of the header carrying the limit of the most restrictive window.
+   * @default 'x-ratelimit-limit'
+   * @example { headers: { limit: 'x-limit' } }
+   */
+  limit: Type.Optional(FieldName()),
+  /**
+   * Name of the header carrying the requests left in the window.
+   * @default 'x-ratelimit-remaining'
+   * @example { headers: { remaining: 'x-limit-remaining' } }
+   */
+  remaining: Type.Optional(FieldName()),
+  /**
+   * Name of the header carrying when the window resets (Unix epoch seconds).
+   * @default 'x-ratelimit-reset'
+   * @example { headers: { reset: 'x-limit-reset' } }
+   */
+  reset: Type.Optional(FieldName()),
+  /**
+   * Name of the header a 429 carries the wait in (whole seconds, rounded up).
+   * @default 'retry-after'
+   * @example { headers: { retryAfter: 'x-retry-after' } }
+   */
+  retryAfter: Type.Optional(FieldName())
+}, { additionalProperties: false })
+
+// The object first: TypeBox reports a bounded number of errors, and an unknown key inside the
+// object must be among them to be named.
+export const HeadersSchema = Type.Union([
+  HeaderNamesSchema,
+  Type.Literal('legacy'),
+  Type.Literal('ietf'),
+  Type.Literal(false),
+  Type.Literal('draft-6'),
+  Type.Literal('draft-7'),
+  Type.Literal('draft-8')
+])
+
+export const ErrorFormatSchema = Type.Union([Type.Literal('plain'), Type.Literal('problem')])
+
+/** The `headers` option as users write it. */
+export type HeaderFormatInput = Static<typeof HeadersSchema>
 
 export const LimitObjectSchema = Type.Object({
   /**
@@ -122,7 +176,22 @@ export const LimitObjectSchema = Type.Object({
    * @default the plugin's `onStoreError` ('fallback' unless set)
    * @example { ip: '5/min', onStoreError: 'deny' }
    */
-  onStoreError: Type.Optional(Type.Unsafe<StoreErrorMode>(Type.Union([Type.Literal('fallback'), Type.Literal('allow'), Type.Literal('deny')])))
+  onStoreError: Type.Optional(Type.Unsafe<StoreErrorMode>(Type.Union([Type.Literal('fallback'), Type.Literal('allow'), Type.Literal('deny')]))),
+  /**
+   * The rate-limit headers of this limit's responses, overriding the plugin's `headers`:
+   * `'legacy'`, `'ietf'`, `'draft-6'`, `'draft-7'`, `'draft-8'`, `false` or custom names.
+   * @default the plugin's `headers` ('legacy' unless set)
+   * @example { ip: '2/s', headers: false }
+   * @example { ip: '100/min', headers: 'draft-7' }
+   */
+  headers: Type.Optional(HeadersSchema),
+  /**
+   * The 429 body of this limit, overriding the plugin's `errorFormat`: `'plain'` or
+   * `'problem'` (RFC 9457 `application/problem+json`).
+   * @default the plugin's `errorFormat` ('plain' unless set)
+   * @example { ip: '10/min', errorFormat: 'problem' }
+   */
+  errorFormat: Type.Optional(ErrorFormatSchema)
 }, { additionalProperties: false })
 
 /** A limit: a rate string (shorthand for `{ ip }`) or an object. */
@@ -133,7 +202,7 @@ export const RouteLimitSchema = Type.Union([Type.Literal(false), LimitSchema])
 
 /** What each top-level key of a limit must be, for error messages. */
 export const limitExpectations: Record<string, string> = {
-  '': "a rate string like '10/min', false, or an object with ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError",
+  '': "a rate string like '10/min', false, or an object with ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat",
   ip: "a rate like '10/min' or '3/5min', { limit, windowMs }, or a non-empty array of them",
   user: "a rate like '10/min' or '3/5min', { limit, windowMs }, or a non-empty array of them",
   key: 'a function (request) => string | number | undefined',
@@ -143,42 +212,10 @@ export const limitExpectations: Record<string, string> = {
   burst: 'a positive integer',
   group: 'a non-empty string',
   dryRun: 'a boolean',
-  onStoreError: "one of 'fallback', 'allow', 'deny'"
+  onStoreError: "one of 'fallback', 'allow', 'deny'",
+  headers: "'legacy', 'ietf', false, 'draft-6', 'draft-7', 'draft-8', or { limit, remaining, reset, retryAfter } header names (HTTP field names: letters, digits and !#$%&'*+-.^_`|~)",
+  errorFormat: "one of 'plain', 'problem'"
 }
-
-export const HeaderNamesSchema = Type.Object({
-  /**
-   * Name of the header carrying the limit of the most restrictive window.
-   * @default 'x-ratelimit-limit'
-   * @example { headers: { limit: 'x-limit' } }
-   */
-  limit: Type.Optional(Type.String({ minLength: 1 })),
-  /**
-   * Name of the header carrying the requests left in the window.
-   * @default 'x-ratelimit-remaining'
-   * @example { headers: { remaining: 'x-limit-remaining' } }
-   */
-  remaining: Type.Optional(Type.String({ minLength: 1 })),
-  /**
-   * Name of the header carrying when the window resets (Unix epoch seconds).
-   * @default 'x-ratelimit-reset'
-   * @example { headers: { reset: 'x-limit-reset' } }
-   */
-  reset: Type.Optional(Type.String({ minLength: 1 })),
-  /**
-   * Name of the header a 429 carries the wait in (whole seconds, rounded up).
-   * @default 'retry-after'
-   * @example { headers: { retryAfter: 'x-retry-after' } }
-   */
-  retryAfter: Type.Optional(Type.String({ minLength: 1 }))
-}, { additionalProperties: false })
-
-export const HeadersSchema = Type.Union([
-  Type.Literal('legacy'),
-  Type.Literal('ietf'),
-  Type.Literal(false),
-  HeaderNamesSchema
-])
 
 /** A pino level for a log line, or false for none. */
 const LogLevelSchema = Type.Unsafe<LogLevel>(Type.Union(
@@ -272,12 +309,25 @@ export const PluginOptionsSchema = Type.Object({
   keyPrefix: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._:-]{0,64}$' })),
   /**
    * Which rate-limit headers responses carry: `'legacy'` (X-RateLimit-Limit, -Remaining,
-   * -Reset), `'ietf'` (RateLimit-Policy and RateLimit), `false` (none), or the legacy format
-   * under custom names. A 429 also carries Retry-After (except with `false`).
+   * -Reset), `'ietf'` (RateLimit-Policy and RateLimit of the latest IETF draft), `'draft-6'`
+   * (RateLimit-Limit, -Remaining, -Reset: what `enableDraftSpec` of Fastify's rate-limit plugin sends), `'draft-7'`,
+   * `'draft-8'` (as express-rate-limit sends them), `false` (none), or the legacy format under
+   * custom names (HTTP field names). A 429 also carries Retry-After (except with `false`).
+   * Routes may override.
    * @default 'legacy'
    * @example { headers: 'ietf' }
+   * @example { headers: 'draft-6' }
    */
   headers: Type.Optional(HeadersSchema),
+  /**
+   * The default 429 body: `'plain'` (`{ statusCode, error, message }`) or `'problem'` (RFC 9457
+   * problem details as `application/problem+json`, with the IETF draft's quota-exceeded type).
+   * With an `errorResponseBuilder`, the builder's body is sent, in the format's content type.
+   * Routes may override.
+   * @default 'plain'
+   * @example { errorFormat: 'problem' }
+   */
+  errorFormat: Type.Optional(ErrorFormatSchema),
   /**
    * Builds the 429 body from the request and the denial's context.
    * @default (request, context) => ({ statusCode: 429, error: 'Too Many Requests', message: `Rate limit exceeded, retry in ${context.after}` })
@@ -402,17 +452,23 @@ export const PluginOptionsSchema = Type.Object({
   }, { additionalProperties: false }))
 }, { additionalProperties: false })
 
+/** What an option object's keys are, for an unknown key inside it (default: the option's expectation). */
+export const optionKeyExpectations: Record<string, string> = {
+  headers: "'legacy', 'ietf', false, or { limit, remaining, reset, retryAfter } header names"
+}
+
 /** What each plugin option must be, for error messages. */
 export const optionExpectations: Record<string, string> = {
   store: 'a store instance (consume, reset, clear, stats, close)',
   sqlite: "a database file path like 'limits.db', or { path, cleanupIntervalMs, busyTimeoutMs }",
   redis: "a URL like 'redis://localhost:6379', an ioredis client or Cluster, or true to use fastify.redis from @fastify/redis",
   algorithm: limitExpectations.algorithm,
-  global: "a rate string like '10/min' or a limit object { ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError }",
+  global: "a rate string like '10/min' or a limit object { ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat }",
   user: 'a function (request) => string | number | undefined',
   hook: "one of 'onRequest', 'preValidation', 'preHandler'",
   keyPrefix: 'up to 64 characters of A-Z a-z 0-9 . _ : -',
-  headers: "'legacy', 'ietf', false, or { limit, remaining, reset, retryAfter } header names",
+  headers: limitExpectations.headers,
+  errorFormat: limitExpectations.errorFormat,
   errorResponseBuilder: 'a function (request, context) => body',
   exempt: "an array of IPs and CIDRs like ['127.0.0.1', '10.0.0.0/8'], or a function (request) => boolean",
   dryRun: 'a boolean',

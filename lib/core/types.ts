@@ -89,6 +89,15 @@ export interface CompiledLimit {
   readonly maxCost: number
   readonly dryRun: boolean
   readonly onStoreError: StoreErrorMode
+  /** The headers this limit writes (the route's `headers`, else the plugin's). */
+  readonly headers: HeaderFormat
+  readonly writeHeaders: HeaderWriter | undefined
+  /** The 429 body format (the route's `errorFormat`, else the plugin's). */
+  readonly errorFormat: ErrorFormat
+  /** The 429 body: the plugin's `errorResponseBuilder` if given, else the format's default body. */
+  readonly errorResponseBuilder: (request: FastifyRequest, context: LimitContext) => unknown
+  /** The 429's content type, when it is not Fastify's default (`application/problem+json`). */
+  readonly errorContentType: string | undefined
 }
 
 /** The bucket kind and identity a request falls in for a limit. */
@@ -127,12 +136,21 @@ export interface HeaderInput {
   now: number
   /** A denial in dry-run mode sends no Retry-After: the response is not a 429. */
   blocked: boolean
+  /** The deciding rate: its window is the `w` of draft-7 and draft-8 policies. */
+  rate: CompiledRate
+  /** Every rate of the bucket kind that decided: draft-8 lists them as policies. */
+  rates: readonly CompiledRate[]
+  /** The encoded identity: draft-8's partition key is a hash of it. */
+  identity: string
 }
 
 export type HeaderWriter = (reply: FastifyReply, decision: RateLimitDecision, input: HeaderInput) => void
 
-/** The `headers` option. */
-export type HeaderFormat = 'legacy' | 'ietf' | false | Partial<HeaderNames>
+/** The `headers` option: a format, `false` for none, or legacy headers under custom names. */
+export type HeaderFormat = 'legacy' | 'ietf' | 'draft-6' | 'draft-7' | 'draft-8' | false | Partial<HeaderNames>
+
+/** The `errorFormat` option: the default 429 body, or RFC 9457 problem details. */
+export type ErrorFormat = 'plain' | 'problem'
 
 /** A pino level, or `false` for "do not log". */
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | false
@@ -177,6 +195,8 @@ export interface OpenApiDocs {
   readonly deniedHeaders: Schema
   /** The 429 body: a JSON schema, or undefined when a custom builder's body is not described. */
   readonly errorSchema: Schema | undefined
+  /** The 429's media type when it is not JSON's: `application/problem+json`. */
+  readonly errorContentType: string | undefined
 }
 
 /** The plugin options, checked and fully defaulted once (lib/config/options.ts). */
@@ -188,15 +208,24 @@ export interface ResolvedOptions {
   readonly user: (request: FastifyRequest) => Identity
   readonly hook: HookName
   readonly keyPrefix: string
+  /** The plugin's `headers` option, defaulted; routes may override it. */
+  readonly headers: HeaderFormat
   readonly writeHeaders: HeaderWriter | undefined
+  /** The plugin's `errorFormat` option, defaulted; routes may override it. */
+  readonly errorFormat: ErrorFormat
+  /** The user's `errorResponseBuilder`, if any: it builds every 429 body, whatever the format. */
+  readonly customErrorResponse: ((request: FastifyRequest, context: LimitContext) => unknown) | undefined
   readonly errorResponseBuilder: (request: FastifyRequest, context: LimitContext) => unknown
   readonly exempt: ((request: FastifyRequest) => boolean) | undefined
   readonly dryRun: boolean
   readonly ipv6Subnet: number
   readonly onExceeded: ((request: FastifyRequest, context: LimitContext) => void) | undefined
   readonly clock: (() => number) | undefined
-  /** What the OpenAPI document says about limited routes; undefined with `openapi: false`. */
-  readonly openapi: OpenApiDocs | undefined
+  /**
+   * What the OpenAPI document says about a limited route (its headers and 429 body follow the
+   * limit's `headers` and `errorFormat`); undefined with `openapi: false`.
+   */
+  readonly openapi: ((limit: CompiledLimit) => OpenApiDocs) | undefined
   readonly metrics: MetricsInput
   readonly log: LogOptions
   readonly onStoreError: StoreErrorMode

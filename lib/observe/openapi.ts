@@ -1,5 +1,5 @@
 import type { FastifyInstance, RouteOptions } from 'fastify'
-import type { BucketKind, CompiledKind, CompiledLimit, HeaderFormat, HeaderNames, OpenApiDocs } from '../core/types.js'
+import type { BucketKind, CompiledKind, CompiledLimit, ErrorFormat, HeaderFormat, HeaderNames, OpenApiDocs } from '../core/types.js'
 
 /** The `openapi` option: `false` to leave the OpenAPI document alone, or the 429 body's schema. */
 export type OpenApiInput = boolean | {
@@ -20,6 +20,24 @@ export const defaultErrorSchema: Schema = Object.freeze({
   required: ['statusCode', 'error', 'message']
 })
 
+/** The schema of the `errorFormat: 'problem'` body (lib/request/response.ts). */
+export const problemErrorSchema: Schema = Object.freeze({
+  type: 'object',
+  properties: {
+    type: { type: 'string', enum: ['https://iana.org/assignments/http-problem-types#quota-exceeded'] },
+    title: { type: 'string', example: 'Request cannot be satisfied as assigned quota has been exceeded' },
+    status: { type: 'integer', enum: [429] },
+    detail: { type: 'string', example: 'Rate limit exceeded, retry in 42 seconds' },
+    'violated-policies': {
+      type: 'array',
+      items: { type: 'string' },
+      description: 'The exceeded policy, named as in the RateLimit-Policy header.',
+      example: ['ip-10/min']
+    }
+  },
+  required: ['type', 'title', 'status', 'detail', 'violated-policies']
+})
+
 const retryAfter = { type: 'integer', minimum: 0, description: 'Seconds until the same request will be allowed (rounded up).' }
 
 const legacyHeaders = (names: HeaderNames) => ({
@@ -31,6 +49,23 @@ const legacyHeaders = (names: HeaderNames) => ({
 const ietfHeaders = {
   'RateLimit-Policy': { type: 'string', description: 'The quota policies of the bucket that applied (draft-ietf-httpapi-ratelimit-headers): `"ip-10/min";q=10;w=60`.' },
   RateLimit: { type: 'string', description: 'The most restrictive policy\'s remaining units and seconds to reset: `"ip-10/min";r=9;t=60`.' }
+}
+
+/** The fields of each IETF draft revision the `headers` option names. */
+const draftHeaders: Record<'draft-6' | 'draft-7' | 'draft-8', Schema> = {
+  'draft-6': {
+    'RateLimit-Limit': { type: 'integer', minimum: 1, description: 'The limit of the most restrictive window (draft-ietf-httpapi-ratelimit-headers-06).' },
+    'RateLimit-Remaining': { type: 'integer', minimum: 0, description: 'Cost units left in that window.' },
+    'RateLimit-Reset': { type: 'integer', minimum: 0, description: 'Seconds until that window is fully available again.' }
+  },
+  'draft-7': {
+    'RateLimit-Policy': { type: 'string', description: 'The limit and window in seconds of the most restrictive window (draft-ietf-httpapi-ratelimit-headers-07): `10;w=60`.' },
+    RateLimit: { type: 'string', description: 'Its limit, remaining units and seconds to reset: `limit=10, remaining=9, reset=60`.' }
+  },
+  'draft-8': {
+    'RateLimit-Policy': { type: 'string', description: 'The quota policies of the bucket that applied, with a partition key (draft-ietf-httpapi-ratelimit-headers-08): `"ip-10/min"; q=10; w=60; pk=:NjZlZmM4ZWFhNzU5:`.' },
+    RateLimit: { type: 'string', description: 'The most restrictive policy\'s remaining units and seconds to reset: `"ip-10/min"; r=9; t=60`.' }
+  }
 }
 
 /** The 503 of `onStoreError: 'deny'` (lib/request/hook.ts): no rate-limit headers, since nothing was decided. */
@@ -48,31 +83,52 @@ const unavailableResponse = (): Schema => ({
 
 const displayNames: HeaderNames = { limit: 'X-RateLimit-Limit', remaining: 'X-RateLimit-Remaining', reset: 'X-RateLimit-Reset', retryAfter: 'Retry-After' }
 
+/** The response headers of a header format: on every response, and on a 429. */
+function headerDocs (headers: HeaderFormat): { success: Schema, denied: Schema } {
+  if (headers === false) return { success: {}, denied: {} }
+  if (typeof headers === 'string' && headers !== 'legacy') {
+    const success = headers === 'ietf' ? ietfHeaders : draftHeaders[headers]
+    return { success, denied: { ...success, 'Retry-After': retryAfter } }
+  }
+  const names = headers === 'legacy' ? displayNames : { ...displayNames, ...headers }
+  const success = legacyHeaders(names)
+  return { success, denied: { ...success, [names.retryAfter]: retryAfter } }
+}
+
 /**
- * Resolves the `openapi` option against the header format and the 429 builder; undefined when
- * the document is to be left alone.
+ * Resolves the `openapi` option against the 429 builder: undefined when the document is to be
+ * left alone, else what documents one limit, following its `headers` and `errorFormat`
+ * (worked out once per distinct pair).
  */
 export function resolveOpenApi (
   input: OpenApiInput | undefined,
-  headers: HeaderFormat,
   customBuilder: boolean
-): OpenApiDocs | undefined {
+): ((limit: CompiledLimit) => OpenApiDocs) | undefined {
   if (input === false) return undefined
   const given = typeof input === 'object' ? input.errorSchema : undefined
-  let success: Schema = {}
-  let denied: Schema = {}
-  if (headers === 'ietf') {
-    success = ietfHeaders
-    denied = { ...ietfHeaders, 'Retry-After': retryAfter }
-  } else if (headers !== false) {
-    const names = headers === 'legacy' ? displayNames : { ...displayNames, ...headers }
-    success = legacyHeaders(names)
-    denied = { ...success, [names.retryAfter]: retryAfter }
+  const seen = new Map<string, OpenApiDocs>()
+  return (limit) => {
+    const id = JSON.stringify([limit.headers, limit.errorFormat])
+    let docs = seen.get(id)
+    if (docs === undefined) {
+      docs = describeResponses(limit.headers, limit.errorFormat, given ?? (customBuilder ? undefined : defaultSchemaOf(limit.errorFormat)))
+      seen.set(id, docs)
+    }
+    return docs
   }
+}
+
+function defaultSchemaOf (format: ErrorFormat): Schema {
+  return format === 'problem' ? problemErrorSchema : defaultErrorSchema
+}
+
+function describeResponses (headers: HeaderFormat, errorFormat: ErrorFormat, errorSchema: Schema | undefined): OpenApiDocs {
+  const { success, denied } = headerDocs(headers)
   return Object.freeze({
     headers: success,
     deniedHeaders: denied,
-    errorSchema: given ?? (customBuilder ? undefined : defaultErrorSchema)
+    errorSchema,
+    errorContentType: errorFormat === 'problem' ? 'application/problem+json' : undefined
   })
 }
 
@@ -119,7 +175,7 @@ export function limitLine (limit: CompiledLimit): string {
 }
 
 /** A copy of a route schema that documents `limit`; the route's own schema is not touched. */
-export function documentSchema (schema: Schema | undefined, limit: CompiledLimit, docs: OpenApiDocs): Schema {
+export function documentSchema (schema: Schema | undefined, limit: CompiledLimit, docs: OpenApiDocs, mediaTypes = true): Schema {
   const line = limitLine(limit)
   const own = (schema?.response ?? {}) as Record<string, unknown>
   const response: Record<string, unknown> = Object.keys(own).length === 0
@@ -127,7 +183,11 @@ export function documentSchema (schema: Schema | undefined, limit: CompiledLimit
     ? { 200: { type: 'null', description: 'Default Response' } }
     : { ...own }
   if (!limit.dryRun && response['429'] === undefined) {
-    response['429'] = { ...docs.errorSchema, 'x-response-description': `Too Many Requests. ${line}` }
+    const description = `Too Many Requests. ${line}`
+    response['429'] = docs.errorContentType === undefined || !mediaTypes
+      ? { ...docs.errorSchema, 'x-response-description': description }
+      // @fastify/swagger's per-media-type form, so the document names the problem+json type
+      : { 'x-response-description': description, content: { [docs.errorContentType]: { schema: docs.errorSchema ?? {} } } }
   }
   for (const [code, entry] of Object.entries(response)) {
     const extra = code === '429' ? docs.deniedHeaders : docs.headers
@@ -141,16 +201,28 @@ export function documentSchema (schema: Schema | undefined, limit: CompiledLimit
 }
 
 /**
+ * Whether the instance's @fastify/swagger writes OpenAPI 3, whose responses name their media
+ * types (`content`), rather than Swagger 2.0, which has no place for them. @fastify/swagger does
+ * not expose its mode and builds the document once, so its generator is recognized by the
+ * OpenAPI 3 object it builds; anything unrecognized is treated as Swagger 2.0, where the 429
+ * body is described without a media type (valid in both).
+ */
+function writesOpenApi3 (instance: FastifyInstance): boolean {
+  const generate = (instance as FastifyInstance & { swagger?: unknown }).swagger
+  return typeof generate === 'function' && Function.prototype.toString.call(generate).includes('openapiObject')
+}
+
+/**
  * Collects limited routes and, once the app is ready, gives @fastify/swagger a documented copy of
  * each route's schema. Done at `onReady`, after Fastify has compiled the routes' serializers from
  * their own schemas, so responses are serialized exactly as without this plugin (no response
  * schema is ever added to a route). Routes whose instance has no @fastify/swagger are left alone.
  */
 export class OpenApiCollector {
-  readonly #docs: OpenApiDocs
+  readonly #docs: (limit: CompiledLimit) => OpenApiDocs
   readonly #routes: Array<{ instance: FastifyInstance, route: RouteOptions, limit: CompiledLimit }> = []
 
-  constructor (docs: OpenApiDocs) {
+  constructor (docs: (limit: CompiledLimit) => OpenApiDocs) {
     this.#docs = docs
   }
 
@@ -163,7 +235,7 @@ export class OpenApiCollector {
   apply (): void {
     for (const { instance, route, limit } of this.#routes.splice(0)) {
       if (!instance.hasPlugin('@fastify/swagger')) continue
-      route.schema = documentSchema(route.schema as Schema | undefined, limit, this.#docs) as RouteOptions['schema']
+      route.schema = documentSchema(route.schema as Schema | undefined, limit, this.#docs(limit), writesOpenApi3(instance)) as RouteOptions['schema']
     }
   }
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { FastifyReply } from 'fastify'
 import { serializeItem } from 'structured-headers'
 import type { HeaderFormat, HeaderInput, HeaderNames, HeaderWriter, RateLimitDecision } from '../core/types.js'
@@ -10,15 +11,29 @@ export const legacyNames: Readonly<HeaderNames> = {
   retryAfter: 'retry-after'
 }
 
+/** An HTTP field name: an RFC 9110 token (section 5.1, 5.6.2). */
+export const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+
 /**
- * Compiles the `headers` option into one writer, called from `onSend`.
- * `legacy`: X-RateLimit-Limit / -Remaining / -Reset (Unix epoch seconds);
- * `ietf`: the RateLimit-Policy and RateLimit fields of draft-ietf-httpapi-ratelimit-headers-10;
- * both add Retry-After (whole seconds, rounded up) on a 429.
+ * Compiles the `headers` option into one writer, called from `onSend`. Every format adds
+ * Retry-After (whole seconds, rounded up) on a 429.
+ * - `legacy`: X-RateLimit-Limit / -Remaining / -Reset (Unix epoch seconds);
+ * - `ietf`: RateLimit-Policy and RateLimit of draft-ietf-httpapi-ratelimit-headers, latest revision;
+ * - `draft-6`: RateLimit-Limit / -Remaining / -Reset (seconds from now), as @fastify/rate-limit's
+ *   `enableDraftSpec` sends them;
+ * - `draft-7`: `RateLimit-Policy: 10;w=60` and `RateLimit: limit=10, remaining=9, reset=60`;
+ * - `draft-8`: one `"name"; q=..; w=..; pk=:..:` policy per rate and `RateLimit: "name"; r=..; t=..`,
+ *   laid out as express-rate-limit sends them.
+ * Custom names were checked as field names by the option schema.
  */
 export function compileHeaders (format: HeaderFormat): HeaderWriter | undefined {
-  if (format === false) return undefined
-  if (format === 'ietf') return writeIetf
+  switch (format) {
+    case false: return undefined
+    case 'ietf': return writeIetf
+    case 'draft-6': return writeDraft6
+    case 'draft-7': return writeDraft7
+    case 'draft-8': return writeDraft8
+  }
   const names: HeaderNames = format === 'legacy' ? legacyNames : { ...legacyNames, ...format }
   return (reply, decision, input) => {
     reply.header(names.limit, decision.limit)
@@ -28,12 +43,51 @@ export function compileHeaders (format: HeaderFormat): HeaderWriter | undefined 
   }
 }
 
+/** Whole seconds from the decision to the reset, never negative. */
+function resetSeconds (decision: RateLimitDecision, input: HeaderInput): number {
+  return Math.max(0, Math.ceil((decision.resetMs - input.now) / 1000))
+}
+
+function retryAfter (reply: FastifyReply, decision: RateLimitDecision, input: HeaderInput): void {
+  if (input.blocked) reply.header('retry-after', Math.ceil(decision.retryAfterMs / 1000))
+}
+
 function writeIetf (reply: FastifyReply, decision: RateLimitDecision, input: HeaderInput): void {
   reply.header('ratelimit-policy', input.policy)
   // The policy name is serialized by structured-headers at registration; r and t are
   // sf-integers, whose serialization is their decimal digits.
-  reply.header('ratelimit', `${input.policyName};r=${decision.remaining};t=${Math.max(0, Math.ceil((decision.resetMs - input.now) / 1000))}`)
-  if (input.blocked) reply.header('retry-after', Math.ceil(decision.retryAfterMs / 1000))
+  reply.header('ratelimit', `${input.policyName};r=${decision.remaining};t=${resetSeconds(decision, input)}`)
+  retryAfter(reply, decision, input)
+}
+
+function writeDraft6 (reply: FastifyReply, decision: RateLimitDecision, input: HeaderInput): void {
+  reply.header('ratelimit-limit', decision.limit)
+  reply.header('ratelimit-remaining', decision.remaining)
+  reply.header('ratelimit-reset', resetSeconds(decision, input))
+  retryAfter(reply, decision, input)
+}
+
+function writeDraft7 (reply: FastifyReply, decision: RateLimitDecision, input: HeaderInput): void {
+  reply.header('ratelimit-policy', `${decision.limit};w=${Math.ceil(input.rate.params.windowMs / 1000)}`)
+  reply.header('ratelimit', `limit=${decision.limit}, remaining=${decision.remaining}, reset=${resetSeconds(decision, input)}`)
+  retryAfter(reply, decision, input)
+}
+
+function writeDraft8 (reply: FastifyReply, decision: RateLimitDecision, input: HeaderInput): void {
+  const pk = partitionKey(input.identity)
+  reply.header('ratelimit-policy', input.rates.map((r) =>
+    `${r.policyName}; q=${r.params.limit}; w=${Math.ceil(r.params.windowMs / 1000)}; pk=:${pk}:`).join(', '))
+  reply.header('ratelimit', `${input.policyName}; r=${decision.remaining}; t=${resetSeconds(decision, input)}`)
+  retryAfter(reply, decision, input)
+}
+
+/**
+ * Draft-8's partition key, computed as express-rate-limit does: the first 12 hex digits of the
+ * SHA-256 of the identity, as base64 (a 16-character sf-binary). The client learns nothing it
+ * did not send: the identity is its own IP, user or key.
+ */
+export function partitionKey (identity: string): string {
+  return Buffer.from(createHash('sha256').update(identity).digest('hex').slice(0, 12)).toString('base64')
 }
 
 /** The serialized policy name of one rate: `"ip-10/min"`. */

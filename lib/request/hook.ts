@@ -98,11 +98,12 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     report.denied(request, denial)
     let body: unknown
     try {
-      body = options.errorResponseBuilder(request, denial)
+      body = limit.errorResponseBuilder(request, denial)
     } catch (err) {
       attempt.done(err as Error)
       return
     }
+    if (limit.errorContentType !== undefined) attempt.reply.type(limit.errorContentType)
     attempt.reply.code(429).send(body)
   }
 

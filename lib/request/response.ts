@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import type { LimitContext } from '../core/types.js'
+import type { ErrorFormat, LimitContext } from '../core/types.js'
 import { BREAKER_MS } from './guard.js'
 
 /** The default 429 body: `{ statusCode, error, message }`, like Fastify's own errors. */
@@ -9,6 +9,32 @@ export function defaultErrorResponse (_request: FastifyRequest, context: LimitCo
     error: 'Too Many Requests',
     message: `Rate limit exceeded, retry in ${context.after}`
   }
+}
+
+/** The problem type of draft-ietf-httpapi-ratelimit-headers for a request over its quota. */
+export const QUOTA_EXCEEDED_TYPE = 'https://iana.org/assignments/http-problem-types#quota-exceeded'
+
+/** The media type of an RFC 9457 problem details body. */
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json'
+
+/**
+ * The 429 of `errorFormat: 'problem'`: RFC 9457 problem details with the draft's quota-exceeded
+ * type and its `violated-policies` extension, naming the policy as the `RateLimit-Policy` header
+ * does (`ip-10/min`).
+ */
+export function problemResponse (_request: FastifyRequest, context: LimitContext) {
+  return {
+    type: QUOTA_EXCEEDED_TYPE,
+    title: 'Request cannot be satisfied as assigned quota has been exceeded',
+    status: context.statusCode,
+    detail: `Rate limit exceeded, retry in ${context.after}`,
+    'violated-policies': [`${context.bucket}-${context.rate}`]
+  }
+}
+
+/** The default 429 body of an `errorFormat`. */
+export function errorResponseFor (format: ErrorFormat): (request: FastifyRequest, context: LimitContext) => unknown {
+  return format === 'problem' ? problemResponse : defaultErrorResponse
 }
 
 const spans: Array<[number, string]> = [[86_400, 'day'], [3_600, 'hour'], [60, 'minute']]

@@ -32,6 +32,24 @@ describe('config.rateLimit', () => {
     expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '20/min', group: 'reports', dryRun: true }>()
   })
 
+  test('friendlier units, in lower, upper and capitalized case', () => {
+    expect<RouteRateLimit>().type.toBeAssignableFrom<'10/MIN'>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<'10/Min'>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<'3/5mins'>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<'20/30secs'>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<'100/2hrs'>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<'5/500msec'>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<'10/fortnight'>()
+  })
+
+  test('headers and errorFormat per route', () => {
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '2/s', headers: false }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '2/s', headers: 'draft-8', errorFormat: 'problem' }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '2/s', headers: { limit: 'x-quota' } }>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: '2/s', headers: 'draft7' }>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: '2/s', errorFormat: 'json' }>()
+  })
+
   test('rejects wrong ones', () => {
     expect<RouteRateLimit>().type.not.toBeAssignableFrom<'10/minn'>()
     expect<RouteRateLimit>().type.not.toBeAssignableFrom<'ten/min'>()
@@ -64,12 +82,15 @@ describe('plugin options', () => {
       store: new MemoryStore(),
       global: { ip: '300/min', user: '1000/min' },
       headers: 'ietf',
+      errorFormat: 'problem',
       exempt: ['10.0.0.0/8'],
       openapi: { errorSchema: { type: 'object' } },
       metrics: { registry: new Registry(), prefix: 'api_' },
       log: { denied: 'info', dryRun: false, identity: 'hash' }
     })).type.not.toRaiseError()
     expect<FastifyLimiterOptions>().type.toBeAssignableFrom<{ metrics: true, openapi: false }>()
+    expect<FastifyLimiterOptions>().type.toBeAssignableFrom<{ headers: 'draft-6' }>()
+    expect<FastifyLimiterOptions>().type.toBeAssignableFrom<{ headers: 'draft-7', errorFormat: 'plain' }>()
   })
 
   test('reject unknown options and bad values', () => {
@@ -80,6 +101,7 @@ describe('plugin options', () => {
     expect<FastifyLimiterOptions>().type.not.toBeAssignableFrom<{ metrics: { registry: 'default' } }>()
     expect<FastifyLimiterOptions>().type.not.toBeAssignableFrom<{ openapi: 'yes' }>()
     expect<FastifyLimiterOptions>().type.not.toBeAssignableFrom<{ log: { identity: 'ip' } }>()
+    expect<FastifyLimiterOptions>().type.not.toBeAssignableFrom<{ errorFormat: 'rfc9457' }>()
   })
 })
 
