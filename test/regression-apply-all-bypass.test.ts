@@ -9,12 +9,12 @@ import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { RedisStore } from '../stores/redis.js'
 import { SqliteStore } from '../stores/sqlite.js'
-import type { FastifyLimiterOptions } from '../index.js'
+import type { FastifyLimiterOptions, RateLimitObject } from '../index.js'
 import { build } from './helpers.js'
 import { tempDir } from './sqlite-helpers.js'
 import { connect, redisAvailable, redisServerBin, startCluster, startRedis } from './redis/server.js'
 
-const limit = { key: (r: { headers: Record<string, unknown> }) => r.headers['x-api-key'] as string | undefined, rate: '5/min', ip: '10/min' }
+const limit: RateLimitObject = { key: (r) => r.headers['x-api-key'] as string | undefined, rate: '5/min', ip: '10/min' }
 
 async function app (t: Test, options: FastifyLimiterOptions, apply?: 'first' | 'all'): Promise<FastifyInstance> {
   const { app } = await build(options)

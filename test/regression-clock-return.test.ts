@@ -3,12 +3,13 @@
 // is read; a value that is not integer epoch ms from 0 to 8.64e15 is a store error: logged with
 // FST_LIMITER_INVALID_CLOCK, and the request follows onStoreError.
 import t from 'tap'
+import type { Test } from 'tap'
 import Fastify from 'fastify'
 import limiter from '../index.js'
 import type { FastifyLimiterOptions } from '../index.js'
 import { hit } from './helpers.js'
 
-async function limited (t: Parameters<Parameters<typeof t.test>[1]>[0], clock: () => number, options: FastifyLimiterOptions = {}) {
+async function limited (t: Test, clock: () => number, options: FastifyLimiterOptions = {}) {
   const lines: Array<Record<string, any>> = []
   const app = Fastify({ logger: { level: 'error', stream: { write: (line: string) => { lines.push(JSON.parse(line)) } } } })
   t.teardown(() => app.close())

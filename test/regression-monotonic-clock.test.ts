@@ -3,6 +3,7 @@
 // runs on the monotonic clock (performance.now). Here both clocks are moved by hand: Date.now
 // is stepped back one hour, performance.now forward by the breaker's second. No sleeps.
 import t from 'tap'
+import type { Test } from 'tap'
 import Fastify from 'fastify'
 import limiter, { MemoryStore } from '../index.js'
 import type { Store, StoreBucket, StoreDecision } from '../index.js'
@@ -25,7 +26,7 @@ class FlakyStore implements Store {
 }
 
 /** Moves both clocks of this process by hand for the length of a test. */
-function clocks (t: Parameters<Parameters<typeof t.test>[1]>[0]) {
+function clocks (t: Test) {
   const realNow = Date.now
   const realMono = performance.now.bind(performance)
   let wall = 0

@@ -67,6 +67,8 @@ interface Pending {
   deadline: number
   done: boolean
   fail: (err: unknown) => void
+  /** The call stamped after this one: the calls in flight form a queue in deadline order. */
+  next: Pending | undefined
 }
 
 /**
@@ -101,8 +103,8 @@ export class StoreGuard {
   /** Calls made in this turn of the loop, stamped as sent on the next. */
   #unstamped: Pending[] = []
   /** Stamped calls in deadline order (one timeout for all, so stamping order is deadline order). */
-  #queue: Pending[] = []
-  #head = 0
+  #first: Pending | undefined
+  #last: Pending | undefined
   #timer: NodeJS.Timeout | undefined
   #stamping = false
   readonly #logged = new Map<string, { at: Since, suppressed: number }>()
@@ -116,11 +118,6 @@ export class StoreGuard {
   get fallback (): MemoryStore {
     this.#fallback ??= new MemoryStore(this.clock === undefined ? {} : { clock: this.clock })
     return this.#fallback
-  }
-
-  /** The breaker's state, for tests and logs. */
-  get state (): 'closed' | 'open' | 'half-open' {
-    return this.#state
   }
 
   /**
@@ -149,7 +146,7 @@ export class StoreGuard {
    * answer came within `timeoutMs` of sending. Exactly one of them is called, once.
    */
   watch<T> (pending: PromiseLike<T>, ok: (value: T) => void, fail: (err: unknown) => void): void {
-    const entry: Pending = { deadline: 0, done: false, fail }
+    const entry: Pending = { deadline: 0, done: false, fail, next: undefined }
     this.#unstamped.push(entry)
     if (!this.#stamping) {
       this.#stamping = true
@@ -178,26 +175,22 @@ export class StoreGuard {
     for (const entry of this.#unstamped) {
       if (entry.done) continue
       entry.deadline = deadline
-      this.#queue.push(entry)
+      if (this.#last === undefined) this.#first = entry
+      else this.#last.next = entry
+      this.#last = entry
     }
     this.#unstamped = []
-    this.#arm()
+    if (this.#timer === undefined) this.#arm()
   }
 
-  /** One timer for the earliest deadline in flight. */
+  /** One timer for the earliest deadline still in flight, if any. */
   #arm (): void {
-    if (this.#timer !== undefined) return
-    while (this.#head < this.#queue.length && this.#queue[this.#head].done) this.#head++
-    if (this.#head === this.#queue.length) {
-      this.#queue = []
-      this.#head = 0
+    while (this.#first !== undefined && this.#first.done) this.#first = this.#first.next
+    if (this.#first === undefined) {
+      this.#last = undefined
       return
     }
-    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
-      this.#queue = this.#queue.slice(this.#head)
-      this.#head = 0
-    }
-    const wait = Math.max(0, Math.ceil(this.#queue[this.#head].deadline - monotonic()))
+    const wait = Math.max(0, Math.ceil(this.#first.deadline - monotonic()))
     // a timer that fires late means the loop was busy: let pending I/O (replies that arrived
     // meanwhile) run first, then expire what is still unanswered
     this.#timer = setTimeout(() => setImmediate(this.#expire), wait)
@@ -206,14 +199,11 @@ export class StoreGuard {
   readonly #expire = (): void => {
     this.#timer = undefined
     const now = monotonic()
-    while (this.#head < this.#queue.length) {
-      const entry = this.#queue[this.#head]
-      if (!entry.done) {
-        if (entry.deadline > now) break
-        entry.done = true
-        entry.fail(new errors.STORE_TIMEOUT(this.timeoutMs))
-      }
-      this.#head++
+    for (let entry = this.#first; entry !== undefined && (entry.done || entry.deadline <= now); entry = entry.next) {
+      this.#first = entry.next
+      if (entry.done) continue
+      entry.done = true
+      entry.fail(new errors.STORE_TIMEOUT(this.timeoutMs))
     }
     this.#arm()
   }

@@ -5,6 +5,7 @@
 // a late timer lets pending replies in first, and the breaker needs repeated failures. These
 // run on a real redis-server with a real busy handler: zero timeouts, exact counts.
 import t from 'tap'
+import type { Test } from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import { RedisStore } from '../../stores/redis.js'
@@ -16,7 +17,7 @@ function busyWait (ms: number): void {
   while (performance.now() < end) { /* the loop is busy: nothing else runs */ }
 }
 
-async function redisApp (t: Parameters<Parameters<typeof t.test>[1]>[0]): Promise<FastifyInstance> {
+async function redisApp (t: Test): Promise<FastifyInstance> {
   const server = await startRedis(t)
   // no injected clock: Redis decides on its own TIME, as in production
   const { app } = await build({ store: new RedisStore({ client: connect(t, server.port) }), clock: undefined, algorithm: 'sliding-log' })
