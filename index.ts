@@ -8,7 +8,7 @@ import type { CompiledLimit, RateLimitDecision } from './lib/core/types.js'
 import { resolveOptions } from './lib/config/options.js'
 import { registerLimit } from './lib/config/register.js'
 import { checkLimit } from './lib/config/check.js'
-import { RouteRegistry, routeId, routeLabel } from './lib/config/routes.js'
+import { GROUP, RouteRegistry, routeId, routeLabel } from './lib/config/routes.js'
 import type { FastifyLimiterOptions } from './lib/config/schema.js'
 import { createHook } from './lib/request/hook.js'
 import type { Hook } from './lib/request/hook.js'
@@ -45,7 +45,13 @@ async function fastifyLimiter (fastify: FastifyInstance, input: FastifyLimiterOp
   if (settings.global !== undefined) {
     const group = typeof settings.global === 'object' ? settings.global.group : undefined
     const compiled = registerLimit(settings, registry, {
-      limit: settings.global, where: 'fastify-limiter option', path: 'global', route: group ?? 'global', id: group ?? '*', names: ['global', group]
+      limit: settings.global,
+      where: 'fastify-limiter option',
+      path: 'global',
+      route: group ?? 'global',
+      id: group ?? '*',
+      namespace: group === undefined ? '' : GROUP,
+      names: ['global', group]
     })
     globalHook = createHook(() => compiled, runtime)
     globalLimit = compiled
@@ -92,7 +98,7 @@ async function fastifyLimiter (fastify: FastifyInstance, input: FastifyLimiterOp
     const group = typeof declared === 'object' ? declared.group : undefined
     const id = group ?? routeId(route.method, route.url)
     const compiled = registerLimit(settings, registry, {
-      limit: declared, where, path: 'config.rateLimit', route: group ?? label, id, names: [label, id, route.url, group]
+      limit: declared, where, path: 'config.rateLimit', route: group ?? label, id, namespace: group === undefined ? '' : GROUP, names: [label, id, route.url, group]
     })
     docs?.add(instance, route, compiled)
     return createHook(() => compiled, runtime)

@@ -6,10 +6,10 @@ import { kApplied } from './core/symbols.js'
 import type { CompiledLimit, ResolvedBucket } from './core/types.js'
 import type { PluginSettings } from './config/options.js'
 import { registerLimit } from './config/register.js'
-import { NOT_FOUND, routeId, routeLabel } from './config/routes.js'
+import { GROUP, NOT_FOUND, routeId, routeLabel } from './config/routes.js'
 import type { RouteRegistry } from './config/routes.js'
 import type { RateLimit } from './config/schema.js'
-import { bucketsOf, resolveBucket } from './request/bucket.js'
+import { bucketsOf, resolveBuckets } from './request/bucket.js'
 import { createHook } from './request/hook.js'
 import type { Hook } from './request/hook.js'
 import { ipIdentity } from './request/identity.js'
@@ -71,6 +71,8 @@ export function createApi (scope: ApiScope): RateLimitApi {
   // 'a' never clears the keys of 'a:b' or 'ab'.
   const head = keyHead(options.keyPrefix, '', '')
   const ownKeys = head.slice(0, head.indexOf('{') + 1)
+  /** `hook()` limits made so far: each gets a key namespace of its own. */
+  let hooks = 0
 
   async function resetKeys (keys: string[]): Promise<void> {
     // remembered denials may name these buckets: forget them all (reset is rare)
@@ -91,8 +93,7 @@ export function createApi (scope: ApiScope): RateLimitApi {
     // The limiter did not run on this request: work out what it would have counted.
     const route = request.routeOptions
     for (const limit of registry.find(route.url === undefined ? NOT_FOUND : routeLabel(route.method, route.url))) {
-      const resolved = resolveBucket(request, limit, options)
-      if (resolved !== undefined) keys.push(...keysOf(resolved))
+      for (const resolved of resolveBuckets(request, limit, options)) keys.push(...keysOf(resolved))
     }
     return keys
   }
@@ -147,8 +148,11 @@ export function createApi (scope: ApiScope): RateLimitApi {
     hook (limit) {
       const where = 'fastify.rateLimit.hook()'
       const group = typeof limit === 'object' ? limit.group : undefined
+      // its own namespace: never the buckets of a route's config.rateLimit or of another hook();
+      // a group is a name chosen to share, so grouped limits share the groups' namespace
+      const namespace = group === undefined ? `hook${++hooks}=` : GROUP
       // Registered now so that a bad limit fails here; then once per route it runs on.
-      const first = registerLimit(options, registry, { limit, where, path: 'limit', route: group ?? where, id: group ?? where, names: [group] })
+      const first = registerLimit(options, registry, { limit, where, path: 'limit', route: group ?? where, id: group ?? where, namespace, names: [group] })
       const perRoute = new Map<string, CompiledLimit>()
       return createHook((request) => {
         if (group !== undefined) return first
@@ -158,7 +162,7 @@ export function createApi (scope: ApiScope): RateLimitApi {
         let compiled = perRoute.get(label)
         if (compiled === undefined) {
           const id = url === undefined ? NOT_FOUND : routeId(method, url)
-          compiled = registerLimit(options, registry, { limit, where: `Route ${label}`, path: 'limit', route: label, id, names: [label, id, url] })
+          compiled = registerLimit(options, registry, { limit, where: `Route ${label}`, path: 'limit', route: label, id, namespace, names: [label, id, url] })
           perRoute.set(label, compiled)
         }
         return compiled

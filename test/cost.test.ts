@@ -19,7 +19,7 @@ t.test('a cost function of the request', async (t) => {
   t.equal((await app.inject('/q?n=3')).json().remaining, 0, 'the denial consumed nothing')
 })
 
-t.test('a cost function returning a bad cost is a coded error, never a refund', async (t) => {
+t.test('a cost function returning a bad cost is a coded error, counted at cost 1, never a refund', async (t) => {
   const { app } = await build({ algorithm: 'fixed-window' })
   let value: unknown = 0
   app.get('/q', { config: { rateLimit: { ip: '10/min', cost: () => value as number } } }, ok)
@@ -30,8 +30,11 @@ t.test('a cost function returning a bad cost is a coded error, never a refund', 
     t.equal(res.json().code, 'FST_LIMITER_INVALID_COST')
     t.match(res.json().message, /^Route GET \/q: cost returned .*; expected an integer from 1 to 10$/)
   }
-  value = 10
-  t.equal((await app.inject('/q')).statusCode, 200, 'nothing was charged or refunded by the bad calls')
+  // issue 14: a request whose cost cannot be computed is still counted, at cost 1 (8 of 10 used)
+  value = 2
+  t.equal((await app.inject('/q')).statusCode, 200, 'each bad call was charged 1, none refunded')
+  value = 1
+  t.equal((await app.inject('/q')).statusCode, 429, 'the bucket is full')
 })
 
 t.test('a cost function that throws is a coded error', async (t) => {

@@ -49,13 +49,14 @@ t.test("'fallback' (default): a failing store's requests are decided on a local 
   app.get('/r', { config: { rateLimit: '2/min' } }, async () => 'ok')
   await hit(app, '/r', 1) // one counted by the real store
   store.mode = 'reject'
-  t.same(await hit(app, '/r', 3), [200, 200, 429], 'the fallback store limits on its own count')
-  t.equal(store.calls, 2, 'after the first failure the store is not asked while the breaker is open')
-  t.match(await app.rateLimit.stats(), { storeErrors: 1, denied: 1 })
+  t.same(await hit(app, '/r', 6), [200, 200, 429, 429, 429, 429], 'the fallback store limits on its own count')
+  // issue 14: the breaker opens on failures in a row, never on one
+  t.equal(store.calls, 6, 'after five failures in a row the store is not asked while the breaker is open')
+  t.match(await app.rateLimit.stats(), { storeErrors: 5, denied: 4 })
   store.mode = 'ok'
-  clock.advance(1_000) // the breaker closes: the next request asks the store again
+  clock.advance(1_000) // the breaker half-opens: the next request probes the store, and its success closes it
   t.same(await hit(app, '/r', 2), [200, 429], 'recovered: the real store (1 counted before) decides again')
-  t.equal(store.calls, 4)
+  t.equal(store.calls, 8)
 })
 
 t.test("'allow' lets requests through without a decision; 'deny' answers 503 with Retry-After", async (t) => {

@@ -20,6 +20,12 @@ export interface LimitDeclaration {
   readonly route: string
   /** The bucket namespace. */
   readonly id: string
+  /**
+   * What keeps limits of different origins apart in the store: `''` for routes and `global`,
+   * `'group='` for groups, `'hook<n>='` for the n-th `hook()` limit (see keyHead).
+   * @default ''
+   */
+  readonly namespace?: string
 }
 
 /** One bucket kind of a limit, as `compileKind` needs it. */
@@ -29,6 +35,8 @@ interface KindDeclaration {
   readonly path: string
   readonly where: string
   readonly id: string
+  readonly namespace: string
+  readonly routeTag: boolean
   readonly algorithm: Algorithm<any>
   readonly burst: number | undefined
   readonly prefix: string
@@ -40,7 +48,7 @@ interface KindDeclaration {
  * store. `where` and `path` name the declaration in errors.
  */
 export function compileLimit (declaration: LimitDeclaration, options: ResolvedOptions): CompiledLimit {
-  const { limit, where, path, route, id } = declaration
+  const { limit, where, path, route, id, namespace = '' } = declaration
   const spec: RateLimitObject = typeof limit === 'string' ? { ip: limit } : limit
   const field = (name: string) => typeof limit === 'string' ? path : `${path}.${name}`
   if (spec.ip === undefined && spec.user === undefined && spec.key === undefined) {
@@ -54,9 +62,21 @@ export function compileLimit (declaration: LimitDeclaration, options: ResolvedOp
   if (spec.burst !== undefined && !algorithm.usesBurst) {
     throw new errors.INVALID_ROUTE_CONFIG(where, field('burst'), `burst applies to token-bucket, leaky-bucket and gcra, not ${algorithm.name}`)
   }
+  const apply = spec.apply ?? 'first'
   const kind = (name: BucketKind, rates: RateLimitObject['ip']) => rates === undefined
     ? undefined
-    : compileKind({ kind: name, rates, path: field(name === 'key' ? 'rate' : name), where, id, algorithm, burst: spec.burst, prefix: options.keyPrefix })
+    : compileKind({
+      kind: name,
+      rates,
+      path: field(name === 'key' ? 'rate' : name),
+      where,
+      id,
+      namespace,
+      routeTag: apply === 'all',
+      algorithm,
+      burst: spec.burst,
+      prefix: options.keyPrefix
+    })
   const ip = kind('ip', spec.ip)
   const user = kind('user', spec.user)
   const key = kind('key', spec.rate)
@@ -69,6 +89,7 @@ export function compileLimit (declaration: LimitDeclaration, options: ResolvedOp
     route,
     where,
     id,
+    namespace,
     ip,
     user,
     key,
@@ -77,7 +98,8 @@ export function compileLimit (declaration: LimitDeclaration, options: ResolvedOp
     maxCost,
     dryRun: spec.dryRun ?? options.dryRun,
     onStoreError: spec.onStoreError ?? options.onStoreError,
-    ...responseOf(spec, options)
+    ...responseOf(spec, options),
+    apply
   })
 }
 
@@ -99,7 +121,7 @@ function responseOf (spec: RateLimitObject, options: ResolvedOptions) {
 }
 
 function compileKind (declaration: KindDeclaration): CompiledKind {
-  const { kind, rates: input, path, where, id, algorithm, burst, prefix } = declaration
+  const { kind, rates: input, path, where, id, namespace, routeTag, algorithm, burst, prefix } = declaration
   const list = Array.isArray(input) ? input : [input]
   const rates = list.map((entry, i): CompiledRate => {
     const at = Array.isArray(input) ? `${path}[${i}]` : path
@@ -122,7 +144,7 @@ function compileKind (declaration: KindDeclaration): CompiledKind {
   }
   return Object.freeze({
     kind,
-    head: keyHead(prefix, id, kind),
+    head: keyHead(prefix, id, kind, namespace, routeTag),
     rates: Object.freeze(rates),
     policy: rates.map((r) => policyItem(kind, r.text, r.params.limit, r.params.windowMs)).join(', ')
   })

@@ -3,6 +3,14 @@ import type { CompiledLimit } from '../core/types.js'
 /** How the not-found handler's requests are named in logs, metrics and `reset({ route })`. */
 export const NOT_FOUND = '(not found)'
 
+/**
+ * The key namespace of groups, so that a group named like a route (`'GET /a'`) or like the
+ * global limit (`'*'`) never shares their buckets. Routes and `global` have the empty namespace:
+ * an encoded route id always holds `%20` and the global id is `*`, which no group reaches once
+ * prefixed. `hook()` limits number theirs (`hook1=`, ...).
+ */
+export const GROUP = 'group='
+
 /** `'GET /items'`, `'GET,POST /items'`: how errors and the 429 context name a route. */
 export function routeLabel (method: string | readonly string[], url: string): string {
   return `${Array.isArray(method) ? method.join(',') : method} ${url}`

@@ -191,7 +191,16 @@ export const LimitObjectSchema = Type.Object({
    * @default the plugin's `errorFormat` ('plain' unless set)
    * @example { ip: '10/min', errorFormat: 'problem' }
    */
-  errorFormat: Type.Optional(ErrorFormatSchema)
+  errorFormat: Type.Optional(ErrorFormatSchema),
+  /**
+   * Which bucket kinds limit a request. `'first'`: only the first kind whose identity resolves
+   * (the `key`, else the user, else the client IP). `'all'`: every kind whose identity resolves,
+   * together and all-or-nothing in one store call, so an `ip` rate caps each client IP whatever
+   * keys or users it presents (the IP always resolves).
+   * @default 'first'
+   * @example { key: (r) => r.headers['x-api-key'], rate: '100/min', ip: '20/min', apply: 'all' }
+   */
+  apply: Type.Optional(Type.Unsafe<'first' | 'all'>(Type.Union([Type.Literal('first'), Type.Literal('all')])))
 }, { additionalProperties: false })
 
 /** A limit: a rate string (shorthand for `{ ip }`) or an object. */
@@ -202,7 +211,7 @@ export const RouteLimitSchema = Type.Union([Type.Literal(false), LimitSchema])
 
 /** What each top-level key of a limit must be, for error messages. */
 export const limitExpectations: Record<string, string> = {
-  '': "a rate string like '10/min', false, or an object with ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat",
+  '': "a rate string like '10/min', false, or an object with ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply",
   ip: "a rate like '10/min' or '3/5min', { limit, windowMs }, or a non-empty array of them",
   user: "a rate like '10/min' or '3/5min', { limit, windowMs }, or a non-empty array of them",
   key: 'a function (request) => string | number | undefined',
@@ -214,7 +223,8 @@ export const limitExpectations: Record<string, string> = {
   dryRun: 'a boolean',
   onStoreError: "one of 'fallback', 'allow', 'deny'",
   headers: "'legacy', 'ietf', false, 'draft-6', 'draft-7', 'draft-8', or { limit, remaining, reset, retryAfter } header names (HTTP field names: letters, digits and !#$%&'*+-.^_`|~)",
-  errorFormat: "one of 'plain', 'problem'"
+  errorFormat: "one of 'plain', 'problem'",
+  apply: "one of 'first', 'all'"
 }
 
 /** A pino level for a log line, or false for none. */
@@ -463,7 +473,7 @@ export const optionExpectations: Record<string, string> = {
   sqlite: "a database file path like 'limits.db', or { path, cleanupIntervalMs, busyTimeoutMs }",
   redis: "a URL like 'redis://localhost:6379', an ioredis client or Cluster, or true to use fastify.redis from @fastify/redis",
   algorithm: limitExpectations.algorithm,
-  global: "a rate string like '10/min' or a limit object { ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat }",
+  global: "a rate string like '10/min' or a limit object { ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply }",
   user: 'a function (request) => string | number | undefined',
   hook: "one of 'onRequest', 'preValidation', 'preHandler'",
   keyPrefix: 'up to 64 characters of A-Z a-z 0-9 . _ : -',

@@ -26,6 +26,8 @@ export const errors = {
     'FST_LIMITER_INVALID_IDENTITY', '%s: the %s resolver returned %s; expected a non-empty string, a finite number, or undefined/null for none', 500),
   RESOLVER_FAILED: createError<'FST_LIMITER_RESOLVER_FAILED', 500, [string, string, string, Cause]>(
     'FST_LIMITER_RESOLVER_FAILED', '%s: the %s function threw: %s', 500),
+  INVALID_CLOCK: createError<'FST_LIMITER_INVALID_CLOCK', 500, [string]>(
+    'FST_LIMITER_INVALID_CLOCK', 'fastify-limiter option clock returned %s; expected epoch milliseconds, an integer from 0 to 8640000000000000 (handled as a store error)', 500),
   STORE_TIMEOUT: createError<'FST_LIMITER_STORE_TIMEOUT', 500, [number]>(
     'FST_LIMITER_STORE_TIMEOUT', 'the rate-limit store did not answer within storeTimeoutMs (%s ms)', 500),
 

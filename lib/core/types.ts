@@ -80,6 +80,8 @@ export interface CompiledLimit {
   readonly where: string
   /** The bucket namespace: the route (HEAD shares GET's), the group, or `'*'` for `global`. */
   readonly id: string
+  /** Keeps route, group, global and `hook()` buckets apart (see keyHead): `''`, `'group='`, `'hook<n>='`. */
+  readonly namespace: string
   readonly ip: CompiledKind | undefined
   readonly user: CompiledKind | undefined
   readonly key: CompiledKind | undefined
@@ -98,6 +100,8 @@ export interface CompiledLimit {
   readonly errorResponseBuilder: (request: FastifyRequest, context: LimitContext) => unknown
   /** The 429's content type, when it is not Fastify's default (`application/problem+json`). */
   readonly errorContentType: string | undefined
+  /** `'first'`: the first kind whose identity resolves; `'all'`: every such kind, in one store call. */
+  readonly apply: 'first' | 'all'
 }
 
 /** The bucket kind and identity a request falls in for a limit. */

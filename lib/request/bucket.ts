@@ -7,24 +7,34 @@ import { ipIdentity } from './identity.js'
 import { encodePart } from './keys.js'
 
 /**
- * Picks the bucket for a request: the `key` bucket when the key function returns an identity,
- * else the user bucket when the route has one and the user resolver returns an id, else the
- * IP bucket when the route has one. Throws coded errors for resolvers that throw or return
- * something that is not an identity.
+ * The buckets a request is counted in under `limit`. With `apply: 'first'` (the default), one:
+ * the `key` bucket when the key function returns an identity, else the user bucket when the
+ * route has one and the user resolver returns an id, else the IP bucket when the route has one.
+ * With `apply: 'all'`, every one of those whose identity resolves (the IP always does), in that
+ * order. An empty string, like undefined or null, is no identity: the next kind applies.
+ * Throws coded errors for resolvers that throw or return something that is not an identity.
  */
-export function resolveBucket (request: FastifyRequest, limit: CompiledLimit, options: ResolvedOptions): ResolvedBucket | undefined {
+export function resolveBuckets (request: FastifyRequest, limit: CompiledLimit, options: ResolvedOptions): ResolvedBucket[] {
+  const all = limit.apply === 'all'
+  const found: ResolvedBucket[] = []
   if (limit.key !== undefined) {
     const id = identityOf(request, limit, 'key', limit.keyFn as NonNullable<CompiledLimit['keyFn']>)
-    if (id !== undefined) return { kind: limit.key, identity: encodePart(id) }
+    if (id !== undefined) {
+      found.push({ kind: limit.key, identity: encodePart(id) })
+      if (!all) return found
+    }
   }
   if (limit.user !== undefined) {
     const id = identityOf(request, limit, 'user', options.user)
-    if (id !== undefined) return { kind: limit.user, identity: encodePart(id) }
+    if (id !== undefined) {
+      found.push({ kind: limit.user, identity: encodePart(id) })
+      if (!all) return found
+    }
   }
   if (limit.ip !== undefined) {
-    return { kind: limit.ip, identity: encodePart(ipIdentity(request.ip, options.ipv6Subnet)) }
+    found.push({ kind: limit.ip, identity: encodePart(ipIdentity(request.ip, options.ipv6Subnet)) })
   }
-  return undefined
+  return found
 }
 
 function identityOf (
@@ -39,8 +49,9 @@ function identityOf (
   } catch (err) {
     throw new errors.RESOLVER_FAILED(limit.where, what, err instanceof Error ? err.message : formatValue(err), { cause: err })
   }
-  if (value === undefined || value === null) return undefined
-  if (typeof value === 'string' && value !== '') return value
+  // '' is what a missing header often becomes: no identity, not an error a client can trigger at will
+  if (value === undefined || value === null || value === '') return undefined
+  if (typeof value === 'string') return value
   if (typeof value === 'number' && Number.isFinite(value)) return String(value)
   throw new errors.INVALID_IDENTITY(limit.where, what, formatValue(value))
 }

@@ -1,8 +1,12 @@
 import { LRUCache } from 'lru-cache'
 import type { StoreDecision } from '../core/store.js'
+import { monotonic } from './guard.js'
 
 interface Denial {
-  until: number
+  /** When it expires on the monotonic clock. */
+  untilMono: number
+  /** When it expires on the injected clock, when the plugin has one. */
+  until: number | undefined
   cost: number
   limit: number
   remaining: number
@@ -15,6 +19,10 @@ interface Denial {
  * blocked costs no store call. A denial of cost c until T also answers any request of cost
  * >= c before T (it cannot fit either); a cheaper request asks the store. Bounded (LRU);
  * `reset()` and `clear()` on this server empty it.
+ *
+ * Expiry runs on the monotonic clock, so a wall clock stepped back cannot keep a client blocked;
+ * with an injected clock a denial also expires when that clock passes it (tests move it by
+ * hand). Expiring early is always safe: the store is asked and decides again.
  */
 export class DenialCache {
   readonly #cache: LRUCache<string, Denial>
@@ -23,11 +31,12 @@ export class DenialCache {
     this.#cache = new LRUCache({ max: maxKeys })
   }
 
-  /** The cached denial for these buckets at `now`, as a store decision, if one applies. */
-  get (key: string, cost: number, now: number): StoreDecision | undefined {
+  /** The cached denial for these buckets, as a store decision, if one applies; `now` is the injected clock's time. */
+  get (key: string, cost: number, now: number | undefined): StoreDecision | undefined {
     const denial = this.#cache.get(key)
     if (denial === undefined) return undefined
-    if (denial.until <= now) {
+    const left = denial.untilMono - monotonic()
+    if (left <= 0 || (now !== undefined && denial.until !== undefined && denial.until <= now)) {
       this.#cache.delete(key)
       return undefined
     }
@@ -37,16 +46,17 @@ export class DenialCache {
       limit: denial.limit,
       remaining: denial.remaining,
       resetMs: denial.resetMs,
-      retryAfterMs: denial.until - now,
+      retryAfterMs: now !== undefined && denial.until !== undefined ? denial.until - now : Math.ceil(left),
       index: denial.index,
-      now
+      now: now ?? Date.now()
     }
   }
 
-  /** Remembers a denial the store made; `now` is this server's clock when it arrived. */
-  set (key: string, cost: number, decision: StoreDecision, now: number): void {
+  /** Remembers a denial the store made; `now` is the injected clock's time when it arrived, if any. */
+  set (key: string, cost: number, decision: StoreDecision, now: number | undefined): void {
     this.#cache.set(key, {
-      until: now + decision.retryAfterMs,
+      untilMono: monotonic() + decision.retryAfterMs,
+      until: now === undefined ? undefined : now + decision.retryAfterMs,
       cost,
       limit: decision.limit,
       remaining: decision.remaining,

@@ -4,8 +4,17 @@ import type { StoreDecision } from '../core/store.js'
 import { errors } from '../core/errors.js'
 import type { StoreErrorMode } from '../core/types.js'
 
-/** After a failure, requests skip the store (and follow their mode) for this long, then try it again. */
+/** Once open, the breaker keeps requests off the store for this long, then lets one probe through. */
 export const BREAKER_MS = 1000
+
+/** Consecutive failures that open the breaker. */
+export const BREAKER_FAILURES = 5
+
+/** The breaker also opens when at least half of the calls settled within this window failed... */
+export const BREAKER_WINDOW_MS = 1000
+
+/** ...and the window saw at least this many calls (so that one failure never opens it). */
+export const BREAKER_MIN_CALLS = 10
 
 /** A failure cause is logged at most once per this many ms. */
 const LOG_EVERY_MS = 1000
@@ -13,73 +22,236 @@ const LOG_EVERY_MS = 1000
 /** The most distinct causes remembered for that. */
 const MAX_CAUSES = 100
 
+/** The monotonic clock every duration runs on: never stepped by NTP or an operator. */
+export const monotonic = (): number => performance.now()
+
+/**
+ * A moment on the monotonic clock and, when the plugin has an injected clock, on that clock too.
+ * A duration has passed when either clock says so: a wall clock stepped back can never lengthen
+ * it (the monotonic clock ends it), and tests on an injected clock can still move it forward.
+ */
+export class Since {
+  readonly #mono: number
+  readonly #at: number | undefined
+  readonly #clock: (() => number) | undefined
+
+  constructor (clock: (() => number) | undefined, mono = monotonic()) {
+    this.#mono = mono
+    this.#clock = clock
+    this.#at = readClock(clock)
+  }
+
+  /** Whether `ms` have passed since this moment. */
+  passed (ms: number): boolean {
+    if (monotonic() - this.#mono >= ms) return true
+    if (this.#at === undefined) return false
+    const now = readClock(this.#clock)
+    return now !== undefined && now - this.#at >= ms
+  }
+}
+
+/** The injected clock's time, or undefined when there is none or it returned nonsense. */
+export function readClock (clock: (() => number) | undefined): number | undefined {
+  if (clock === undefined) return undefined
+  try {
+    const now = clock()
+    return Number.isFinite(now) ? now : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** One store call in flight: settled by its reply or by the shared deadline, whichever is first. */
+interface Pending {
+  /** Monotonic ms; 0 until the call is stamped as sent. */
+  deadline: number
+  done: boolean
+  fail: (err: unknown) => void
+  /** The call stamped after this one: the calls in flight form a queue in deadline order. */
+  next: Pending | undefined
+}
+
 /**
  * Keeps a failing store from taking requests down with it:
- * - bounds every asynchronous store call by `timeoutMs` (a synchronous one is bounded by the
- *   store itself, such as SQLite's busy timeout);
- * - after a failure opens a breaker for BREAKER_MS, during which requests do not wait for the
- *   store at all; then the next request tries it again, so recovery is automatic;
+ * - bounds every asynchronous store call by `timeoutMs`, timed from when the call is sent (the
+ *   first turn of the event loop after it was made, so that time the loop spent on other work
+ *   before it could send is not charged), with one shared timer for every call in flight; a
+ *   timer that fires late (the loop was busy) first lets pending I/O run, so a reply that has
+ *   already arrived wins over the timeout;
+ * - a breaker: BREAKER_FAILURES consecutive asynchronous failures, or half of at least
+ *   BREAKER_MIN_CALLS calls within BREAKER_WINDOW_MS, or one synchronous failure (see `failed`)
+ *   open it for BREAKER_MS, during which requests do not wait
+ *   for the store at all; then one probe request asks the store: a success closes it, a
+ *   failure opens it again. One slow call among many never opens it;
  * - logs each cause at most once per second, with the count of those it did not log;
  * - holds the local MemoryStore that `'fallback'` decides on.
+ * Every duration runs on the monotonic clock (see `Since`).
  */
 export class StoreGuard {
   readonly timeoutMs: number
-  /** This app server's clock: the injected one, else Date.now (the breaker and the denial cache run on it). */
-  readonly now: () => number
+  /** The injected clock, if any: the fallback store decides on it, and it may end durations early. */
+  readonly clock: (() => number) | undefined
   #fallback: MemoryStore | undefined
-  #openUntil = 0
-  readonly #logged = new Map<string, { at: number, suppressed: number }>()
 
-  constructor (timeoutMs: number, now: () => number) {
+  #state: 'closed' | 'open' | 'half-open' = 'closed'
+  #openedAt: Since | undefined
+  #consecutive = 0
+  #windowStart = 0
+  #windowCalls = 0
+  #windowFailures = 0
+
+  /** Calls made in this turn of the loop, stamped as sent on the next. */
+  #unstamped: Pending[] = []
+  /** Stamped calls in deadline order (one timeout for all, so stamping order is deadline order). */
+  #first: Pending | undefined
+  #last: Pending | undefined
+  #timer: NodeJS.Timeout | undefined
+  #stamping = false
+  readonly #logged = new Map<string, { at: Since, suppressed: number }>()
+
+  constructor (timeoutMs: number, clock: (() => number) | undefined) {
     this.timeoutMs = timeoutMs
-    this.now = now
+    this.clock = clock
   }
 
   /** The local store of `'fallback'`, made on first use: most apps never need it (nor its sweep timer). */
   get fallback (): MemoryStore {
-    this.#fallback ??= new MemoryStore({ clock: this.now })
+    this.#fallback ??= new MemoryStore(this.clock === undefined ? {} : { clock: this.clock })
     return this.#fallback
   }
 
-  /** True while the breaker is open: the store failed less than BREAKER_MS ago. */
-  get open (): boolean {
+  /**
+   * Whether a request may ask the store now: always while the breaker is closed; while it is
+   * open, no; once BREAKER_MS have passed, yes for one probe, and no for the others until the
+   * probe settles.
+   */
+  admit (): boolean {
     // the common case (never failed, or closed again) reads no clock
-    if (this.#openUntil === 0) return false
-    if (this.#openUntil > this.now()) return true
-    this.#openUntil = 0
-    return false
+    if (this.#state === 'closed') return true
+    if (this.#state === 'half-open') return false
+    if (!(this.#openedAt as Since).passed(BREAKER_MS)) return false
+    this.#state = 'half-open'
+    return true
   }
 
-  /** The store's answer, or a rejection when it takes longer than `timeoutMs`. */
-  bound<T = StoreDecision> (pending: PromiseLike<T>): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new errors.STORE_TIMEOUT(this.timeoutMs)), this.timeoutMs)
-      pending.then((value) => {
-        clearTimeout(timer)
-        resolve(value)
-      }, (err: unknown) => {
-        clearTimeout(timer)
-        reject(err)
-      })
+  /** A store call answered: the run of failures ends, and a probe's success closes the breaker. */
+  succeeded (): void {
+    this.#consecutive = 0
+    this.#windowCalls++
+    if (this.#state !== 'closed') this.#state = 'closed'
+  }
+
+  /**
+   * Calls `ok` with the store's answer, or `fail` with its error or with STORE_TIMEOUT when no
+   * answer came within `timeoutMs` of sending. Exactly one of them is called, once.
+   */
+  watch<T> (pending: PromiseLike<T>, ok: (value: T) => void, fail: (err: unknown) => void): void {
+    const entry: Pending = { deadline: 0, done: false, fail, next: undefined }
+    this.#unstamped.push(entry)
+    if (!this.#stamping) {
+      this.#stamping = true
+      setImmediate(this.#stamp)
+    }
+    pending.then((value) => {
+      if (entry.done) return
+      entry.done = true
+      ok(value)
+    }, (err: unknown) => {
+      if (entry.done) return
+      entry.done = true
+      fail(err)
     })
   }
 
-  /** Records a failure: opens the breaker and logs the cause unless it was logged within a second. */
-  failed (request: FastifyRequest, err: unknown, mode: StoreErrorMode): void {
-    const now = this.now()
-    this.#openUntil = now + BREAKER_MS
+  /** The store's answer as a promise, bounded like `watch`. */
+  bound<T = StoreDecision> (pending: PromiseLike<T>): Promise<T> {
+    return new Promise((resolve, reject) => this.watch(pending, resolve, reject))
+  }
+
+  /** Stamps this turn's calls as sent, now that the loop is free to send them and read replies. */
+  readonly #stamp = (): void => {
+    this.#stamping = false
+    const deadline = monotonic() + this.timeoutMs
+    for (const entry of this.#unstamped) {
+      if (entry.done) continue
+      entry.deadline = deadline
+      if (this.#last === undefined) this.#first = entry
+      else this.#last.next = entry
+      this.#last = entry
+    }
+    this.#unstamped = []
+    if (this.#timer === undefined) this.#arm()
+  }
+
+  /** One timer for the earliest deadline still in flight, if any. */
+  #arm (): void {
+    while (this.#first !== undefined && this.#first.done) this.#first = this.#first.next
+    if (this.#first === undefined) {
+      this.#last = undefined
+      return
+    }
+    const wait = Math.max(0, Math.ceil(this.#first.deadline - monotonic()))
+    // a timer that fires late means the loop was busy: let pending I/O (replies that arrived
+    // meanwhile) run first, then expire what is still unanswered
+    this.#timer = setTimeout(() => setImmediate(this.#expire), wait)
+  }
+
+  readonly #expire = (): void => {
+    this.#timer = undefined
+    const now = monotonic()
+    for (let entry = this.#first; entry !== undefined && (entry.done || entry.deadline <= now); entry = entry.next) {
+      this.#first = entry.next
+      if (entry.done) continue
+      entry.done = true
+      entry.fail(new errors.STORE_TIMEOUT(this.timeoutMs))
+    }
+    this.#arm()
+  }
+
+  /**
+   * Records a failure and logs its cause unless it was logged within a second. `how` says what
+   * failed: `'async'` (a rejection or a timeout) counts towards opening the breaker; `'sync'` (the
+   * store threw, such as SQLite after its busy timeout) opens it at once, since every such call
+   * held the whole event loop and none can be a stall of this process; `'none'` (not the store:
+   * a bad `clock` reading) leaves the breaker alone.
+   */
+  failed (request: FastifyRequest, err: unknown, mode: StoreErrorMode, how: 'async' | 'sync' | 'none' = 'async'): void {
+    if (how !== 'none') this.#count(how === 'sync')
     const cause = causeOf(err)
     const seen = this.#logged.get(cause)
-    if (seen !== undefined && now - seen.at < LOG_EVERY_MS) {
+    if (seen !== undefined && !seen.at.passed(LOG_EVERY_MS)) {
       seen.suppressed++
       return
     }
     if (seen === undefined && this.#logged.size >= MAX_CAUSES) this.#logged.clear()
-    this.#logged.set(cause, { at: now, suppressed: 0 })
-    request.log.error({ err, onStoreError: mode, suppressed: seen?.suppressed ?? 0 },
-      `fastify-limiter: the rate-limit store failed (${mode === 'fallback' ? 'deciding on the local memory store' : mode === 'allow' ? 'letting requests through' : 'answering 503'} for ${BREAKER_MS} ms before trying it again)`)
+    this.#logged.set(cause, { at: new Since(this.clock), suppressed: 0 })
+    request.log.error({ err, onStoreError: mode, suppressed: seen?.suppressed ?? 0, breaker: this.#state },
+      `fastify-limiter: the rate-limit store failed (${mode === 'fallback' ? 'deciding on the local memory store' : mode === 'allow' ? 'letting requests through' : 'answering 503'} for ${BREAKER_MS} ms before trying it again once it fails ${BREAKER_FAILURES} times in a row or on half of its calls)`)
   }
 
+  /** Counts a failure and opens the breaker when it is synchronous, or the run or the window's ratio calls for it. */
+  #count (synchronous: boolean): void {
+    const now = monotonic()
+    if (now - this.#windowStart > BREAKER_WINDOW_MS) {
+      this.#windowStart = now
+      this.#windowCalls = 0
+      this.#windowFailures = 0
+    }
+    this.#consecutive++
+    this.#windowCalls++
+    this.#windowFailures++
+    if (
+      synchronous ||
+      this.#state !== 'closed' ||
+      this.#consecutive >= BREAKER_FAILURES ||
+      (this.#windowCalls >= BREAKER_MIN_CALLS && this.#windowFailures * 2 >= this.#windowCalls)
+    ) {
+      this.#state = 'open'
+      this.#openedAt = new Since(this.clock, now)
+    }
+  }
+
+  /** The deadline timer is left to run out: calls still in flight get their answer or their timeout. */
   close (): void {
     this.#fallback?.close()
   }

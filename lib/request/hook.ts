@@ -1,8 +1,10 @@
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import type { StoreBucket, StoreDecision } from '../core/store.js'
+import { errors } from '../core/errors.js'
+import { formatValue } from '../core/format.js'
 import { kApplied } from '../core/symbols.js'
-import type { CompiledLimit, LimitContext, RateLimitDecision, ResolvedBucket } from '../core/types.js'
-import { bucketsOf, costOf, resolveBucket } from './bucket.js'
+import type { Applied, CompiledKind, CompiledLimit, LimitContext, RateLimitDecision, ResolvedBucket } from '../core/types.js'
+import { bucketsOf, costOf, resolveBuckets } from './bucket.js'
 import { UNAVAILABLE_RETRY_S, humanAfter, unavailableResponse } from './response.js'
 import type { Runtime } from './runtime.js'
 
@@ -14,9 +16,12 @@ class Attempt {
   readonly reply: FastifyReply
   readonly done: HookHandlerDoneFunction
   readonly limit: CompiledLimit
-  bucket: ResolvedBucket | undefined = undefined
+  /** The request's buckets under this limit: one kind, or with `apply: 'all'` several. */
+  resolved: ResolvedBucket[] = []
   buckets: StoreBucket[] = []
   cost = 1
+  /** Why the cost could not be computed: the request is counted at cost 1, then answered with this. */
+  error: Error | undefined = undefined
   /** The injected clock's time, when the plugin has a clock. */
   now: number | undefined = undefined
   /** Set when the decision comes from the store and may be remembered as a denial on this server. */
@@ -41,12 +46,16 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
 
   /** Acts on a decision: keeps it on the request, then lets the request on or answers it. */
   function decide (attempt: Attempt, d: StoreDecision): void {
-    const { request, limit } = attempt
-    const bucket = attempt.bucket as ResolvedBucket
-    const rate = bucket.kind.rates[d.index]
+    const { request, limit, resolved } = attempt
+    // which kind and rate the decision describes: the buckets are each kind's rates in turn
+    let j = 0
+    let index = d.index
+    while (index >= resolved[j].kind.rates.length) index -= resolved[j++].kind.rates.length
+    const bucket = resolved[j]
+    const rate = bucket.kind.rates[index]
     const blocked = !d.allowed && !limit.dryRun
     if (blocked && attempt.cacheKey !== undefined) {
-      (denials as NonNullable<typeof denials>).set(attempt.cacheKey, attempt.cost, d, guard.now())
+      (denials as NonNullable<typeof denials>).set(attempt.cacheKey, attempt.cost, d, attempt.now)
     }
     const decision: RateLimitDecision = {
       allowed: d.allowed,
@@ -58,12 +67,17 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
       rate: rate.text
     }
     request.rateLimit = decision
-    request[kApplied] = {
-      limit, kind: bucket.kind, identity: bucket.identity, rate, now: d.now, blocked, previous: request[kApplied]
+    let previous = request[kApplied]
+    // with several kinds, each is recorded (reset(request) forgets them all), the deciding one last
+    for (let i = 0; i < resolved.length; i++) {
+      if (i === j) continue
+      const other = resolved[i]
+      previous = { limit, kind: other.kind, identity: other.identity, rate: other.kind.rates[0], now: d.now, blocked, previous }
     }
+    request[kApplied] = { limit, kind: bucket.kind, identity: bucket.identity, rate, now: d.now, blocked, previous }
     if (d.allowed) {
       report.allowed(request, limit, decision)
-      attempt.done()
+      attempt.done(attempt.error)
       return
     }
     deny(attempt, decision, blocked)
@@ -92,7 +106,7 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     notify(request, denial)
     if (!blocked) {
       report.dryRunDenied(request, denial)
-      attempt.done()
+      attempt.done(attempt.error)
       return
     }
     report.denied(request, denial)
@@ -118,9 +132,9 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
   }
 
   /** The store failed (threw, rejected or timed out): report it, then follow the limit's mode. */
-  function failed (attempt: Attempt, err: unknown): void {
+  function failed (attempt: Attempt, err: unknown, how: 'async' | 'sync' | 'none'): void {
     report.storeError(attempt.request, attempt.limit, err)
-    guard.failed(attempt.request, err, attempt.limit.onStoreError)
+    guard.failed(attempt.request, err, attempt.limit.onStoreError, how)
     degrade(attempt)
   }
 
@@ -132,7 +146,7 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     if (limit.onStoreError === 'fallback') {
       decide(attempt, guard.fallback.consume(attempt.buckets, attempt.cost, attempt.now))
     } else if (limit.onStoreError === 'allow') {
-      attempt.done()
+      attempt.done(attempt.error)
     } else {
       attempt.reply.code(503).header('retry-after', UNAVAILABLE_RETRY_S).send(unavailableResponse())
     }
@@ -143,14 +157,14 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     const { buckets, cost, now } = attempt
     if (denials !== undefined && !attempt.limit.dryRun) {
       const cacheKey = buckets.length === 1 ? buckets[0].key : buckets.map((b) => b.key).join('\n')
-      const cached = denials.get(cacheKey, cost, now ?? guard.now())
+      const cached = denials.get(cacheKey, cost, now)
       if (cached !== undefined) {
         decide(attempt, cached)
         return
       }
       attempt.cacheKey = cacheKey
     }
-    if (guard.open) {
+    if (!guard.admit()) {
       degrade(attempt)
       return
     }
@@ -158,15 +172,16 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     try {
       result = store.consume(buckets, cost, now)
     } catch (err) {
-      failed(attempt, err)
+      failed(attempt, err, 'sync')
       return
     }
     if (typeof (result as PromiseLike<StoreDecision>).then === 'function') {
-      guard.bound(result as PromiseLike<StoreDecision>).then(
-        (d) => decide(attempt, d),
-        (err: unknown) => failed(attempt, err)
-      )
+      guard.watch(result as PromiseLike<StoreDecision>, (d) => {
+        guard.succeeded()
+        decide(attempt, d)
+      }, (err: unknown) => failed(attempt, err, 'async'))
     } else {
+      guard.succeeded()
       decide(attempt, result as StoreDecision)
     }
   }
@@ -186,18 +201,66 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
         done()
         return
       }
-      attempt.bucket = resolveBucket(request, limit, options)
-      if (attempt.bucket === undefined) {
+      attempt.resolved = uncounted(request, resolveBuckets(request, limit, options))
+      if (attempt.resolved.length === 0) {
         done()
         return
       }
-      attempt.cost = costOf(request, limit)
     } catch (err) {
       done(err as Error)
       return
     }
-    attempt.buckets = bucketsOf(attempt.bucket)
-    attempt.now = clock === undefined ? undefined : clock()
+    try {
+      attempt.cost = costOf(request, limit)
+    } catch (err) {
+      // counted at cost 1 first, so that a client cannot send uncountable requests at will
+      attempt.error = err as Error
+    }
+    const { resolved } = attempt
+    attempt.buckets = resolved.length === 1 ? bucketsOf(resolved[0]) : resolved.flatMap(bucketsOf)
+    if (clock !== undefined) {
+      let now: unknown
+      try {
+        now = clock()
+      } catch (err) {
+        now = err
+      }
+      if (!isEpochMs(now)) {
+        // the store cannot decide at a time that is not one: a store error, following onStoreError
+        attempt.now = Date.now()
+        failed(attempt, now instanceof Error ? now : new errors.INVALID_CLOCK(formatValue(now)), 'none')
+        return
+      }
+      attempt.now = now
+    }
     consume(attempt)
   }
+}
+
+/** The latest instant a Date can hold, in ms: beyond it a clock's value means nothing. */
+const MAX_EPOCH_MS = 8.64e15
+
+/** A clock reading the stores can decide at: integer epoch ms from 0 to MAX_EPOCH_MS. */
+function isEpochMs (value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) <= MAX_EPOCH_MS
+}
+
+/**
+ * The resolved buckets less those an earlier limit already charged on this request (the same
+ * group declared by a route and by a hook(), say): one bucket is counted once per request.
+ */
+function uncounted (request: FastifyRequest, resolved: ResolvedBucket[]): ResolvedBucket[] {
+  if (request[kApplied] === null) return resolved
+  return resolved.filter((r) => !charged(request[kApplied], r))
+}
+
+function charged (applied: Applied | null, r: ResolvedBucket): boolean {
+  for (let a = applied; a !== null; a = a.previous) {
+    if (a.identity === r.identity && a.kind.head === r.kind.head && sameRates(a.kind, r.kind)) return true
+  }
+  return false
+}
+
+function sameRates (a: CompiledKind, b: CompiledKind): boolean {
+  return a.rates.length === b.rates.length && a.rates.every((rate, i) => rate.tail === b.rates[i].tail)
 }

@@ -21,12 +21,23 @@ export function encodePart (value: string): string {
 }
 
 /**
- * The fixed head of every key of one bucket kind of one route:
- * `<prefix>:{<route>:<kind>:` — the identity and `}` follow, then the rate tail. The braces
- * make every key of one request share a Redis Cluster hash slot.
+ * The fixed head of every key of one bucket kind of one limit:
+ * `<prefix>:{<namespace><route>:<kind>:` — the identity and `}` follow, then the rate tail. The
+ * braces make every key of one request share a Redis Cluster hash slot.
+ *
+ * `namespace` keeps limits of different origins apart: `''` for a route's own limit (whose id
+ * always holds an escaped space, `%20`) and for `global` (`*`), `group=` for groups, `hook<n>=`
+ * for the n-th `hook()` limit. `=` never appears in an encoded part, so no route, group or
+ * identity can reach another namespace's keys.
+ *
+ * With `routeTag` (a limit with `apply: 'all'`, whose request charges buckets of several kinds
+ * in one store call) the hash tag closes after the route, `<prefix>:{<namespace><route>}:<kind>:`,
+ * so every bucket of the limit lives in one Cluster slot. The `}` that ends an identity then
+ * closes nothing, and the head differs from the other form right after the route, so the two
+ * forms never share a key.
  */
-export function keyHead (prefix: string, route: string, kind: string): string {
-  return `${prefix === '' ? '' : prefix + ':'}{${encodePart(route)}:${kind}:`
+export function keyHead (prefix: string, route: string, kind: string, namespace = '', routeTag = false): string {
+  return `${prefix === '' ? '' : prefix + ':'}{${namespace}${encodePart(route)}${routeTag ? '}' : ''}:${kind}:`
 }
 
 /** The tail of a key: `}:<algorithm code>:<limit>:<windowMs>[:<burst>]`. */

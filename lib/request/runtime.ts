@@ -23,7 +23,7 @@ export function createRuntime (options: ResolvedOptions): Runtime {
   return {
     options,
     report: new Reporter(options.log),
-    guard: new StoreGuard(options.storeTimeoutMs, options.clock ?? Date.now),
+    guard: new StoreGuard(options.storeTimeoutMs, options.clock),
     denials: options.store instanceof MemoryStore ? undefined : new DenialCache(DENIAL_CACHE_SIZE)
   }
 }
