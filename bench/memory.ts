@@ -37,7 +37,7 @@ function heap (): number {
 /** The bucket the plugin builds for client `n` on `GET /` at 100/min. */
 function bucket (name: 'fixed-window' | 'sliding-window', n: number): StoreBucket[] {
   const algorithm = algorithms[name]
-  const head = keyHead('fl', 'GET /', 'ip')
+  const head = keyHead({ prefix: 'fl', route: 'GET /', kind: 'ip' })
   const tail = keyTail(algorithm.code, 100, 60_000, undefined)
   return [{ key: head + encodePart(ipIdentity(ip(n), 64)) + tail, algorithm, params: { limit: 100, windowMs: 60_000, burst: 100 } }]
 }

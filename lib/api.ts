@@ -69,7 +69,7 @@ export function createApi (scope: ApiScope): RateLimitApi {
   // What every key of this registration starts with: `<keyPrefix>:{`, or `{` for an empty
   // prefix (taken from keyHead, which builds the keys). The brace ends the prefix, so prefix
   // 'a' never clears the keys of 'a:b' or 'ab'.
-  const head = keyHead(options.keyPrefix, '', '')
+  const head = keyHead({ prefix: options.keyPrefix, route: '', kind: '' })
   const ownKeys = head.slice(0, head.indexOf('{') + 1)
   /** `hook()` limits made so far: each gets a key namespace of its own. */
   let hooks = 0

@@ -111,7 +111,7 @@ export class MemoryStore implements Store {
       const slot = this.#lookup(key, hash)
       const result = algorithm.consume(slot === NONE ? undefined : this.#state(slot, now), now, cost, params)
       const d = result.decision
-      if (d.allowed) this.#write(slot, key, hash, algorithm, result.state, now + result.ttlMs)
+      if (d.allowed) this.#write(this.#claim(slot, key, hash), algorithm, result.state, now + result.ttlMs)
       return { allowed: d.allowed, limit: d.limit, remaining: d.remaining, resetMs: d.resetMs, retryAfterMs: d.retryAfterMs, index: 0, now }
     }
     const hashes: number[] = new Array(buckets.length)
@@ -129,7 +129,7 @@ export class MemoryStore implements Store {
       for (let pass = 0; pass < 2; pass++) {
         for (let i = 0; i < buckets.length; i++) {
           if ((slots[i] === NONE) === (pass === 1)) {
-            this.#write(slots[i], buckets[i].key, hashes[i], buckets[i].algorithm, states[i], now + ttls[i])
+            this.#write(this.#claim(slots[i], buckets[i].key, hashes[i]), buckets[i].algorithm, states[i], now + ttls[i])
           }
         }
       }
@@ -191,7 +191,7 @@ export class MemoryStore implements Store {
       const slot = this.#find(key, hash)
       const { state, ttlMs } = algorithm.refund(slot === NONE ? undefined : this.#state(slot, now), now, cost, params)
       if (state !== undefined) {
-        this.#write(slot, key, hash, algorithm, state, now + ttlMs)
+        this.#write(this.#claim(slot, key, hash), algorithm, state, now + ttlMs)
       } else if (slot !== NONE) {
         // an empty bucket is no state
         this.#remove(slot)
@@ -250,9 +250,13 @@ export class MemoryStore implements Store {
     }
   }
 
-  /** Stores `state` in `slot`, or in a new slot for `key` when `slot` is NONE. */
-  #write (slot: number, key: string, hash: number, algorithm: Algorithm<any>, state: unknown, expires: number): void {
-    if (slot === NONE) slot = this.#insert(key, hash)
+  /** `slot`, or a new slot for `key` when `slot` is NONE. */
+  #claim (slot: number, key: string, hash: number): number {
+    return slot === NONE ? this.#insert(key, hash) : slot
+  }
+
+  /** Stores `state` in `slot`. */
+  #write (slot: number, algorithm: Algorithm<any>, state: unknown, expires: number): void {
     this.#expires[slot] = expires
     const s = state as { w: number, c: number, p?: number }
     if (algorithm === fixedWindowAlgorithm && isCount(s.c)) {

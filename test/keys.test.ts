@@ -26,8 +26,8 @@ t.test('long identities are hashed; short ones stay readable', async (t) => {
 })
 
 t.test('keys: prefix, hash tag around route, kind and identity, then the rate', async (t) => {
-  t.equal(keyHead('fl', 'GET /a', 'ip') + '1.2.3.4' + keyTail('sw', 10, 60000, undefined), 'fl:{GET%20/a:ip:1.2.3.4}:sw:10:60000')
-  t.equal(keyHead('', 'g', 'user') + 'u' + keyTail('tb', 10, 1000, 30), '{g:user:u}:tb:10:1000:30')
+  t.equal(keyHead({ prefix: 'fl', route: 'GET /a', kind: 'ip' }) + '1.2.3.4' + keyTail('sw', 10, 60000, undefined), 'fl:{GET%20/a:ip:1.2.3.4}:sw:10:60000')
+  t.equal(keyHead({ prefix: '', route: 'g', kind: 'user' }) + 'u' + keyTail('tb', 10, 1000, 30), '{g:user:u}:tb:10:1000:30')
 })
 
 t.test('an identity made to look like another bucket cannot reach it', async (t) => {

@@ -144,7 +144,7 @@ function compileKind (declaration: KindDeclaration): CompiledKind {
   }
   return Object.freeze({
     kind,
-    head: keyHead(prefix, id, kind, namespace, routeTag),
+    head: keyHead({ prefix, route: id, kind, namespace, routeTag }),
     rates: Object.freeze(rates),
     policy: rates.map((r) => policyItem(kind, r.text, r.params.limit, r.params.windowMs)).join(', ')
   })

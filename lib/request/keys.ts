@@ -36,8 +36,23 @@ export function encodePart (value: string): string {
  * closes nothing, and the head differs from the other form right after the route, so the two
  * forms never share a key.
  */
-export function keyHead (prefix: string, route: string, kind: string, namespace = '', routeTag = false): string {
+export function keyHead (head: KeyHead): string {
+  const { prefix, route, kind, namespace = '', routeTag = false } = head
   return `${prefix === '' ? '' : prefix + ':'}{${namespace}${encodePart(route)}${routeTag ? '}' : ''}:${kind}:`
+}
+
+/** The parts of a key head. */
+export interface KeyHead {
+  /** The plugin's `keyPrefix`. */
+  readonly prefix: string
+  /** The route, group or other name of the limit's buckets (encoded here). */
+  readonly route: string
+  /** The bucket kind: `ip`, `user`, `key`. */
+  readonly kind: string
+  /** The namespace marker of groups, the global limit and `hook()` limits; `''` for routes. */
+  readonly namespace?: string
+  /** Close the hash tag after the route (limits with `apply: 'all'`). */
+  readonly routeTag?: boolean
 }
 
 /** The tail of a key: `}:<algorithm code>:<limit>:<windowMs>[:<burst>]`. */
