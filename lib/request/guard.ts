@@ -183,9 +183,11 @@ export class StoreGuard {
     if (this.#timer === undefined) this.#arm()
   }
 
-  /** One timer for the earliest deadline still in flight, if any. */
+  /**
+   * One timer for the earliest deadline still in flight, if any. The head is never an answered
+   * call here: `#stamp` arms only an empty list, and `#expire` has just passed the answered ones.
+   */
   #arm (): void {
-    while (this.#first !== undefined && this.#first.done) this.#first = this.#first.next
     if (this.#first === undefined) {
       this.#last = undefined
       return

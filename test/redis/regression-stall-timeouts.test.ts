@@ -4,6 +4,12 @@
 // 10/min limit, with 'deny' other clients got 503s. A call is now timed from when it is sent,
 // a late timer lets pending replies in first, and the breaker needs repeated failures. These
 // run on a real redis-server with a real busy handler: zero timeouts, exact counts.
+// The numbers (a 100 ms timeout, a 150 ms stall) are scaled by ten here (1 s, 1.5 s): the
+// stall still outlasts the timeout by half, while a test machine whose other processes delay
+// Redis itself by 100 ms (a busy 2-core CI box) cannot turn a real slow reply into a failure.
+// test/regression-store-timeout-from-send.test.ts drives the same mechanism at 50 ms, exactly.
+const TIMEOUT_MS = 1_000
+const STALL_MS = 1_500
 import t from 'tap'
 import type { Test } from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -20,19 +26,19 @@ function busyWait (ms: number): void {
 async function redisApp (t: Test): Promise<FastifyInstance> {
   const server = await startRedis(t)
   // no injected clock: Redis decides on its own TIME, as in production
-  const { app } = await build({ store: new RedisStore({ client: connect(t, server.port) }), clock: undefined, algorithm: 'sliding-log' })
+  const { app } = await build({ store: new RedisStore({ client: connect(t, server.port) }), clock: undefined, algorithm: 'sliding-log', storeTimeoutMs: TIMEOUT_MS })
   t.teardown(() => app.close())
   app.get('/allow', { config: { rateLimit: { ip: '10/min', onStoreError: 'allow' } } }, async () => 'ok')
   app.get('/deny', { config: { rateLimit: { ip: '10/min', onStoreError: 'deny' } } }, async () => 'ok')
   app.get('/busy', { config: { rateLimit: false } }, async () => {
-    busyWait(150)
+    busyWait(STALL_MS)
     return 'done'
   })
   return app
 }
 
 if (redisAvailable(t)) {
-  t.test('a handler busy for 150 ms once a second causes no timeout: every client gets exactly 10', async (t) => {
+  t.test('a handler busy for longer than storeTimeoutMs once a second causes no timeout: every client gets exactly 10', async (t) => {
     const app = await redisApp(t)
     const clients = 30
     const codes = new Map<string, number[]>()
@@ -40,8 +46,8 @@ if (redisAvailable(t)) {
     const started = performance.now()
     let lastBusy = -Infinity
     let busy = 0
-    while (performance.now() - started < 3_500) {
-      if (performance.now() - lastBusy >= 1_000) {
+    while (performance.now() - started < 6_500) {
+      if (performance.now() - lastBusy >= STALL_MS + 500) {
         lastBusy = performance.now()
         busy++
         pending.push(app.inject('/busy').then(() => {}))
