@@ -1,6 +1,6 @@
 import t from 'tap'
 import fc from 'fast-check'
-import type { Redis } from 'ioredis'
+import type { Redis } from './server.js'
 import { algorithmNames, algorithms } from '../../algorithms/index.js'
 import type { AlgorithmName } from '../../algorithms/index.js'
 import { assemble } from '../../stores/redis-scripts.js'

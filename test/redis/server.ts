@@ -5,9 +5,22 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createConnection, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
-import { Cluster, Redis } from 'ioredis'
-import type { RedisOptions } from 'ioredis'
+import type { Cluster as ClusterType, Redis as RedisType, RedisOptions } from 'ioredis'
 import type { Test } from 'tap'
+
+/**
+ * The ioredis the Redis tests run on: ioredis 6 (the devDependency), or the package named by
+ * $FASTIFY_LIMITER_IOREDIS (`.ci/run` runs the Redis tests once more with `ioredis5`, the
+ * alias devDependency of ioredis 5, since the peer range is `^5 || ^6`). Both have the API the
+ * tests use, so they are typed as the one installed under its own name.
+ */
+export const ioredisModule: string = process.env.FASTIFY_LIMITER_IOREDIS ?? 'ioredis'
+const ioredis = await import(ioredisModule) as typeof import('ioredis')
+/** The chosen ioredis' classes. */
+export const Redis: typeof RedisType = ioredis.Redis
+export const Cluster: typeof ClusterType = ioredis.Cluster
+export type Redis = RedisType
+export type Cluster = ClusterType
 
 /**
  * Throwaway redis-server processes for the Redis store tests: each on a free loopback port,
