@@ -4,6 +4,7 @@ import { once } from 'node:events'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createConnection, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
+import { createRequire } from 'node:module'
 import { delimiter, join } from 'node:path'
 import type { Cluster as ClusterType, Redis as RedisType, RedisOptions } from 'ioredis'
 import type { Test } from 'tap'
@@ -15,11 +16,14 @@ import type { Test } from 'tap'
  * tests use, so they are typed as the one installed under its own name.
  */
 export const ioredisModule: string = process.env.FASTIFY_LIMITER_IOREDIS ?? 'ioredis'
-const ioredis = await import(ioredisModule) as typeof import('ioredis')
+const ioredis = createRequire(import.meta.url)(ioredisModule) as typeof import('ioredis')
 /** The chosen ioredis' classes. */
 export const Redis: typeof RedisType = ioredis.Redis
 export const Cluster: typeof ClusterType = ioredis.Cluster
+// a class's name is both a value and a type; these names stand for the chosen ioredis' classes as both
+// eslint-disable-next-line @typescript-eslint/no-redeclare
 export type Redis = RedisType
+// eslint-disable-next-line @typescript-eslint/no-redeclare
 export type Cluster = ClusterType
 
 /**
