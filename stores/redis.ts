@@ -85,7 +85,7 @@ const requireModule = createRequire(import.meta.url)
  * Loads ioredis' `Redis` class on demand, so that only users who give a URL need ioredis.
  * @internal exported for tests
  */
-export function loadIoredis (id = 'ioredis'): new (url: string) => OwnedClient {
+export function loadIoredis (id = 'ioredis'): new (url: string, options: { enableAutoPipelining: boolean }) => OwnedClient {
   try {
     return requireModule(id).Redis
   } catch (err) {
@@ -193,7 +193,9 @@ export class RedisStore implements Store {
         throw new errors.INVALID_OPTION('RedisStore url', "a URL like 'redis://localhost:6379'", formatValue(url))
       }
       const Redis = loadIoredis()
-      const created = new Redis(url)
+      // auto-pipelining measured faster with batching (docs/performance.md): the EVALSHA of a
+      // turn and any other command of that turn share one write
+      const created = new Redis(url, { enableAutoPipelining: true })
       // Failures reach the plugin through the rejected commands; without a listener ioredis
       // would also print every reconnection error.
       created.on('error', () => {})
