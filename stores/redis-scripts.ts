@@ -20,14 +20,19 @@ import { ceilMulDivLua } from '../algorithms/rational.js'
  * numbers above 10^14). An expired state reads as none, as in the memory store, so decisions
  * never depend on when Redis itself drops the key (it does so at that same expiry, by `PXAT`).
  *
- * Each script takes the request's keys (one per window) and
- * `ARGV = cost, now | '', then per key: algorithm code, limit, windowMs, burst`, decides every
- * window, writes them all only when all allow (with `PX` from the algorithm's ttl), and returns
- * `{ allowed, limit, remaining, resetMs, retryAfterMs, index, now }` as integers.
+ * Each script decides a batch of requests (the calls of one turn of the event loop, on one
+ * connection or one Cluster hash slot) one after another, exactly as separate calls would: a
+ * request sees what the ones before it wrote. KEYS are the requests' keys in order (one per
+ * window); `ARGV = per request: cost, now | '', its number of keys, then per key: algorithm code,
+ * limit, windowMs, burst`. For each request the script decides every window and writes them all
+ * only when all allow (with `PXAT` from the algorithm's ttl). It returns, as integers,
+ * `allowed, limit, remaining, resetMs, retryAfterMs, index, now` per request, then the 1-based
+ * KEYS indices of damaged values (not a state this store wrote), which it read as empty and deleted.
  */
 
 const prelude = `
 local floor, ceil, fmod, max = math.floor, math.ceil, math.fmod, math.max
+local find, byte, gmatch = string.find, string.byte, string.gmatch
 
 local function num (x)
   return string.format('%.0f', x)
@@ -37,19 +42,21 @@ end
 -- store did not write (algorithms/encoding.ts decodeState's checks: safe integers in decimal,
 -- as many as the algorithm's shape { fields, entries } allows) reads as nil: damaged
 local function decode (raw, shape)
-  if string.find(raw, '^,') or string.find(raw, ',$') or string.find(raw, ',,') then return nil end
-  local e, v = nil, {}
-  for x in string.gmatch(raw, '[^,]+') do
-    local digits = #x
-    if string.sub(x, 1, 1) == '-' then digits = digits - 1 end
-    if digits > 16 or not string.find(x, '^%-?%d+$') then return nil end
+  -- one scan for a character other than digits, '-' and ','; then no empty part
+  if find(raw, '[^%d,%-]') or find(raw, ',,', 1, true) or byte(raw, 1) == 44 or byte(raw, -1) == 44 then return nil end
+  local e, v, k = nil, {}, 0
+  for x in gmatch(raw, '[^,]+') do
+    -- nil for '-', '1-2' and the like; a safe integer, as JavaScript reads it
     local n = tonumber(x)
-    if n > 9007199254740991 or n < -9007199254740991 then return nil end
-    if e == nil then e = n else v[#v + 1] = n end
+    if n == nil or n > 9007199254740991 or n < -9007199254740991 then return nil end
+    if e == nil then e = n else
+      k = k + 1
+      v[k] = n
+    end
   end
   if e == nil then return nil end
   if shape then
-    local extra = #v - shape[1]
+    local extra = k - shape[1]
     if extra < 0 or (shape[2] == 0 and extra ~= 0) or (shape[2] > 0 and fmod(extra, shape[2]) ~= 0) then return nil end
   end
   return e, v
@@ -185,7 +192,7 @@ export const mixedScript: RedisScript = assemble(builtIn)
 
 /**
  * Deletes the key `KEYS[1]` when its state has expired at `ARGV[1]` (or the server's clock
- * when it is ''). Returns 1 when it deleted it.
+ * when it is ''), or is damaged. Returns 1 when it deleted it.
  */
 export const sweepScript: RedisScript = hashed(prelude + `
 local raw = redis.call('GET', KEYS[1])
