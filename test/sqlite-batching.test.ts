@@ -94,6 +94,33 @@ t.test('a damaged row read in a batch is an empty bucket, reported once', async 
   t.equal(store.stats().damaged, 1)
 })
 
+t.test('a write that fails fails the whole batch, and a call without batch, with the coded error', async (t) => {
+  const path = newPath()
+  const batched = new SqliteStore({ path, batch: true })
+  const single = new SqliteStore({ path })
+  t.teardown(() => {
+    batched.close()
+    single.close()
+  })
+  // a real SQLite failure on write only: reads still work
+  const db = new Database(path)
+  db.exec('CREATE TRIGGER no_writes BEFORE INSERT ON fastify_limiter_v2 BEGIN SELECT RAISE(ABORT, \'no writes today\'); END')
+  db.close()
+  const results = await Promise.allSettled([batched.consume([bucket('a', 3)], 1), batched.consume([bucket('b', 3)], 1)])
+  t.same(results.map((r) => (r as PromiseRejectedResult).reason?.code), ['FST_LIMITER_SQLITE_FAILED', 'FST_LIMITER_SQLITE_FAILED'])
+  t.match((results[0] as PromiseRejectedResult).reason.message, /no writes today/)
+  const err = (() => {
+    try {
+      single.consume([bucket('c', 3)], 1)
+    } catch (e) {
+      return e as Error & { code?: string }
+    }
+  })()
+  t.equal(err?.code, 'FST_LIMITER_SQLITE_FAILED')
+  t.match(err?.message, /no writes today/)
+  t.equal(single.stats().rows, 0, 'nothing was written')
+})
+
 t.test('batch must be a boolean', async (t) => {
   t.throws(() => new SqliteStore({ path: newPath(), batch: 'yes' as unknown as boolean }), { code: 'FST_LIMITER_INVALID_OPTION' })
 })

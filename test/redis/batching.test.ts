@@ -5,6 +5,8 @@ import Fastify from 'fastify'
 import limiter from '../../index.js'
 import { algorithms } from '../../algorithms/index.js'
 import { RedisStore } from '../../stores/redis.js'
+import type { RedisClient } from '../../stores/redis.js'
+import { clusterSlot } from '../../stores/cluster-slot.js'
 import type { StoreBucket } from '../../stores/store.js'
 import { batchScenarioArb, sameDecisions } from '../batching.js'
 import { Redis, connect, freePort, redisAvailable, startCluster, startRedis } from './server.js'
@@ -70,6 +72,49 @@ if (redisAvailable(t)) {
     t.equal((store.client as unknown as Redis).options.enableAutoPipelining, true)
     await store.ready()
     t.equal((await store.consume([bucket('k', 3)], 1)).remaining, 2)
+  })
+
+  t.test('batch must be a boolean', async (t) => {
+    t.throws(() => new RedisStore({ client, batch: 1 as unknown as boolean }), { code: 'FST_LIMITER_INVALID_OPTION' })
+  })
+
+  t.test('ready(): at once for a connected, a lazy or a non-ioredis client; rejects for a closed one', async (t) => {
+    await new RedisStore({ client }).ready()
+    const lazy = connect(t, server.port, { lazyConnect: true })
+    t.equal(lazy.status, 'wait')
+    await new RedisStore({ client: lazy }).ready()
+    t.equal(lazy.status, 'wait', 'a lazy client is left to connect on first use')
+    const custom: RedisClient = { call: async () => 'OK', quit: async () => 'OK', isCluster: false, options: {} }
+    await new RedisStore({ client: custom }).ready()
+    const closed = connect(t, server.port)
+    await new RedisStore({ client: closed }).ready()
+    closed.disconnect()
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    t.equal(closed.status, 'end')
+    await t.rejects(new RedisStore({ client: closed }).ready(), /closed/)
+    const dropped = new Redis({ host: '127.0.0.1', port: server.port })
+    dropped.on('error', () => {})
+    const waiting = new RedisStore({ client: dropped }).ready()
+    dropped.disconnect()
+    await t.rejects(waiting, /closed/, 'closed while it waits')
+  })
+
+  t.test('the plugin logs a damaged value once, as a warning naming the key', async (t) => {
+    const { lines, stream } = capture()
+    const app = Fastify({ logger: { level: 'info', stream } })
+    t.teardown(() => app.close())
+    await app.register(limiter, { redis: client, keyPrefix: 'logged' })
+    app.get('/', { config: { rateLimit: '5/min' } }, async () => 'ok')
+    t.equal((await app.inject('/')).headers['x-ratelimit-remaining'], '4')
+    const [, keys] = await client.scan('0', 'MATCH', 'limiter:logged*', 'COUNT', 1000)
+    t.equal(keys.length, 1)
+    await client.set(keys[0], 'garbage')
+    t.equal((await app.inject('/')).headers['x-ratelimit-remaining'], '4', 'an empty bucket again')
+    t.equal((await app.inject('/')).headers['x-ratelimit-remaining'], '3')
+    const warnings = lines.filter((line) => line.level === 40)
+    t.equal(warnings.length, 1)
+    t.match(warnings[0], { key: keys[0].slice('limiter:'.length), msg: /did not parse .* empty bucket/ })
+    t.same(lines.filter((line) => line.level >= 50), [], 'not a store failure')
   })
 
   t.test('a batch that fails fails each of its requests', async (t) => {
@@ -147,5 +192,10 @@ if (redisAvailable(t)) {
     // 60 calls on 6 hash tags: at most 6 EVALSHA (one per slot), however the slots fall on masters
     await Promise.all(Array.from({ length: 60 }, (_, i) => batched.consume([bucket(`{tag${i % 6}}:x`, 100)], 1)))
     t.equal(await calls() - before, 6)
+
+    // the store's slot function against the Cluster's own
+    for (const key of ['123456789', 'foo', '{user1000}.following', 'a{}b', 'x{y', '{}{x}', 'h\u00e9llo{\u00fcn\u00ef}', 'limiter:{GET /a:ip:1.2.3.4}:sw:10:60000']) {
+      t.equal(clusterSlot(key), await admins[0].call('cluster', 'keyslot', key), key)
+    }
   })
 }
