@@ -106,7 +106,7 @@ if (redisAvailable(t)) {
     await app.register(limiter, { redis: client, keyPrefix: 'logged' })
     app.get('/', { config: { rateLimit: '5/min' } }, async () => 'ok')
     t.equal((await app.inject('/')).headers['x-ratelimit-remaining'], '4')
-    const [, keys] = await client.scan('0', 'MATCH', 'limiter:logged*', 'COUNT', 1000)
+    const keys = await client.keys('limiter:logged*')
     t.equal(keys.length, 1)
     await client.set(keys[0], 'garbage')
     t.equal((await app.inject('/')).headers['x-ratelimit-remaining'], '4', 'an empty bucket again')
