@@ -5,6 +5,7 @@ import type { RateLimitApi } from './lib/api.js'
 import { errors } from './lib/core/errors.js'
 import { kApplied, kRegistration } from './lib/core/symbols.js'
 import type { CompiledLimit, RateLimitDecision } from './lib/core/types.js'
+import type { Store, StoreEvents } from './lib/core/store.js'
 import { resolveOptions } from './lib/config/options.js'
 import { registerLimit } from './lib/config/register.js'
 import { checkLimit } from './lib/config/check.js'
@@ -122,11 +123,54 @@ async function fastifyLimiter (fastify: FastifyInstance, input: FastifyLimiterOp
     done(null, payload)
   })
 
+  // A store that connects (Redis) is waited for, bounded, so that the first requests after
+  // `ready()` are decided by it rather than by onStoreError; one line says when it is not ready.
+  const { store } = settings
+  if (typeof store.ready === 'function') {
+    fastify.addHook('onReady', async () => {
+      const events: StoreEvents = {
+        damaged: (key) => fastify.log.warn({ key },
+          'fastify-limiter: a stored rate-limit state did not parse (written by something else); it counts as an empty bucket and was deleted')
+      }
+      const problem = await waitReady(store, events, READY_WAIT_MS)
+      if (problem !== undefined) {
+        fastify.log.error(`fastify-limiter: the rate-limit store is not ready (${problem}); requests follow onStoreError until it is`)
+      }
+    })
+  }
+
   fastify.addHook('onClose', async () => {
     runtime.guard.close()
     removeMetrics?.()
     if (settings.ownsStore) await settings.store.close()
   })
+}
+
+/** How long `onReady` waits for the store to connect before starting without it. */
+const READY_WAIT_MS = 2_000
+
+/** Waits for `store.ready()` up to `ms`; returns what went wrong, or undefined when the store is ready. */
+async function waitReady (store: Store, events: StoreEvents, ms: number): Promise<string | undefined> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<string>((resolve) => {
+    timer = setTimeout(resolve, ms, `not connected after ${ms} ms`)
+  })
+  try {
+    return await Promise.race([
+      Promise.resolve(store.ready?.(events)).then(() => undefined, (err: unknown) => reasonOf(err)),
+      late
+    ])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+function reasonOf (err: unknown): string {
+  if (err !== null && typeof err === 'object') {
+    const { code, message } = err as { code?: unknown, message?: unknown }
+    if (typeof message === 'string') return typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message
+  }
+  return String(err)
 }
 
 /** The plugin. Register it before the routes it should limit. */

@@ -55,6 +55,19 @@ export function decodeState<S> (algorithm: Algorithm<S>, text: string): S {
   return state as S
 }
 
+/**
+ * Reads a stored state, or returns undefined when `text` is not one (damaged: written by
+ * something other than this package). The shared stores read a damaged state as an empty
+ * bucket rather than fail every request of that key.
+ */
+export function readState<S> (algorithm: Algorithm<S>, text: string): S | undefined {
+  try {
+    return decodeState(algorithm, text)
+  } catch {
+    return undefined
+  }
+}
+
 function damaged (algorithm: Algorithm<any>, text: string): Error {
   return new Error(`${algorithm.name}: not a stored state: ${JSON.stringify(text.slice(0, 100))}`)
 }

@@ -3,7 +3,7 @@
 import { execFileSync, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -22,6 +22,50 @@ export function cpuMicros (pid: number): number {
   // fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return (Number(fields[11]) + Number(fields[12])) * 1e6 / ticksPerSecond
+}
+
+/** `pid` and every process under it (the workers of a node:cluster server), from /proc. */
+function tree (pid: number): number[] {
+  const all = [pid]
+  let tasks: string[] = []
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`)
+  } catch {
+    return all
+  }
+  for (const task of tasks) {
+    let children = ''
+    try {
+      children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim()
+    } catch {
+      continue
+    }
+    for (const child of children.split(' ').filter((c) => c !== '')) all.push(...tree(Number(child)))
+  }
+  return all
+}
+
+/** CPU time charged to `pid` and the processes under it, in µs. */
+export function treeCpuMicros (pid: number): number {
+  return tree(pid).reduce((sum, p) => {
+    try {
+      return sum + cpuMicros(p)
+    } catch {
+      // a process that exited between the listing and the read
+      return sum
+    }
+  }, 0)
+}
+
+/** CPU time (user + system) the Redis servers behind `clients` have used, in µs (INFO cpu). */
+export async function redisCpuMicros (clients: readonly Redis[]): Promise<number> {
+  let total = 0
+  for (const client of clients) {
+    const info = await client.info('cpu')
+    const field = (name: string) => Number((new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info) as RegExpExecArray)[1])
+    total += (field('used_cpu_user') + field('used_cpu_sys')) * 1e6
+  }
+  return total
 }
 
 export async function freePort (): Promise<number> {
@@ -90,6 +134,58 @@ export async function startRedis (): Promise<RedisServer> {
     async stop () {
       client.disconnect()
       await tracked.stop()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+}
+
+export interface RedisClusterServers {
+  readonly ports: number[]
+  /** One client per master, for INFO and FLUSHALL. */
+  readonly clients: Redis[]
+  stop (): Promise<void>
+}
+
+/**
+ * A Redis Cluster of 3 masters on loopback: each node with `--cluster-enabled yes` and its own
+ * free `--cluster-port`, slots split evenly, joined by CLUSTER MEET; ready once every node says
+ * `cluster_state:ok` and knows the others.
+ */
+export async function startRedisCluster (masters = 3): Promise<RedisClusterServers> {
+  const dir = mkdtempSync(join(tmpdir(), 'fastify-limiter-bench-cluster-'))
+  const nodes: Child[] = []
+  const ports: number[] = []
+  const buses: number[] = []
+  for (let i = 0; i < masters; i++) {
+    const port = await freePort()
+    const bus = await freePort()
+    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
+      '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes', '--cluster-port', String(bus),
+      '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '5000'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    await waitFor(child, 'Ready to accept connections', 'redis-server (cluster)')
+    nodes.push(track(child))
+    ports.push(port)
+    buses.push(bus)
+  }
+  const clients = ports.map((port) => new Redis({ host: '127.0.0.1', port }))
+  const slots = 16384
+  for (let i = 0; i < masters; i++) {
+    await clients[i].call('cluster', 'addslotsrange', Math.floor(i * slots / masters), Math.floor((i + 1) * slots / masters) - 1)
+    if (i > 0) await clients[0].call('cluster', 'meet', '127.0.0.1', ports[i], buses[i])
+  }
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    const infos = await Promise.all(clients.map((c) => c.call('cluster', 'info') as Promise<string>))
+    if (infos.every((info) => info.includes('cluster_state:ok') && info.includes(`cluster_known_nodes:${masters}`))) break
+    if (Date.now() > deadline) throw new Error('the benchmark Redis Cluster did not form in 30 s')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return {
+    ports,
+    clients,
+    async stop () {
+      for (const client of clients) client.disconnect()
+      for (const node of nodes) await node.stop()
       rmSync(dir, { recursive: true, force: true })
     }
   }

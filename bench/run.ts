@@ -8,7 +8,7 @@ import { cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { cpuMicros, freePort, redisCommands, runLoad, startRedis, startServer } from './processes.js'
+import { freePort, redisCommands, redisCpuMicros, runLoad, startRedis, startRedisCluster, startServer, treeCpuMicros } from './processes.js'
 import { profileServer } from './profile.js'
 import type { ProfileSummary } from './profile.js'
 import { writeReport } from './report.js'
@@ -49,12 +49,16 @@ const appScript = join(here, 'servers', 'app.js')
 const loadScript = join(here, 'load.js')
 const sqliteDir = mkdtempSync(join(tmpdir(), 'fastify-limiter-bench-sqlite-'))
 const redis = await startRedis()
+// the Cluster only when a server uses it; its servers find it by $BENCH_CLUSTER_PORTS
+const redisCluster = names.includes('fl-redis-cluster') ? await startRedisCluster() : undefined
+if (redisCluster !== undefined) process.env.BENCH_CLUSTER_PORTS = redisCluster.ports.join(',')
+const redisClients = [redis.client, ...redisCluster?.clients ?? []]
 const began = Date.now()
 const loadBefore = loadavg()[0]
 
 /** One server, one measured run: started fresh, warmed up, measured, stopped. */
 async function measure (name: ServerName, round: number): Promise<Omit<Measurement, 'seq'>> {
-  await redis.client.flushall()
+  for (const client of redisClients) await client.flushall()
   const port = await freePort()
   const server = await startServer([appScript, name, String(port), String(redis.port), sqliteDir])
   try {
@@ -62,15 +66,19 @@ async function measure (name: ServerName, round: number): Promise<Omit<Measureme
     const { clients } = servers[name]
     await runLoad(loadScript, url, warmup, connections, clients)
     const commands0 = await redisCommands(url)
-    const cpu0 = cpuMicros(server.pid)
+    const redisCpu0 = await redisCpuMicros(redisClients)
+    // the server's process and, for a multi-process server, its workers
+    const cpu0 = treeCpuMicros(server.pid)
     const load = await runLoad(loadScript, url, seconds, connections, clients)
-    const cpu = cpuMicros(server.pid) - cpu0
+    const cpu = treeCpuMicros(server.pid) - cpu0
+    const redisCpu = await redisCpuMicros(redisClients) - redisCpu0
     const commands = await redisCommands(url) - commands0
     return {
       name,
       round,
       ...load,
       cpuUsPerRequest: cpu / load.requests,
+      redisCpuUsPerRequest: redisCpu / load.requests,
       redisCommandsPerRequest: commands / load.requests
     }
   } finally {
@@ -96,7 +104,7 @@ try {
       const m = { ...await measure(name, round), seq }
       measurements.push(m)
       process.stdout.write(`round ${round + 1}/${rounds} ${name.padEnd(22)} ${Math.round(m.rps).toString().padStart(6)} req/s ` +
-        `${m.cpuUsPerRequest.toFixed(1).padStart(5)} µs CPU/req  non-2xx ${m.non2xx}  redis cmds/req ${m.redisCommandsPerRequest.toFixed(2)}\n`)
+        `${m.cpuUsPerRequest.toFixed(1).padStart(5)} µs CPU/req  Redis ${(m.redisCpuUsPerRequest ?? 0).toFixed(1).padStart(4)} µs CPU/req  non-2xx ${m.non2xx}  redis cmds/req ${m.redisCommandsPerRequest.toFixed(2)}\n`)
     }
   }
   if (args.profile) {
@@ -110,6 +118,7 @@ try {
     memory = JSON.parse(execFileSync(process.execPath, ['--expose-gc', join(here, 'memory.js')], { encoding: 'utf8' }))
   }
 } finally {
+  await redisCluster?.stop()
   await redis.stop()
   rmSync(sqliteDir, { recursive: true, force: true })
 }

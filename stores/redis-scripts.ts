@@ -20,24 +20,44 @@ import { ceilMulDivLua } from '../algorithms/rational.js'
  * numbers above 10^14). An expired state reads as none, as in the memory store, so decisions
  * never depend on when Redis itself drops the key (it does so at that same expiry, by `PXAT`).
  *
- * Each script takes the request's keys (one per window) and
- * `ARGV = cost, now | '', then per key: algorithm code, limit, windowMs, burst`, decides every
- * window, writes them all only when all allow (with `PX` from the algorithm's ttl), and returns
- * `{ allowed, limit, remaining, resetMs, retryAfterMs, index, now }` as integers.
+ * Each script decides a batch of requests (the calls of one turn of the event loop, on one
+ * connection or one Cluster hash slot) one after another, exactly as separate calls would: a
+ * request sees what the ones before it wrote. KEYS are the requests' keys in order (one per
+ * window); `ARGV = per request: cost, now | '', its number of keys, then per key: algorithm code,
+ * limit, windowMs, burst`. For each request the script decides every window and writes them all
+ * only when all allow (with `PXAT` from the algorithm's ttl). It returns, as integers,
+ * `allowed, limit, remaining, resetMs, retryAfterMs, index, now` per request, then the 1-based
+ * KEYS indices of damaged values (not a state this store wrote), which it read as empty and deleted.
  */
 
 const prelude = `
 local floor, ceil, fmod, max = math.floor, math.ceil, math.fmod, math.max
+local find, byte, gmatch = string.find, string.byte, string.gmatch
 
 local function num (x)
   return string.format('%.0f', x)
 end
 
--- a key holds its expiry (epoch ms, on the clock that decided), then the state
-local function decode (raw)
-  local e, v = nil, {}
-  for x in string.gmatch(raw, '[^,]+') do
-    if e == nil then e = tonumber(x) else v[#v + 1] = tonumber(x) end
+-- a key holds its expiry (epoch ms, on the clock that decided), then the state. A value this
+-- store did not write (algorithms/encoding.ts decodeState's checks: safe integers in decimal,
+-- as many as the algorithm's shape { fields, entries } allows) reads as nil: damaged
+local function decode (raw, shape)
+  -- one scan for a character other than digits, '-' and ','; then no empty part
+  if find(raw, '[^%d,%-]') or find(raw, ',,', 1, true) or byte(raw, 1) == 44 or byte(raw, -1) == 44 then return nil end
+  local e, v, k = nil, {}, 0
+  for x in gmatch(raw, '[^,]+') do
+    -- nil for '-', '1-2' and the like; a safe integer, as JavaScript reads it
+    local n = tonumber(x)
+    if n == nil or n > 9007199254740991 or n < -9007199254740991 then return nil end
+    if e == nil then e = n else
+      k = k + 1
+      v[k] = n
+    end
+  end
+  if e == nil then return nil end
+  if shape then
+    local extra = k - shape[1]
+    if extra < 0 or (shape[2] == 0 and extra ~= 0) or (shape[2] > 0 and fmod(extra, shape[2]) ~= 0) then return nil end
   end
   return e, v
 end
@@ -57,59 +77,85 @@ end
 local steps = {}
 `
 
-const driver = `
-local cost = tonumber(ARGV[1])
-local serverNow = clockNow()
-local now = serverNow
-if ARGV[2] ~= '' then now = tonumber(ARGV[2]) end
--- Redis expires keys by its own clock. When an injected clock (tests) decides and lags it,
--- keys are kept longer by twice the lag, so that none vanishes while it still counts on the
--- injected clock; on the server's clock a key expires exactly when its state does.
-local lag = 0
-if serverNow > now then lag = serverNow - now end
+/** Each built-in algorithm's state shape, by code: its number of fields, and of integers per entry. */
+const shapes = 'local shapes = { ' + algorithmNames.map((name) => {
+  const { code, fields, entries = [] } = algorithms[name]
+  return `${code} = { ${fields.length}, ${entries.length} }`
+}).join(', ') + ' }\n'
 
-local states, ttls = {}, {}
-local best, bAllowed, bLimit, bRemaining, bReset, bRetry
-for i = 1, #KEYS do
-  local a = 3 + (i - 1) * 4
-  local limit = tonumber(ARGV[a + 1])
-  local raw = redis.call('GET', KEYS[i])
-  local s = nil
-  if raw then
-    local e, v = decode(raw)
-    -- an expired state reads as none, exactly as in the memory store
-    if e > now then s = v end
-  end
-  -- the twins take the rate as one table, as the TypeScript functions take AlgorithmParams
-  local p = { limit = limit, windowMs = tonumber(ARGV[a + 2]), burst = tonumber(ARGV[a + 3]) }
-  local allowed, remaining, resetMs, retry, state, ttl = steps[ARGV[a]](s, now, cost, p)
-  states[i] = state
-  ttls[i] = ttl
-  -- stores/store.ts moreRestrictive: a denial over an allowance, then the longest retry,
-  -- then the lowest remaining
-  local pick = best == nil
-  if not pick then
-    if allowed ~= bAllowed then
-      pick = not allowed
-    elseif not allowed then
-      pick = retry > bRetry
-    else
-      pick = remaining < bRemaining
+const driver = shapes + `
+local serverNow = clockNow()
+local out, damaged = {}, {}
+local k, a, o = 0, 1, 0
+-- one request after another, exactly as separate calls would decide them: a request sees the
+-- states the requests before it in the batch wrote
+while a <= #ARGV do
+  local cost = tonumber(ARGV[a])
+  local now = serverNow
+  if ARGV[a + 1] ~= '' then now = tonumber(ARGV[a + 1]) end
+  local n = tonumber(ARGV[a + 2])
+  -- Redis expires keys by its own clock. When an injected clock (tests) decides and lags it,
+  -- keys are kept longer by twice the lag, so that none vanishes while it still counts on the
+  -- injected clock; on the server's clock a key expires exactly when its state does.
+  local lag = 0
+  if serverNow > now then lag = serverNow - now end
+
+  local states, ttls = {}, {}
+  local best, bAllowed, bLimit, bRemaining, bReset, bRetry
+  for i = 1, n do
+    local b = a + 3 + (i - 1) * 4
+    local limit = tonumber(ARGV[b + 1])
+    local raw = redis.call('GET', KEYS[k + i])
+    local s = nil
+    if raw then
+      local e, v = decode(raw, shapes[ARGV[b]])
+      -- an expired state reads as none, exactly as in the memory store; a damaged one (a value
+      -- this store did not write) is deleted and reads as none too, and the reply names its key
+      if e == nil then
+        redis.call('DEL', KEYS[k + i])
+        damaged[#damaged + 1] = k + i
+      elseif e > now then
+        s = v
+      end
+    end
+    -- the twins take the rate as one table, as the TypeScript functions take AlgorithmParams
+    local p = { limit = limit, windowMs = tonumber(ARGV[b + 2]), burst = tonumber(ARGV[b + 3]) }
+    local allowed, remaining, resetMs, retry, state, ttl = steps[ARGV[b]](s, now, cost, p)
+    states[i] = state
+    ttls[i] = ttl
+    -- stores/store.ts moreRestrictive: a denial over an allowance, then the longest retry,
+    -- then the lowest remaining
+    local pick = best == nil
+    if not pick then
+      if allowed ~= bAllowed then
+        pick = not allowed
+      elseif not allowed then
+        pick = retry > bRetry
+      else
+        pick = remaining < bRemaining
+      end
+    end
+    if pick then
+      best, bAllowed, bLimit, bRemaining, bReset, bRetry = i, allowed, limit, remaining, resetMs, retry
     end
   end
-  if pick then
-    best, bAllowed, bLimit, bRemaining, bReset, bRetry = i, allowed, limit, remaining, resetMs, retry
+  if bAllowed then
+    for i = 1, n do
+      local e = now + ttls[i]
+      redis.call('SET', KEYS[k + i], encode(e, states[i]), 'PXAT', num(e + 2 * lag))
+    end
   end
+  local flag = 0
+  if bAllowed then flag = 1 end
+  out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5], out[o + 6], out[o + 7] =
+    flag, bLimit, bRemaining, bReset, bRetry, best - 1, now
+  o = o + 7
+  k = k + n
+  a = a + 3 + 4 * n
 end
-if bAllowed then
-  for i = 1, #KEYS do
-    local e = now + ttls[i]
-    redis.call('SET', KEYS[i], encode(e, states[i]), 'PXAT', num(e + 2 * lag))
-  end
-end
-local flag = 0
-if bAllowed then flag = 1 end
-return { flag, bLimit, bRemaining, bReset, bRetry, best - 1, now }
+-- after the decisions, the (1-based) KEYS indices of the damaged states
+for i = 1, #damaged do out[o + i] = damaged[i] end
+return out
 `
 
 /** One script as the store sends it: its source and the SHA1 that EVALSHA names it by. */
@@ -146,13 +192,15 @@ export const mixedScript: RedisScript = assemble(builtIn)
 
 /**
  * Deletes the key `KEYS[1]` when its state has expired at `ARGV[1]` (or the server's clock
- * when it is ''). Returns 1 when it deleted it.
+ * when it is ''), or is damaged. Returns 1 when it deleted it.
  */
 export const sweepScript: RedisScript = hashed(prelude + `
 local raw = redis.call('GET', KEYS[1])
 local now = clockNow()
 if ARGV[1] ~= '' then now = tonumber(ARGV[1]) end
-if raw and decode(raw) <= now then
+if raw then
+  local e = decode(raw)
+  if e ~= nil and e > now then return 0 end
   redis.call('DEL', KEYS[1])
   return 1
 end
@@ -181,8 +229,9 @@ for i = 1, #KEYS do
   local raw = redis.call('GET', KEYS[i])
   local s = nil
   if raw then
+    -- a damaged value (decode gives nil) reads as an empty bucket, as in the consume driver
     local e, v = decode(raw)
-    if e > now then s = v end
+    if e ~= nil and e > now then s = v end
   end
   local p = { limit = tonumber(ARGV[a + 1]), windowMs = tonumber(ARGV[a + 2]), burst = tonumber(ARGV[a + 3]) }
   local state, ttl = refunds[ARGV[a]](s, now, cost, p)
@@ -212,8 +261,9 @@ for i = 1, #KEYS do
   local raw = redis.call('GET', KEYS[i])
   local s = nil
   if raw then
+    -- a damaged value (decode gives nil) reads as an empty bucket, as in the consume driver
     local e, v = decode(raw)
-    if e > now then s = v end
+    if e ~= nil and e > now then s = v end
   end
   local p = { limit = limit, windowMs = tonumber(ARGV[a + 2]), burst = tonumber(ARGV[a + 3]) }
   local allowed, remaining, resetMs, retry = steps[ARGV[a]](s, now, cost, p)

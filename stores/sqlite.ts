@@ -1,8 +1,8 @@
 import { createRequire } from 'node:module'
 import type BetterSqlite3 from 'better-sqlite3'
 import { evaluate } from './store.js'
-import { decodeState, encodeState } from '../algorithms/encoding.js'
-import type { Store, StoreBucket, StoreDecision, StoreStats } from './store.js'
+import { encodeState, readState } from '../algorithms/encoding.js'
+import type { Store, StoreBucket, StoreDecision, StoreEvents, StoreStats } from './store.js'
 import { errors } from '../lib/core/errors.js'
 import { checkInteger, formatValue } from '../lib/core/format.js'
 
@@ -35,6 +35,15 @@ export interface SqliteStoreOptions {
    * @example new SqliteStore({ path: ':memory:', clock: () => fakeNow })
    */
   clock?: () => number
+  /**
+   * Group commit: the `consume` calls of one turn of the event loop are decided in one
+   * `BEGIN IMMEDIATE` transaction, one after another exactly as separate calls would be, and
+   * `consume` returns a promise. A call alone in its turn runs at the end of that turn. With
+   * `false`, each call is its own transaction and `consume` returns the decision directly.
+   * @default false
+   * @example new SqliteStore({ path: 'limits.db', batch: true })
+   */
+  batch?: boolean
 }
 
 export interface SqliteStoreStats extends StoreStats {
@@ -46,6 +55,8 @@ export interface SqliteStoreStats extends StoreStats {
   journalMode: string
   /** Sweeps of the cleanup timer that failed (a locked database, say); the next one retries. */
   cleanupErrors: number
+  /** Damaged states (rows this store did not write) read as empty buckets and deleted, since the store was opened. */
+  damaged: number
 }
 
 /**
@@ -91,7 +102,7 @@ function isBusy (err: unknown): boolean {
  * machine share limits exactly, and a request's windows are all charged or none is.
  * Calls are synchronous (better-sqlite3 is) and throw `FST_LIMITER_SQLITE_*` errors.
  */
-export class SqliteStore implements Store {
+export class SqliteStore<Batched extends boolean = false> implements Store {
   readonly path: string
   readonly cleanupIntervalMs: number
   readonly busyTimeoutMs: number
@@ -108,12 +119,19 @@ export class SqliteStore implements Store {
   #countLive: BetterSqlite3.Statement<[number], number>
   #countAll: BetterSqlite3.Statement<[], number>
   #consume: BetterSqlite3.Transaction<(buckets: readonly StoreBucket[], cost: number, now: number) => StoreDecision>
+  #consumeMany: BetterSqlite3.Transaction<(queue: Queue) => Array<StoreDecision | Error>>
+  readonly #batching: boolean
+  /** The calls of this turn, waiting for the group commit at its end. */
+  #queue: Queue = new Queue()
+  #scheduled = false
+  #damaged = 0
+  #events: StoreEvents | undefined
 
-  constructor (options: SqliteStoreOptions) {
+  constructor (options: SqliteStoreOptions & { batch?: Batched }) {
     if (options === null || typeof options !== 'object') {
       throw new errors.INVALID_OPTION('SqliteStore options', 'an object with a path', formatValue(options))
     }
-    const { path, cleanupIntervalMs = 300_000, busyTimeoutMs = 5_000, clock = Date.now } = options
+    const { path, cleanupIntervalMs = 300_000, busyTimeoutMs = 5_000, clock = Date.now, batch = false } = options
     if (typeof path !== 'string' || path === '') {
       throw new errors.INVALID_OPTION('SqliteStore path', "a database file path like 'limits.db'", formatValue(path))
     }
@@ -122,6 +140,8 @@ export class SqliteStore implements Store {
     this.busyTimeoutMs = checkInteger('SqliteStore busyTimeoutMs', busyTimeoutMs, 0, 2 ** 31 - 1)
     if (typeof clock !== 'function') throw new errors.INVALID_OPTION('SqliteStore clock', 'a function', formatValue(clock))
     this.#clock = clock
+    if (typeof batch !== 'boolean') throw new errors.INVALID_OPTION('SqliteStore batch', 'true or false', formatValue(batch))
+    this.#batching = batch
 
     const Database = loadDriver() as Driver
     const db = this.#db = this.#open(Database)
@@ -144,6 +164,23 @@ export class SqliteStore implements Store {
       throw new errors.SQLITE_OPEN(path, (err as Error).message, { cause: err })
     }
     this.#consume = db.transaction((buckets, cost, now) => this.#decide(buckets, cost, now))
+    this.#consumeMany = db.transaction((queue) => {
+      const decisions: Array<StoreDecision | Error> = new Array(queue.size)
+      for (let j = 0; j < queue.size; j++) {
+        try {
+          decisions[j] = this.#decide(queue.buckets[j], queue.costs[j], queue.nows[j])
+        } catch (err) {
+          // what fails before the writes fails this request alone; a failed write throws out of
+          // #decide's writes too, but then it is the database failing, and so is the batch
+          if (!(err instanceof WriteError)) {
+            decisions[j] = this.#fail('consume', err)
+            continue
+          }
+          throw err.cause
+        }
+      }
+      return decisions
+    })
 
     this.#timer = setInterval(() => {
       try {
@@ -166,18 +203,36 @@ export class SqliteStore implements Store {
   /** Runs inside the transaction: read every bucket, decide, write only when allowed. */
   #decide (buckets: readonly StoreBucket[], cost: number, now: number): StoreDecision {
     const current: unknown[] = new Array(buckets.length)
-    for (let i = 0; i < buckets.length; i++) {
-      const text = this.#select.get(buckets[i].key, now)
-      // a damaged state throws, and fails the request with FST_LIMITER_SQLITE_FAILED
-      if (text !== undefined) current[i] = decodeState(buckets[i].algorithm, text)
-    }
+    for (let i = 0; i < buckets.length; i++) current[i] = this.#load(buckets[i], now)
     const { decision, states, ttls } = evaluate(buckets, current, cost, now)
     if (decision.allowed) {
-      for (let i = 0; i < buckets.length; i++) {
-        this.#upsert.run(buckets[i].key, encodeState(buckets[i].algorithm, states[i] as object), now + ttls[i])
+      try {
+        for (let i = 0; i < buckets.length; i++) {
+          this.#upsert.run(buckets[i].key, encodeState(buckets[i].algorithm, states[i] as object), now + ttls[i])
+        }
+      } catch (err) {
+        throw new WriteError(err)
       }
     }
     return decision
+  }
+
+  /**
+   * A bucket's live state, or undefined: none, expired, or damaged (a row this store did not
+   * write), which is an empty bucket, deleted so that it is reported once, never a store failure.
+   */
+  #load (bucket: StoreBucket, now: number): unknown {
+    const text = this.#select.get(bucket.key, now)
+    if (text === undefined) return undefined
+    const state = readState(bucket.algorithm, text)
+    if (state === undefined) this.#damage(bucket.key)
+    return state
+  }
+
+  #damage (key: string): void {
+    this.#delete.run(key)
+    this.#damaged++
+    this.#events?.damaged(key)
   }
 
   /** Wraps a driver error in a coded one; a lock held past `busyTimeoutMs` gets its own code. */
@@ -194,8 +249,53 @@ export class SqliteStore implements Store {
     }
   }
 
-  consume (buckets: readonly StoreBucket[], cost: number, now: number = this.#clock()): StoreDecision {
-    return this.#run('consume', () => this.#consume.immediate(buckets, cost, now))
+  /** The decision, or with `batch: true` a promise of it, settled by the group commit at the end of the turn. */
+  consume (buckets: readonly StoreBucket[], cost: number, now: number = this.#clock()): Batched extends true ? Promise<StoreDecision> : StoreDecision {
+    type Result = Batched extends true ? Promise<StoreDecision> : StoreDecision
+    if (!this.#batching) return this.#run('consume', () => this.#unwrap(() => this.#consume.immediate(buckets, cost, now))) as Result
+    const queue = this.#queue
+    if (!this.#scheduled) {
+      this.#scheduled = true
+      // the end of this turn: after the I/O callbacks that are running, before any timer
+      setImmediate(this.#commit)
+    }
+    return queue.add(buckets, cost, now) as Result
+  }
+
+  /** The group commit: one transaction for the turn's calls, each settled on its own. */
+  readonly #commit = (): void => {
+    const queue = this.#queue
+    this.#queue = new Queue()
+    this.#scheduled = false
+    let decisions: Array<StoreDecision | Error>
+    try {
+      decisions = this.#consumeMany.immediate(queue)
+    } catch (err) {
+      // the transaction failed (a lock held past busyTimeoutMs, a failed write): nothing was
+      // charged, and every request of the batch fails into its own mode
+      const failure = this.#fail('consume', err)
+      for (let j = 0; j < queue.size; j++) queue.rejects[j](failure)
+      return
+    }
+    for (let j = 0; j < queue.size; j++) {
+      const d = decisions[j]
+      if (d instanceof Error) queue.rejects[j](d)
+      else queue.resolves[j](d)
+    }
+  }
+
+  /** A write error out of the one-call transaction, as the driver threw it. */
+  #unwrap<T> (fn: () => T): T {
+    try {
+      return fn()
+    } catch (err) {
+      throw err instanceof WriteError ? err.cause : err
+    }
+  }
+
+  /** Keeps `events` to report damaged states through; a file store is ready once open. */
+  ready (events?: StoreEvents): void {
+    this.#events = events
   }
 
   reset (key: string): void {
@@ -222,7 +322,8 @@ export class SqliteStore implements Store {
       fileBytes: (this.#db.pragma('page_count', { simple: true }) as number) *
         (this.#db.pragma('page_size', { simple: true }) as number),
       journalMode: this.journalMode,
-      cleanupErrors: this.#cleanupErrors
+      cleanupErrors: this.#cleanupErrors,
+      damaged: this.#damaged
     }))
   }
 
@@ -247,13 +348,13 @@ export class SqliteStore implements Store {
   refund (buckets: readonly StoreBucket[], cost: number, now: number = this.#clock()): void {
     this.#run('refund', () => {
       this.#refund ??= this.#db.transaction((buckets, cost, now) => {
-        for (const { key, algorithm, params } of buckets) {
-          const text = this.#select.get(key, now)
-          const current = text === undefined ? undefined : decodeState(algorithm, text)
+        for (const bucket of buckets) {
+          const { key, algorithm, params } = bucket
+          const current = this.#load(bucket, now)
           const { state, ttlMs } = algorithm.refund(current, now, cost, params)
           if (state !== undefined) {
             this.#upsert.run(key, encodeState(algorithm, state as object), now + ttlMs)
-          } else if (text !== undefined) {
+          } else if (current !== undefined) {
             // an empty bucket is no state
             this.#delete.run(key)
           }
@@ -272,12 +373,41 @@ export class SqliteStore implements Store {
       this.#peek ??= this.#db.transaction((buckets, cost, now) => {
         const current: unknown[] = new Array(buckets.length)
         for (let i = 0; i < buckets.length; i++) {
+          // a damaged state reads as an empty bucket; peek writes nothing, so consume deletes it later
           const text = this.#select.get(buckets[i].key, now)
-          if (text !== undefined) current[i] = decodeState(buckets[i].algorithm, text)
+          if (text !== undefined) current[i] = readState(buckets[i].algorithm, text)
         }
         return evaluate(buckets, current, cost, now).decision
       })
       return this.#peek.deferred(buckets, cost, now)
+    })
+  }
+}
+
+/** A driver error thrown by a write: the database failing, which fails a whole group commit. */
+class WriteError extends Error {
+  constructor (cause: unknown) {
+    super('write failed', { cause })
+  }
+}
+
+/** The calls waiting for one group commit, as parallel arrays (no object per call). */
+class Queue {
+  size = 0
+  readonly buckets: Array<readonly StoreBucket[]> = []
+  readonly costs: number[] = []
+  readonly nows: number[] = []
+  readonly resolves: Array<(decision: StoreDecision) => void> = []
+  readonly rejects: Array<(err: unknown) => void> = []
+
+  add (buckets: readonly StoreBucket[], cost: number, now: number): Promise<StoreDecision> {
+    this.size++
+    this.buckets.push(buckets)
+    this.costs.push(cost)
+    this.nows.push(now)
+    return new Promise((resolve, reject) => {
+      this.resolves.push(resolve)
+      this.rejects.push(reject)
     })
   }
 }

@@ -149,19 +149,25 @@ t.test('after close every call is a coded error, and close can be repeated', asy
   }
 })
 
-t.test('a state another program corrupted is a coded error and charges no other window', async (t) => {
+t.test('a state another program corrupted is an empty bucket, reported once, never a failure', async (t) => {
   const path = newPath()
   const clock = new Clock()
   const store = new SqliteStore({ path, clock: clock.read })
+  const reported: string[] = []
+  store.ready({ damaged: (key) => reported.push(key) })
   const good = perMinute('good', 5)[0]
   const bad = perMinute('bad', 5)[0]
   store.consume([good, bad], 1)
   const db = new Database(path)
   db.prepare("UPDATE fastify_limiter_v2 SET state = '{not json' WHERE key = 'bad'").run()
   db.close()
-  const err = thrown(() => store.consume([good, bad], 1))
-  t.equal(err?.code, 'FST_LIMITER_SQLITE_FAILED')
-  t.equal(store.consume([good], 1).remaining, 3, 'good was charged once, by the first request only')
+  const d = store.consume([good, bad], 1)
+  t.equal(d.allowed, true, 'decided, not failed')
+  t.equal(d.index, 0, 'good, charged twice, is the tighter window')
+  t.equal(store.consume([bad], 1).remaining, 3, 'bad restarted empty: charged by the second request, then this one')
+  t.equal(store.consume([good], 1).remaining, 2, 'good was charged by every request')
+  t.same(reported, ['bad'], 'reported once, by key')
+  t.equal(store.stats().damaged, 1)
   store.close()
 })
 

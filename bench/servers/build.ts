@@ -3,10 +3,10 @@
 import { join } from 'node:path'
 import Fastify from 'fastify'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible'
 import type { RateLimiterAbstract } from 'rate-limiter-flexible'
-import limiter from '../../index.js'
+import limiter, { SqliteStore } from '../../index.js'
 import { servers } from './names.js'
 import type { ServerName } from './names.js'
 
@@ -26,6 +26,20 @@ function redis (port: number, pipelined = true): Redis {
   // count what the server sends (Redis' own counters also count the commands its scripts run)
   const send = client.sendCommand.bind(client)
   client.sendCommand = (...args: Parameters<Redis['sendCommand']>) => {
+    commandsSent++
+    return send(...args)
+  }
+  return client
+}
+
+/** A Cluster client on the benchmark's 3 masters ($BENCH_CLUSTER_PORTS), commands counted like redis(). */
+function cluster (): Cluster {
+  const ports = (process.env.BENCH_CLUSTER_PORTS ?? '').split(',').filter((p) => p !== '').map(Number)
+  if (ports.length === 0) throw new Error('BENCH_CLUSTER_PORTS names no Cluster node')
+  const client = new Cluster(ports.map((port) => ({ host: '127.0.0.1', port })), { enableAutoPipelining: true })
+  client.on('error', () => {})
+  const send = client.sendCommand.bind(client)
+  client.sendCommand = (...args: Parameters<Cluster['sendCommand']>) => {
     commandsSent++
     return send(...args)
   }
@@ -86,7 +100,21 @@ export async function build (name: ServerName, redisPort: number, sqliteDir: str
       config = { rateLimit: '1/hour' }
       break
     case 'fl-sqlite':
-      await app.register(limiter, { sqlite: join(sqliteDir, `${process.pid}.db`) })
+      // group commit: the calls of one turn in one transaction
+      await app.register(limiter, { store: new SqliteStore({ path: join(sqliteDir, `${process.pid}.db`), busyTimeoutMs: 100, batch: true }) })
+      config = { rateLimit: `${HIGH}/hour` }
+      break
+    case 'fl-sqlite-4proc':
+      // every worker of the 4 (bench/servers/app.ts) opens the same file
+      await app.register(limiter, { store: new SqliteStore({ path: join(sqliteDir, 'shared.db'), busyTimeoutMs: 100, batch: true }) })
+      config = { rateLimit: `${HIGH}/hour` }
+      break
+    case 'fl-redis-many-clients':
+      await app.register(limiter, { redis: redis(redisPort) })
+      config = { rateLimit: `${HIGH}/hour` }
+      break
+    case 'fl-redis-cluster':
+      await app.register(limiter, { redis: cluster() })
       config = { rateLimit: `${HIGH}/hour` }
       break
     case 'fl-redis':

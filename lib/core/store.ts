@@ -30,6 +30,18 @@ export interface StoreStats {
 }
 
 /**
+ * What the plugin hands a store when it starts (`Store.ready`), so that the store, which has no
+ * logger, can report what the plugin logs.
+ */
+export interface StoreEvents {
+  /**
+   * A stored state did not parse (a row or value this store did not write): the store read it
+   * as an empty bucket and deleted it, so this is called once per damage. Never a store failure.
+   */
+  damaged (key: string): void
+}
+
+/**
  * The store contract. `consume` decides every bucket of one request atomically: all allow and
  * all are charged, or none is charged. It may return the decision directly (the memory store
  * does, to keep the hot path free of promises) or a promise of it.
@@ -50,6 +62,13 @@ export interface Store {
    */
   clear (prefix?: string): void | Promise<void>
   stats (): StoreStats | Promise<StoreStats>
+  /**
+   * Optional: resolves once the store can answer (a Redis client connected), or rejects with
+   * the reason it cannot yet. The plugin awaits it in `onReady`, for a bounded time, so that the
+   * first requests are decided by the store rather than by `onStoreError`; it logs one line when
+   * the store is not ready, and starts anyway. Custom stores may omit it.
+   */
+  ready? (events: StoreEvents): void | Promise<void>
   /** Release timers and connections; called on Fastify close for stores the plugin owns or was given. */
   close (): void | Promise<void>
   /**

@@ -6,10 +6,9 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { Redis } from 'ioredis'
 import { RedisStore } from '../../stores/redis.js'
 import { build } from '../helpers.js'
-import { freePort, redisAvailable, redisServerBin, startRedis, until } from './server.js'
+import { Redis, freePort, redisAvailable, redisServerBin, startRedis, until } from './server.js'
 
 const rejections: unknown[] = []
 process.on('unhandledRejection', (reason) => { rejections.push(reason) })

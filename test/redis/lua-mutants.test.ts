@@ -1,6 +1,6 @@
 import t from 'tap'
 import fc from 'fast-check'
-import type { Redis } from 'ioredis'
+import type { Redis } from './server.js'
 import { algorithmNames, algorithms } from '../../algorithms/index.js'
 import type { AlgorithmName } from '../../algorithms/index.js'
 import { assemble, assembleRefund } from '../../stores/redis-scripts.js'
@@ -71,7 +71,8 @@ function decideBy (client: Redis, script: RedisScript, prefix: string): Decide {
   return async (buckets, cost, now) => {
     const keys = buckets.map(({ key }) => prefix + key)
     const args = buckets.flatMap(({ algorithm, params }) => [algorithm.code, params.limit, params.windowMs, params.burst])
-    const r = await client.call('eval', script.lua, keys.length, ...keys, cost, now, ...args) as number[]
+    // one request in the scripts' batch layout: cost, now, its number of keys, then per key the rate
+    const r = await client.call('eval', script.lua, keys.length, ...keys, cost, now, keys.length, ...args) as number[]
     return { allowed: r[0] === 1, limit: r[1], remaining: r[2], resetMs: r[3], retryAfterMs: r[4], index: r[5], now: r[6] }
   }
 }

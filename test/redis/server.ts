@@ -4,10 +4,27 @@ import { once } from 'node:events'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createConnection, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
+import { createRequire } from 'node:module'
 import { delimiter, join } from 'node:path'
-import { Cluster, Redis } from 'ioredis'
-import type { RedisOptions } from 'ioredis'
+import type { Cluster as ClusterType, Redis as RedisType, RedisOptions } from 'ioredis'
 import type { Test } from 'tap'
+
+/**
+ * The ioredis the Redis tests run on: ioredis 6 (the devDependency), or the package named by
+ * $FASTIFY_LIMITER_IOREDIS (`.ci/run` runs the Redis tests once more with `ioredis5`, the
+ * alias devDependency of ioredis 5, since the peer range is `^5 || ^6`). Both have the API the
+ * tests use, so they are typed as the one installed under its own name.
+ */
+export const ioredisModule: string = process.env.FASTIFY_LIMITER_IOREDIS ?? 'ioredis'
+const ioredis = createRequire(import.meta.url)(ioredisModule) as typeof import('ioredis')
+/** The chosen ioredis' classes. */
+export const Redis: typeof RedisType = ioredis.Redis
+export const Cluster: typeof ClusterType = ioredis.Cluster
+// a class's name is both a value and a type; these names stand for the chosen ioredis' classes as both
+// eslint-disable-next-line @typescript-eslint/no-redeclare
+export type Redis = RedisType
+// eslint-disable-next-line @typescript-eslint/no-redeclare
+export type Cluster = ClusterType
 
 /**
  * Throwaway redis-server processes for the Redis store tests: each on a free loopback port,
