@@ -84,7 +84,7 @@ export function createApi (scope: ApiScope): RateLimitApi {
     return bucketsOf(resolved).map((b) => b.key)
   }
 
-  function requestKeys (request: FastifyRequest): string[] {
+  async function requestKeys (request: FastifyRequest): Promise<string[]> {
     const keys: string[] = []
     for (let a = request[kApplied]; a !== null; a = a.previous) {
       keys.push(...keysOf(a))
@@ -93,7 +93,7 @@ export function createApi (scope: ApiScope): RateLimitApi {
     // The limiter did not run on this request: work out what it would have counted.
     const route = request.routeOptions
     for (const limit of registry.find(route.url === undefined ? NOT_FOUND : routeLabel(route.method, route.url))) {
-      for (const resolved of resolveBuckets(request, limit, options)) keys.push(...keysOf(resolved))
+      for (const resolved of await resolveBuckets(request, limit, options)) keys.push(...keysOf(resolved))
     }
     return keys
   }
@@ -128,7 +128,7 @@ export function createApi (scope: ApiScope): RateLimitApi {
   const api: RateLimitApi = {
     store,
     async reset (target) {
-      const keys = isRequest(target) ? requestKeys(target) : selectorKeys(target)
+      const keys = isRequest(target) ? await requestKeys(target) : selectorKeys(target)
       await resetKeys(keys)
     },
     async clear () {

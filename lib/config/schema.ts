@@ -28,8 +28,8 @@ export type RateUnit = LowerRateUnit | Uppercase<LowerRateUnit> | Capitalize<Low
 /** `'<count>/<window>'`: `'10/min'`, `'3/5min'`, `'20/30s'`. Checked again at registration. */
 export type RateString = `${number}/${RateUnit}` | `${number}/${number}${RateUnit}`
 
-/** What a request-function option receives and may return. */
-type RequestFunction<R> = (request: FastifyRequest) => R
+/** What a request-function option receives and may return: a value, or a promise of one (awaited). */
+type RequestFunction<R> = (request: FastifyRequest) => R | PromiseLike<R>
 
 const fn = <T>(description: string) =>
   Type.Unsafe<T>(Type.Function([Type.Any()], Type.Unknown(), { description }))
@@ -124,9 +124,11 @@ export const LimitObjectSchema = Type.Object({
    */
   user: Type.Optional(RatesSchema),
   /**
-   * A custom identity (an API key, a tenant): `(request) => string | number | undefined`;
-   * takes `rate`. `undefined` or `null` means no key: the request falls back to `user` or `ip`.
+   * A custom identity (an API key, a tenant): `(request) => string | number | undefined`, or a
+   * promise of one (awaited); takes `rate`. `undefined` or `null` means no key: the request
+   * falls back to `user` or `ip`. No default: no key bucket.
    * @example { key: (request) => request.headers['x-api-key'] as string | undefined, rate: '1000/hour' }
+   * @example { key: async (request) => (await lookUpApiKey(request))?.tenant, rate: '1000/hour' }
    */
   key: Type.Optional(fn<RequestFunction<Identity>>('a function (request) => string | number | undefined')),
   /**
@@ -135,8 +137,9 @@ export const LimitObjectSchema = Type.Object({
    */
   rate: Type.Optional(RatesSchema),
   /**
-   * Cost units per request: a positive integer, or a function of the request returning one
-   * (from 1 to the smallest capacity of the route's rates, else `FST_LIMITER_INVALID_COST`).
+   * Cost units per request: a positive integer, or a function of the request returning one or
+   * a promise of one (from 1 to the smallest capacity of the route's rates, else
+   * `FST_LIMITER_INVALID_COST`).
    * @default 1
    * @example { user: '100/hour', cost: 10 }
    * @example { ip: '1000/hour', cost: (request) => Number((request.query as { pages?: string }).pages ?? 1) }
@@ -299,7 +302,7 @@ export const PluginOptionsSchema = Type.Object({
   global: Type.Optional(LimitSchema),
   /**
    * Resolves the signed-in user's id: a string or finite number, or `undefined`/`null` for an
-   * anonymous request.
+   * anonymous request; or a promise of one (awaited).
    * @default (request) => request.user?.id
    * @example { user: (request) => request.user?.sub } // `@fastify/jwt` puts the subject in `sub`
    */
@@ -339,14 +342,14 @@ export const PluginOptionsSchema = Type.Object({
    */
   errorFormat: Type.Optional(ErrorFormatSchema),
   /**
-   * Builds the 429 body from the request and the denial's context.
+   * Builds the 429 body from the request and the denial's context; may return a promise of it.
    * @default (request, context) => ({ statusCode: 429, error: 'Too Many Requests', message: `Rate limit exceeded, retry in ${context.after}` })
    * @example { errorResponseBuilder: (request, context) => ({ code: 'RATE_LIMITED', retryInSeconds: context.retryAfter }) }
    */
-  errorResponseBuilder: Type.Optional(fn<(request: FastifyRequest, context: LimitContext) => unknown>('a function (request, context) => body')),
+  errorResponseBuilder: Type.Optional(fn<(request: FastifyRequest, context: LimitContext) => unknown>('a function (request, context) => body (or a promise of it)')),
   /**
    * Requests never limited (no count, no headers): IPs and CIDRs, or a function of the
-   * request. No default: nobody is exempt.
+   * request returning a boolean or a promise of one (awaited). No default: nobody is exempt.
    * @example { exempt: ['127.0.0.1', '10.0.0.0/8', '::1'] }
    * @example { exempt: (request) => request.headers['x-internal'] === process.env.INTERNAL_TOKEN }
    */
@@ -382,10 +385,11 @@ export const PluginOptionsSchema = Type.Object({
    */
   ipv6Subnet: Type.Optional(Type.Integer({ minimum: 1, maximum: 128 })),
   /**
-   * Called on every denial, dry-run ones too; its errors are logged, never thrown. No default.
+   * Called on every denial, dry-run ones too; its errors (and rejections, when it returns a
+   * promise) are logged, never thrown, and the response does not wait for it. No default.
    * @example { onExceeded: (request, context) => request.log.info({ route: context.route }, 'rate limited') }
    */
-  onExceeded: Type.Optional(fn<(request: FastifyRequest, context: LimitContext) => void>('a function (request, context) => void')),
+  onExceeded: Type.Optional(fn<(request: FastifyRequest, context: LimitContext) => void | PromiseLike<void>>('a function (request, context) => void')),
   /**
    * `() => epoch milliseconds`: every decision is made at `clock()`. For tests.
    * @default each store's own clock (`Date.now`; Redis: the server's `TIME`)

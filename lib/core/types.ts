@@ -48,6 +48,9 @@ export type StoreErrorMode = 'fallback' | 'allow' | 'deny'
 /** Identity resolvers return a string or number, or undefined/null for "none". */
 export type Identity = string | number | undefined | null
 
+/** A value, or a promise of it: what every function the plugin accepts may return (a promise is awaited). */
+export type MaybePromise<T> = T | PromiseLike<T>
+
 /** The hooks the limiter can run in. */
 export type HookName = 'onRequest' | 'preValidation' | 'preHandler'
 
@@ -85,8 +88,8 @@ export interface CompiledLimit {
   readonly ip: CompiledKind | undefined
   readonly user: CompiledKind | undefined
   readonly key: CompiledKind | undefined
-  readonly keyFn: ((request: FastifyRequest) => Identity) | undefined
-  readonly cost: number | ((request: FastifyRequest) => number)
+  readonly keyFn: ((request: FastifyRequest) => MaybePromise<Identity>) | undefined
+  readonly cost: number | ((request: FastifyRequest) => MaybePromise<number>)
   /** The largest cost every rate can ever allow (the smallest burst). */
   readonly maxCost: number
   readonly dryRun: boolean
@@ -209,7 +212,7 @@ export interface ResolvedOptions {
   /** True when the plugin created the store (and so closes it on Fastify close). */
   readonly ownsStore: boolean
   readonly algorithm: Algorithm<unknown>
-  readonly user: (request: FastifyRequest) => Identity
+  readonly user: (request: FastifyRequest) => MaybePromise<Identity>
   readonly hook: HookName
   readonly keyPrefix: string
   /** The plugin's `headers` option, defaulted; routes may override it. */
@@ -220,10 +223,10 @@ export interface ResolvedOptions {
   /** The user's `errorResponseBuilder`, if any: it builds every 429 body, whatever the format. */
   readonly customErrorResponse: ((request: FastifyRequest, context: LimitContext) => unknown) | undefined
   readonly errorResponseBuilder: (request: FastifyRequest, context: LimitContext) => unknown
-  readonly exempt: ((request: FastifyRequest) => boolean) | undefined
+  readonly exempt: ((request: FastifyRequest) => MaybePromise<boolean>) | undefined
   readonly dryRun: boolean
   readonly ipv6Subnet: number
-  readonly onExceeded: ((request: FastifyRequest, context: LimitContext) => void) | undefined
+  readonly onExceeded: ((request: FastifyRequest, context: LimitContext) => MaybePromise<void>) | undefined
   readonly clock: (() => number) | undefined
   /**
    * What the OpenAPI document says about a limited route (its headers and 429 body follow the

@@ -4,9 +4,22 @@ import { errors } from '../core/errors.js'
 import { formatValue } from '../core/format.js'
 import { kApplied } from '../core/symbols.js'
 import type { Applied, CompiledKind, CompiledLimit, LimitContext, RateLimitDecision, ResolvedBucket } from '../core/types.js'
-import { bucketsOf, costOf, resolveBuckets } from './bucket.js'
+import { bucketsOf, checkCost, identityOf, isThenable, resolverFailed } from './bucket.js'
+import { ipIdentity } from './identity.js'
+import { encodePart } from './keys.js'
 import { UNAVAILABLE_RETRY_S, humanAfter, unavailableResponse } from './response.js'
 import type { Runtime } from './runtime.js'
+
+/** The steps of a request before the store, in order; each may call a function of the user. */
+const EXEMPT = 0
+const KEY = 1
+const USER = 2
+const IP = 3
+const COST = 4
+const STORE = 5
+
+/** What a step without a function to call yields. */
+const NONE = Symbol('none')
 
 export type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
 
@@ -22,6 +35,8 @@ class Attempt {
   cost = 1
   /** Why the cost could not be computed: the request is counted at cost 1, then answered with this. */
   error: Error | undefined = undefined
+  /** The step before the store this attempt is at (EXEMPT to STORE). */
+  step = EXEMPT
   /** The injected clock's time, when the plugin has a clock. */
   now: number | undefined = undefined
   /** Set when the decision comes from the store and may be remembered as a denial on this server. */
@@ -117,7 +132,15 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
       attempt.done(err as Error)
       return
     }
-    if (limit.errorContentType !== undefined) attempt.reply.type(limit.errorContentType)
+    if (isThenable(body)) {
+      body.then((value) => send(attempt, value), (err: unknown) => attempt.done(err as Error))
+      return
+    }
+    send(attempt, body)
+  }
+
+  function send (attempt: Attempt, body: unknown): void {
+    if (attempt.limit.errorContentType !== undefined) attempt.reply.type(attempt.limit.errorContentType)
     attempt.reply.code(429).send(body)
   }
 
@@ -125,7 +148,7 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     if (options.onExceeded === undefined) return
     try {
       const result: unknown = options.onExceeded(request, denial)
-      if (result instanceof Promise) result.catch((err) => request.log.error({ err }, 'fastify-limiter: onExceeded failed'))
+      if (isThenable(result)) result.then(undefined, (err: unknown) => request.log.error({ err }, 'fastify-limiter: onExceeded failed'))
     } catch (err) {
       request.log.error({ err }, 'fastify-limiter: onExceeded failed')
     }
@@ -186,36 +209,118 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     }
   }
 
-  return function rateLimitHook (request, reply, done) {
-    const limit = select(request)
-    // A limit registered twice on one request (a hook added at several levels) counts once.
-    for (let a = request[kApplied]; a !== null; a = a.previous) {
-      if (a.limit === limit) {
-        done()
+  /**
+   * Runs the steps before the store from `attempt.step` on. A step whose function returns a
+   * promise waits for it, then the steps go on from its callback; a synchronous function
+   * keeps the whole way free of promises and closures.
+   */
+  function advance (attempt: Attempt): void {
+    while (attempt.step !== STORE) {
+      let value: unknown
+      try {
+        value = callStep(attempt)
+      } catch (err) {
+        if (!fail(attempt, err)) return
+        continue
+      }
+      if (value !== NONE && isThenable(value)) {
+        value.then((v) => {
+          if (settle(attempt, v)) advance(attempt)
+        }, (err: unknown) => {
+          if (fail(attempt, err)) advance(attempt)
+        })
         return
       }
+      if (!settle(attempt, value)) return
     }
-    const attempt = new Attempt(request, reply, done, limit)
+    charge(attempt)
+  }
+
+  /** Calls the user function of the attempt's step: NONE when the step has none to call. */
+  function callStep (attempt: Attempt): unknown {
+    const { request, limit } = attempt
+    switch (attempt.step) {
+      case EXEMPT:
+        return exempt === undefined ? NONE : exempt(request)
+      case KEY:
+        return limit.key === undefined ? NONE : (limit.keyFn as NonNullable<CompiledLimit['keyFn']>)(request)
+      case USER:
+        return limit.user === undefined || (attempt.resolved.length > 0 && limit.apply !== 'all') ? NONE : options.user(request)
+      case IP:
+        return NONE
+      default:
+        return typeof limit.cost === 'number' ? NONE : limit.cost(request)
+    }
+  }
+
+  /**
+   * Acts on the value of the attempt's step and moves to the next step. False when the
+   * request is finished here (exempt, not limited, or an error passed to `done`).
+   */
+  function settle (attempt: Attempt, value: unknown): boolean {
+    const { request, limit } = attempt
     try {
-      if (exempt !== undefined && exempt(request)) {
-        done()
-        return
-      }
-      attempt.resolved = uncounted(request, resolveBuckets(request, limit, options))
-      if (attempt.resolved.length === 0) {
-        done()
-        return
+      switch (attempt.step) {
+        case EXEMPT:
+          if (value !== NONE && value) {
+            attempt.done()
+            return false
+          }
+          break
+        case KEY:
+        case USER: {
+          if (value === NONE) break
+          const key = attempt.step === KEY
+          const id = identityOf(limit, key ? 'key' : 'user', value)
+          if (id !== undefined) attempt.resolved.push({ kind: (key ? limit.key : limit.user) as CompiledKind, identity: encodePart(id) })
+          break
+        }
+        case IP:
+          if (limit.ip !== undefined && (attempt.resolved.length === 0 || limit.apply === 'all')) {
+            attempt.resolved.push({ kind: limit.ip, identity: encodePart(ipIdentity(request.ip, options.ipv6Subnet)) })
+          }
+          attempt.resolved = uncounted(request, attempt.resolved)
+          if (attempt.resolved.length === 0) {
+            attempt.done()
+            return false
+          }
+          break
+        case COST:
+          try {
+            attempt.cost = value === NONE ? limit.cost as number : checkCost(limit, value)
+          } catch (err) {
+            // counted at cost 1 first, so that a client cannot send uncountable requests at will
+            attempt.error = err as Error
+          }
       }
     } catch (err) {
-      done(err as Error)
-      return
+      attempt.done(err as Error)
+      return false
     }
-    try {
-      attempt.cost = costOf(request, limit)
-    } catch (err) {
-      // counted at cost 1 first, so that a client cannot send uncountable requests at will
-      attempt.error = err as Error
+    attempt.step++
+    return true
+  }
+
+  /** A step's function threw or rejected. False when that ends the request (with the error). */
+  function fail (attempt: Attempt, err: unknown): boolean {
+    switch (attempt.step) {
+      case EXEMPT:
+        attempt.done(err as Error)
+        return false
+      case KEY:
+      case USER:
+        attempt.done(resolverFailed(attempt.limit, attempt.step === KEY ? 'key' : 'user', err))
+        return false
+      default:
+        // an uncountable request is still counted, at cost 1 (see settle)
+        attempt.error = resolverFailed(attempt.limit, 'cost', err)
+        attempt.step++
+        return true
     }
+  }
+
+  /** The buckets and cost are known: read the clock, then ask the store. */
+  function charge (attempt: Attempt): void {
     const { resolved } = attempt
     attempt.buckets = resolved.length === 1 ? bucketsOf(resolved[0]) : resolved.flatMap(bucketsOf)
     if (clock !== undefined) {
@@ -234,6 +339,18 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
       attempt.now = now
     }
     consume(attempt)
+  }
+
+  return function rateLimitHook (request, reply, done) {
+    const limit = select(request)
+    // A limit registered twice on one request (a hook added at several levels) counts once.
+    for (let a = request[kApplied]; a !== null; a = a.previous) {
+      if (a.limit === limit) {
+        done()
+        return
+      }
+    }
+    advance(new Attempt(request, reply, done, limit))
   }
 }
 
