@@ -32,6 +32,19 @@ describe('config.rateLimit', () => {
     expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '20/min', group: 'reports', dryRun: true }>()
   })
 
+  test('functions may be async (issue 12)', () => {
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ key: (r: FastifyRequest) => Promise<string | undefined>, rate: '10/min' }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '10/min', cost: (r: FastifyRequest) => Promise<number> }>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: '10/min', cost: (r: FastifyRequest) => Promise<string> }>()
+    expect<FastifyLimiterOptions>().type.toBeAssignableFrom<{
+      user: (r: FastifyRequest) => Promise<string | undefined>
+      exempt: (r: FastifyRequest) => Promise<boolean>
+      errorResponseBuilder: (r: FastifyRequest) => Promise<{ code: string }>
+      onExceeded: (r: FastifyRequest) => Promise<void>
+    }>()
+    expect<FastifyLimiterOptions>().type.not.toBeAssignableFrom<{ exempt: (r: FastifyRequest) => Promise<string> }>()
+  })
+
   test('friendlier units, in lower, upper and capitalized case', () => {
     expect<RouteRateLimit>().type.toBeAssignableFrom<'10/MIN'>()
     expect<RouteRateLimit>().type.toBeAssignableFrom<'10/Min'>()
