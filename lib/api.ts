@@ -119,7 +119,10 @@ export function createApi (scope: ApiScope): RateLimitApi {
     for (const limit of limits) {
       for (const [name, identity] of identities) {
         const kind = limit[name]
-        if (kind !== undefined) keys.push(...keysOf({ kind, identity }))
+        if (kind === undefined) continue
+        if (kind.dynamic === undefined) keys.push(...keysOf({ kind, identity }))
+        // rates a function decides: the buckets of every rate it returned lately
+        else for (const known of kind.dynamic.known()) keys.push(...keysOf({ kind: known, identity }))
       }
     }
     return keys

@@ -50,7 +50,24 @@ export const RateSchema = Type.Union([
   }, { additionalProperties: false })
 ], { description: "a rate like '10/min' or '3/5min', or { limit, windowMs }" })
 
-export const RatesSchema = Type.Union([RateSchema, Type.Array(RateSchema, { minItems: 1 })])
+/**
+ * A rate a rate function returns: a rate string or `{ limit, windowMs }`. Any string is
+ * accepted by the type (rates often come from a plan table); it is checked when returned.
+ */
+export type RateValue = string | { limit: number, windowMs: number }
+
+/**
+ * Rates decided per request: `(request) => rate | rate[] | undefined`, or a promise of one.
+ * `undefined` means this bucket kind does not limit the request (the next kind applies).
+ */
+export type RateFunction = (request: FastifyRequest) => RateValue | readonly RateValue[] | undefined |
+PromiseLike<RateValue | readonly RateValue[] | undefined>
+
+export const RatesSchema = Type.Union([
+  RateSchema,
+  Type.Array(RateSchema, { minItems: 1 }),
+  fn<RateFunction>('a function (request) => rate | rate[] | undefined')
+])
 
 export const AlgorithmSchema = Type.Unsafe<AlgorithmName>(Type.Union([
   Type.Literal('fixed-window'),
@@ -111,16 +128,21 @@ export type HeaderFormatInput = Static<typeof HeadersSchema>
 export const LimitObjectSchema = Type.Object({
   /**
    * Rate(s) for anonymous traffic, per client IP (IPv6 by the plugin's `ipv6Subnet`): a rate
-   * string, `{ limit, windowMs }`, or an array of them (several windows, all must allow).
-   * No default: without it, a request that gets no `key` or `user` bucket is not limited.
+   * string, `{ limit, windowMs }`, or an array of them (several windows, all must allow); or a
+   * function of the request returning those, or `undefined` (no IP limit for this request),
+   * or a promise of them. No default: without it, a request that gets no `key` or `user`
+   * bucket is not limited.
    * @example { ip: '10/min' }
    * @example { ip: ['10/s', '1000/day'] }
+   * @example { ip: (request) => request.headers['x-partner'] === undefined ? '10/min' : '100/min' }
    */
   ip: Type.Optional(RatesSchema),
   /**
-   * Rate(s) for signed-in traffic, per user id (the plugin's `user` option resolves it).
+   * Rate(s) for signed-in traffic, per user id (the plugin's `user` option resolves it): like
+   * `ip`, a function of the request too (`undefined`: the request falls back to `ip`).
    * No default: without it, signed-in requests fall back to the `ip` bucket.
    * @example { ip: '10/min', user: '100/min' }
+   * @example { ip: '10/min', user: (request) => (request as { user?: { plan?: string } }).user?.plan === 'pro' ? '1000/min' : '100/min' }
    */
   user: Type.Optional(RatesSchema),
   /**
@@ -132,7 +154,9 @@ export const LimitObjectSchema = Type.Object({
    */
   key: Type.Optional(fn<RequestFunction<Identity>>('a function (request) => string | number | undefined')),
   /**
-   * Rate(s) for the `key` bucket; given exactly when `key` is.
+   * Rate(s) for the `key` bucket, like `ip` (a function of the request too); given exactly
+   * when `key` is. No default.
+   * @example { key: (request) => request.headers['x-api-key'] as string | undefined, rate: (request) => request.headers['x-plan'] === 'pro' ? '1000/min' : '100/min' }
    * @example { key: (request) => request.headers['x-tenant'] as string | undefined, rate: ['50/s', '10000/day'] }
    */
   rate: Type.Optional(RatesSchema),
@@ -215,10 +239,10 @@ export const RouteLimitSchema = Type.Union([Type.Literal(false), LimitSchema])
 /** What each top-level key of a limit must be, for error messages. */
 export const limitExpectations: Record<string, string> = {
   '': "a rate string like '10/min', false, or an object with ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply",
-  ip: "a rate like '10/min' or '3/5min', { limit, windowMs }, or a non-empty array of them",
-  user: "a rate like '10/min' or '3/5min', { limit, windowMs }, or a non-empty array of them",
+  ip: "a rate like '10/min' or '3/5min', { limit, windowMs }, a non-empty array of them, or a function (request) => rate | rate[] | undefined",
+  user: "a rate like '10/min' or '3/5min', { limit, windowMs }, a non-empty array of them, or a function (request) => rate | rate[] | undefined",
   key: 'a function (request) => string | number | undefined',
-  rate: "a rate like '10/min' or '3/5min', { limit, windowMs }, or a non-empty array of them",
+  rate: "a rate like '10/min' or '3/5min', { limit, windowMs }, a non-empty array of them, or a function (request) => rate | rate[] | undefined",
   cost: 'a positive integer or a function (request) => number',
   algorithm: "one of 'fixed-window', 'sliding-window', 'sliding-log', 'token-bucket', 'leaky-bucket', 'gcra'",
   burst: 'a positive integer',

@@ -24,6 +24,8 @@ export const errors = {
     'FST_LIMITER_INVALID_COST', '%s: cost returned %s; expected an integer from 1 to %s', 500),
   INVALID_IDENTITY: createError<'FST_LIMITER_INVALID_IDENTITY', 500, [string, string, string]>(
     'FST_LIMITER_INVALID_IDENTITY', '%s: the %s resolver returned %s; expected a non-empty string, a finite number, or undefined/null for none', 500),
+  INVALID_RATE_RESULT: createError<'FST_LIMITER_INVALID_RATE_RESULT', 500, [string, string, string, string]>(
+    'FST_LIMITER_INVALID_RATE_RESULT', "%s: the %s rate function returned %s; expected a rate like '10/min', { limit, windowMs }, a non-empty array of them, or undefined (%s)", 500),
   RESOLVER_FAILED: createError<'FST_LIMITER_RESOLVER_FAILED', 500, [string, string, string, Cause]>(
     'FST_LIMITER_RESOLVER_FAILED', '%s: the %s function threw: %s', 500),
   INVALID_CLOCK: createError<'FST_LIMITER_INVALID_CLOCK', 500, [string]>(

@@ -70,9 +70,30 @@ export interface CompiledKind {
   readonly kind: BucketKind
   /** The start of the store key, up to the identity: `<prefix>:{<route>:<kind>:`. */
   readonly head: string
+  /** The rates; empty for a kind whose rates a function decides per request (see `dynamic`). */
   readonly rates: readonly CompiledRate[]
   /** The serialized RateLimit-Policy field for these rates. */
   readonly policy: string
+  /** The largest cost every rate of the kind can allow (the smallest capacity); Infinity with no rates. */
+  readonly maxCost: number
+  /** Set when a function decides the kind's rates per request. */
+  readonly dynamic: DynamicRates | undefined
+}
+
+/**
+ * A bucket kind whose rates a function of the request returns (`ip: (request) => '10/min'`).
+ * Each distinct returned rate is compiled once into a kind of its own (same head, so the same
+ * identity; its own rate tails, so different rates never share a bucket) and cached.
+ */
+export interface DynamicRates {
+  readonly fn: (request: FastifyRequest) => unknown
+  /**
+   * The kind of the rates a call returned, compiled or from the cache; undefined for
+   * `undefined` (this kind does not limit the request). Throws FST_LIMITER_INVALID_RATE_RESULT.
+   */
+  compile (value: unknown): CompiledKind | undefined
+  /** The kinds compiled lately (the cache): what `reset()` by selector forgets. */
+  known (): Iterable<CompiledKind>
 }
 
 /** A limit compiled for one route (or group, or the global limit). */
@@ -85,6 +106,10 @@ export interface CompiledLimit {
   readonly id: string
   /** Keeps route, group, global and `hook()` buckets apart (see keyHead): `''`, `'group='`, `'hook<n>='`. */
   readonly namespace: string
+  /** The algorithm of every rate of the limit. */
+  readonly algorithm: Algorithm<any>
+  /** True when a function decides the rates of one of the kinds per request. */
+  readonly dynamic: boolean
   readonly ip: CompiledKind | undefined
   readonly user: CompiledKind | undefined
   readonly key: CompiledKind | undefined

@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify'
 import { errors } from '../core/errors.js'
 import { formatValue } from '../core/format.js'
 import type { StoreBucket } from '../core/store.js'
-import type { CompiledLimit, ResolvedBucket, ResolvedOptions } from '../core/types.js'
+import type { CompiledKind, CompiledLimit, ResolvedBucket, ResolvedOptions } from '../core/types.js'
 import { ipIdentity } from './identity.js'
 import { encodePart } from './keys.js'
 
@@ -30,9 +30,9 @@ export function identityOf (limit: CompiledLimit, what: string, value: unknown):
 }
 
 /** A cost function's value, checked: an integer from 1 to the limit's largest allowable cost. */
-export function checkCost (limit: CompiledLimit, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > limit.maxCost) {
-    throw new errors.INVALID_COST(limit.where, formatValue(value), limit.maxCost)
+export function checkCost (limit: CompiledLimit, value: unknown, maxCost: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > maxCost) {
+    throw new errors.INVALID_COST(limit.where, formatValue(value), maxCost)
   }
   return value
 }
@@ -61,22 +61,31 @@ export async function resolveBuckets (request: FastifyRequest, limit: CompiledLi
   const found: ResolvedBucket[] = []
   if (limit.key !== undefined) {
     const id = identityOf(limit, 'key', await call(limit, 'key', limit.keyFn as NonNullable<CompiledLimit['keyFn']>, request))
-    if (id !== undefined) {
-      found.push({ kind: limit.key, identity: encodePart(id) })
+    const kind = id === undefined ? undefined : await kindOf(request, limit, limit.key)
+    if (kind !== undefined) {
+      found.push({ kind, identity: encodePart(id as string) })
       if (!all) return found
     }
   }
   if (limit.user !== undefined) {
     const id = identityOf(limit, 'user', await call(limit, 'user', options.user, request))
-    if (id !== undefined) {
-      found.push({ kind: limit.user, identity: encodePart(id) })
+    const kind = id === undefined ? undefined : await kindOf(request, limit, limit.user)
+    if (kind !== undefined) {
+      found.push({ kind, identity: encodePart(id as string) })
       if (!all) return found
     }
   }
-  if (limit.ip !== undefined) {
-    found.push({ kind: limit.ip, identity: encodePart(ipIdentity(request.ip, options.ipv6Subnet)) })
+  const kind = limit.ip === undefined ? undefined : await kindOf(request, limit, limit.ip)
+  if (kind !== undefined) {
+    found.push({ kind, identity: encodePart(ipIdentity(request.ip, options.ipv6Subnet)) })
   }
   return found
+}
+
+/** The kind a request is counted in: the declared one, or the one of the rates its function returns. */
+async function kindOf (request: FastifyRequest, limit: CompiledLimit, kind: CompiledKind): Promise<CompiledKind | undefined> {
+  if (kind.dynamic === undefined) return kind
+  return kind.dynamic.compile(await call(limit, `${kind.kind} rate`, kind.dynamic.fn, request))
 }
 
 /** The store keys of a request's buckets, one per rate. */

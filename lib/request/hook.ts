@@ -3,7 +3,7 @@ import type { StoreBucket, StoreDecision } from '../core/store.js'
 import { errors } from '../core/errors.js'
 import { formatValue } from '../core/format.js'
 import { kApplied } from '../core/symbols.js'
-import type { Applied, CompiledKind, CompiledLimit, LimitContext, RateLimitDecision, ResolvedBucket } from '../core/types.js'
+import type { Applied, CompiledKind, CompiledLimit, DynamicRates, LimitContext, RateLimitDecision, ResolvedBucket } from '../core/types.js'
 import { bucketsOf, checkCost, identityOf, isThenable, resolverFailed } from './bucket.js'
 import { ipIdentity } from './identity.js'
 import { encodePart } from './keys.js'
@@ -13,10 +13,12 @@ import type { Runtime } from './runtime.js'
 /** The steps of a request before the store, in order; each may call a function of the user. */
 const EXEMPT = 0
 const KEY = 1
-const USER = 2
-const IP = 3
-const COST = 4
-const STORE = 5
+const KEY_RATE = 2
+const USER = 3
+const USER_RATE = 4
+const IP = 5
+const COST = 6
+const STORE = 7
 
 /** What a step without a function to call yields. */
 const NONE = Symbol('none')
@@ -37,6 +39,8 @@ class Attempt {
   error: Error | undefined = undefined
   /** The step before the store this attempt is at (EXEMPT to STORE). */
   step = EXEMPT
+  /** The encoded identity of a key or user kind whose rates a function is deciding. */
+  pending: string | undefined = undefined
   /** The injected clock's time, when the plugin has a clock. */
   now: number | undefined = undefined
   /** Set when the decision comes from the store and may be remembered as a denial on this server. */
@@ -244,10 +248,14 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
         return exempt === undefined ? NONE : exempt(request)
       case KEY:
         return limit.key === undefined ? NONE : (limit.keyFn as NonNullable<CompiledLimit['keyFn']>)(request)
+      case KEY_RATE:
+        return attempt.pending === undefined ? NONE : (limit.key as DynamicKind).dynamic.fn(request)
       case USER:
         return limit.user === undefined || (attempt.resolved.length > 0 && limit.apply !== 'all') ? NONE : options.user(request)
+      case USER_RATE:
+        return attempt.pending === undefined ? NONE : (limit.user as DynamicKind).dynamic.fn(request)
       case IP:
-        return NONE
+        return limit.ip?.dynamic === undefined || !ipApplies(attempt) ? NONE : limit.ip.dynamic.fn(request)
       default:
         return typeof limit.cost === 'number' ? NONE : limit.cost(request)
     }
@@ -272,12 +280,25 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
           if (value === NONE) break
           const key = attempt.step === KEY
           const id = identityOf(limit, key ? 'key' : 'user', value)
-          if (id !== undefined) attempt.resolved.push({ kind: (key ? limit.key : limit.user) as CompiledKind, identity: encodePart(id) })
+          if (id === undefined) break
+          const kind = (key ? limit.key : limit.user) as CompiledKind
+          // a kind whose rates a function decides waits for them at the next step
+          if (kind.dynamic === undefined) attempt.resolved.push({ kind, identity: encodePart(id) })
+          else attempt.pending = encodePart(id)
           break
         }
+        case KEY_RATE:
+        case USER_RATE:
+          if (value !== NONE) {
+            const kind = ((attempt.step === KEY_RATE ? limit.key : limit.user) as DynamicKind).dynamic.compile(value)
+            if (kind !== undefined) attempt.resolved.push({ kind, identity: attempt.pending as string })
+            attempt.pending = undefined
+          }
+          break
         case IP:
-          if (limit.ip !== undefined && (attempt.resolved.length === 0 || limit.apply === 'all')) {
-            attempt.resolved.push({ kind: limit.ip, identity: encodePart(ipIdentity(request.ip, options.ipv6Subnet)) })
+          if (ipApplies(attempt)) {
+            const kind = (limit.ip as CompiledKind).dynamic === undefined ? limit.ip : (limit.ip as DynamicKind).dynamic.compile(value)
+            if (kind !== undefined) attempt.resolved.push({ kind, identity: encodePart(ipIdentity(request.ip, options.ipv6Subnet)) })
           }
           attempt.resolved = uncounted(request, attempt.resolved)
           if (attempt.resolved.length === 0) {
@@ -287,7 +308,7 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
           break
         case COST:
           try {
-            attempt.cost = value === NONE ? limit.cost as number : checkCost(limit, value)
+            attempt.cost = value === NONE ? limit.cost as number : checkCost(limit, value, maxCostOf(attempt))
           } catch (err) {
             // counted at cost 1 first, so that a client cannot send uncountable requests at will
             attempt.error = err as Error
@@ -310,6 +331,11 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
       case KEY:
       case USER:
         attempt.done(resolverFailed(attempt.limit, attempt.step === KEY ? 'key' : 'user', err))
+        return false
+      case KEY_RATE:
+      case USER_RATE:
+      case IP:
+        attempt.done(resolverFailed(attempt.limit, `${attempt.step === KEY_RATE ? 'key' : attempt.step === USER_RATE ? 'user' : 'ip'} rate`, err))
         return false
       default:
         // an uncountable request is still counted, at cost 1 (see settle)
@@ -352,6 +378,23 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     }
     advance(new Attempt(request, reply, done, limit))
   }
+}
+
+/** A kind whose rates a function decides. */
+type DynamicKind = CompiledKind & { readonly dynamic: DynamicRates }
+
+/** The IP kind counts the request: the limit has one, and no earlier kind took the request (or `apply: 'all'`). */
+function ipApplies (attempt: Attempt): boolean {
+  return attempt.limit.ip !== undefined && (attempt.resolved.length === 0 || attempt.limit.apply === 'all')
+}
+
+/** The largest cost the request's buckets can allow: a rate function's rates count only once known. */
+function maxCostOf (attempt: Attempt): number {
+  const { limit, resolved } = attempt
+  if (!limit.dynamic) return limit.maxCost
+  let max = limit.maxCost
+  for (let i = 0; i < resolved.length; i++) max = Math.min(max, resolved[i].kind.maxCost)
+  return max
 }
 
 /** The latest instant a Date can hold, in ms: beyond it a clock's value means nothing. */

@@ -9,7 +9,7 @@ import { Registry } from 'prom-client'
 import { describe, expect, test } from 'tstyche'
 import limiter, { MemoryStore } from 'fastify-limiter'
 import type {
-  FastifyLimiterOptions, LimiterStats, RateLimit, RateLimitApi, RateLimitDecision, RouteCounters, RouteRateLimit
+  FastifyLimiterOptions, LimiterStats, RateFunction, RateLimit, RateLimitApi, RateLimitDecision, RouteCounters, RouteRateLimit
 } from 'fastify-limiter'
 
 const app = Fastify()
@@ -43,6 +43,15 @@ describe('config.rateLimit', () => {
       onExceeded: (r: FastifyRequest) => Promise<void>
     }>()
     expect<FastifyLimiterOptions>().type.not.toBeAssignableFrom<{ exempt: (r: FastifyRequest) => Promise<string> }>()
+  })
+
+  test('rates decided per request (issue 12)', () => {
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ user: (r: FastifyRequest) => string | undefined }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: (r: FastifyRequest) => Promise<Array<string | { limit: number, windowMs: number }>> }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ key: (r: FastifyRequest) => string, rate: (r: FastifyRequest) => '10/min' }>()
+    expect<FastifyLimiterOptions>().type.toBeAssignableFrom<{ global: { ip: (r: FastifyRequest) => Promise<string> } }>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: (r: FastifyRequest) => number }>()
+    expect<RateFunction>().type.toBeAssignableFrom<(r: FastifyRequest) => undefined>()
   })
 
   test('friendlier units, in lower, upper and capitalized case', () => {
