@@ -37,7 +37,7 @@ declare module 'fastify/types/register.js' {
   }
 }
 
-export type { FastifyLimiterOptions, RouteRateLimit, RateLimit, RateLimitObject, RateString, RateUnit, RateFunction, RateValue } from '../lib/config/schema.js'
+export type { FastifyLimiterOptions, RouteRateLimit, RateLimit, RateLimitObject, RateString, RateUnit, RateFunction, RateValue, CountMode } from '../lib/config/schema.js'
 export type { Rate, RateInput } from '../lib/config/rate.js'
 export type { RateLimitDecision, LimitContext, BucketKind, Identity, HookName, StoreErrorMode, LogLevel, MetricsInput, MetricsRegistry, MaybePromise } from '../lib/core/types.js'
 export type { RateLimitApi, ResetSelector, LimiterStats } from '../lib/api.js'

@@ -7,6 +7,7 @@ import type { BucketKind, CompiledKind, CompiledLimit, CompiledRate, ResolvedOpt
 import { compileHeaders, policyItem, policyName } from '../request/headers.js'
 import { PROBLEM_CONTENT_TYPE, errorResponseFor } from '../request/response.js'
 import { keyHead, keyTail } from '../request/keys.js'
+import { checkCount } from './options.js'
 import { MAX_RATE_PRODUCT, parseRate } from './rate.js'
 import type { RateInput } from './rate.js'
 import type { RateLimit, RateLimitObject } from './schema.js'
@@ -109,7 +110,8 @@ export function compileLimit (declaration: LimitDeclaration, options: ResolvedOp
     dryRun: spec.dryRun ?? options.dryRun,
     onStoreError: spec.onStoreError ?? options.onStoreError,
     ...responseOf(spec, options),
-    apply
+    apply,
+    count: spec.count === undefined ? options.count : checkCount(options.store, spec.count, where, field('count'))
   })
 }
 

@@ -1,6 +1,6 @@
 import Type from 'typebox'
 import type { Static } from 'typebox'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { AlgorithmName } from '../core/algorithm.js'
 import type { Store } from '../core/store.js'
 import type { Identity, LimitContext, LogLevel, MetricsRegistry, StoreErrorMode } from '../core/types.js'
@@ -125,6 +125,19 @@ export const ErrorFormatSchema = Type.Union([Type.Literal('plain'), Type.Literal
 /** The `headers` option as users write it. */
 export type HeaderFormatInput = Static<typeof HeadersSchema>
 
+/**
+ * Which responses a request counts for: all, only failed ones (status >= 400), only successful
+ * ones (status < 400), or those a function of the request and reply says (true: it counts).
+ */
+export type CountMode = 'all' | 'failed' | 'successful' | ((request: FastifyRequest, reply: FastifyReply) => boolean | PromiseLike<boolean>)
+
+const CountSchema = Type.Union([
+  Type.Literal('all'),
+  Type.Literal('failed'),
+  Type.Literal('successful'),
+  fn<(request: FastifyRequest, reply: FastifyReply) => boolean | PromiseLike<boolean>>('a function (request, reply) => boolean')
+])
+
 export const LimitObjectSchema = Type.Object({
   /**
    * Rate(s) for anonymous traffic, per client IP (IPv6 by the plugin's `ipv6Subnet`): a rate
@@ -227,7 +240,17 @@ export const LimitObjectSchema = Type.Object({
    * @default 'first'
    * @example { key: (r) => r.headers['x-api-key'], rate: '100/min', ip: '20/min', apply: 'all' }
    */
-  apply: Type.Optional(Type.Unsafe<'first' | 'all'>(Type.Union([Type.Literal('first'), Type.Literal('all')])))
+  apply: Type.Optional(Type.Unsafe<'first' | 'all'>(Type.Union([Type.Literal('first'), Type.Literal('all')]))),
+  /**
+   * Which requests count: `'all'`, `'failed'` (responses with status >= 400: login protection),
+   * `'successful'` (status < 400), or `(request, reply) => boolean` (or a promise of it; true:
+   * it counts). A request is charged when it arrives, so concurrent requests never exceed the
+   * limit, and refunded when its response should not count. Needs a store with `refund()`.
+   * @default the plugin's `count` ('all' unless set)
+   * @example { ip: '5/15min', count: 'failed' }
+   * @example { ip: '100/min', count: (request, reply) => reply.statusCode !== 304 }
+   */
+  count: Type.Optional(Type.Unsafe<CountMode>(CountSchema))
 }, { additionalProperties: false })
 
 /** A limit: a rate string (shorthand for `{ ip }`) or an object. */
@@ -238,7 +261,7 @@ export const RouteLimitSchema = Type.Union([Type.Literal(false), LimitSchema])
 
 /** What each top-level key of a limit must be, for error messages. */
 export const limitExpectations: Record<string, string> = {
-  '': "a rate string like '10/min', false, or an object with ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply",
+  '': "a rate string like '10/min', false, or an object with ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply, count",
   ip: "a rate like '10/min' or '3/5min', { limit, windowMs }, a non-empty array of them, or a function (request) => rate | rate[] | undefined",
   user: "a rate like '10/min' or '3/5min', { limit, windowMs }, a non-empty array of them, or a function (request) => rate | rate[] | undefined",
   key: 'a function (request) => string | number | undefined',
@@ -251,7 +274,8 @@ export const limitExpectations: Record<string, string> = {
   onStoreError: "one of 'fallback', 'allow', 'deny'",
   headers: "'legacy', 'ietf', false, 'draft-6', 'draft-7', 'draft-8', or { limit, remaining, reset, retryAfter } header names (HTTP field names: letters, digits and !#$%&'*+-.^_`|~)",
   errorFormat: "one of 'plain', 'problem'",
-  apply: "one of 'first', 'all'"
+  apply: "one of 'first', 'all'",
+  count: "one of 'all', 'failed', 'successful', or a function (request, reply) => boolean"
 }
 
 /** A pino level for a log line, or false for none. */
@@ -396,6 +420,15 @@ export const PluginOptionsSchema = Type.Object({
    */
   onStoreError: Type.Optional(Type.Unsafe<StoreErrorMode>(Type.Union([Type.Literal('fallback'), Type.Literal('allow'), Type.Literal('deny')]))),
   /**
+   * Which requests count, for every limit that does not say: `'all'`, `'failed'` (status >=
+   * 400), `'successful'` (status < 400), or `(request, reply) => boolean` (or a promise of
+   * it). Charged on arrival, refunded in `onResponse` when the response should not count.
+   * Needs a store with `refund()` (the built-in ones have it). Routes may override.
+   * @default 'all'
+   * @example { count: 'failed' }
+   */
+  count: Type.Optional(Type.Unsafe<CountMode>(CountSchema)),
+  /**
    * A store call slower than this, in ms (1 to 60000), counts as a store error.
    * @default 100
    * @example { storeTimeoutMs: 50 }
@@ -501,7 +534,7 @@ export const optionExpectations: Record<string, string> = {
   sqlite: "a database file path like 'limits.db', or { path, cleanupIntervalMs, busyTimeoutMs }",
   redis: "a URL like 'redis://localhost:6379', an ioredis client or Cluster, or true to use fastify.redis from @fastify/redis",
   algorithm: limitExpectations.algorithm,
-  global: "a rate string like '10/min' or a limit object { ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply }",
+  global: "a rate string like '10/min' or a limit object { ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply, count }",
   user: 'a function (request) => string | number | undefined',
   hook: "one of 'onRequest', 'preValidation', 'preHandler'",
   keyPrefix: 'up to 64 characters of A-Z a-z 0-9 . _ : -',
@@ -511,6 +544,7 @@ export const optionExpectations: Record<string, string> = {
   exempt: "an array of IPs and CIDRs like ['127.0.0.1', '10.0.0.0/8'], or a function (request) => boolean",
   dryRun: 'a boolean',
   onStoreError: "one of 'fallback', 'allow', 'deny'",
+  count: limitExpectations.count,
   storeTimeoutMs: 'an integer from 1 to 60000 (milliseconds)',
   ipv6Subnet: 'an integer from 1 to 128',
   onExceeded: 'a function (request, context) => void',

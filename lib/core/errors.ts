@@ -18,6 +18,8 @@ export const errors = {
     'FST_LIMITER_INVALID_RATE', "%s: %s: %s is not a rate like '10/min' or '3/5min'%s", 500, TypeError),
   INVALID_STORE: createError<'FST_LIMITER_INVALID_STORE', 500, [string]>(
     'FST_LIMITER_INVALID_STORE', 'fastify-limiter option store: the store lacks %s()', 500, TypeError),
+  STORE_LACKS_METHOD: createError<'FST_LIMITER_STORE_LACKS_METHOD', 500, [string, string, string]>(
+    'FST_LIMITER_STORE_LACKS_METHOD', '%s: %s needs the store method %s(), which this store lacks (a custom store written before it)', 500, TypeError),
 
   // Request time: resolvers and cost functions given by the user, the store.
   INVALID_COST: createError<'FST_LIMITER_INVALID_COST', 500, [string, string, number]>(

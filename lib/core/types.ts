@@ -5,7 +5,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Algorithm, AlgorithmParams } from './algorithm.js'
-import type { Store } from './store.js'
+import type { Store, StoreBucket } from './store.js'
 
 /** The kind of bucket a request was counted in. */
 export type BucketKind = 'ip' | 'user' | 'key'
@@ -130,7 +130,12 @@ export interface CompiledLimit {
   readonly errorContentType: string | undefined
   /** `'first'`: the first kind whose identity resolves; `'all'`: every such kind, in one store call. */
   readonly apply: 'first' | 'all'
+  /** Which responses count (the route's `count`, else the plugin's); other charged requests are refunded. */
+  readonly count: CountOption
 }
+
+/** The `count` option: which responses a charged request counts for. */
+export type CountOption = 'all' | 'failed' | 'successful' | ((request: FastifyRequest, reply: FastifyReply) => MaybePromise<boolean>)
 
 /** The bucket kind and identity a request falls in for a limit. */
 export interface ResolvedBucket {
@@ -148,6 +153,18 @@ export interface Applied extends ResolvedBucket {
   readonly blocked: boolean
   /** The limit applied before this one on the same request, if any. */
   readonly previous: Applied | null
+}
+
+/** A charge a limit with a `count` other than `'all'` may refund when the response is known. */
+export interface Charge {
+  readonly limit: CompiledLimit
+  /** The store that charged: the plugin's, or the guard's local fallback store. */
+  readonly store: Store
+  readonly buckets: readonly StoreBucket[]
+  readonly cost: number
+  /** The registration (its runtime) whose onResponse hook settles this charge. */
+  readonly owner: object
+  readonly next: Charge | null
 }
 
 /** Header names of the legacy format, or of a custom-names object. */
@@ -262,4 +279,6 @@ export interface ResolvedOptions {
   readonly log: LogOptions
   readonly onStoreError: StoreErrorMode
   readonly storeTimeoutMs: number
+  /** The plugin's `count`, defaulted; routes may override it. */
+  readonly count: CountOption
 }

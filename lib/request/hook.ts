@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fast
 import type { StoreBucket, StoreDecision } from '../core/store.js'
 import { errors } from '../core/errors.js'
 import { formatValue } from '../core/format.js'
-import { kApplied } from '../core/symbols.js'
+import { kApplied, kCharges } from '../core/symbols.js'
 import type { Applied, CompiledKind, CompiledLimit, DynamicRates, LimitContext, RateLimitDecision, ResolvedBucket } from '../core/types.js'
 import { bucketsOf, checkCost, identityOf, isThenable, resolverFailed } from './bucket.js'
 import { ipIdentity } from './identity.js'
@@ -43,6 +43,8 @@ class Attempt {
   pending: string | undefined = undefined
   /** The injected clock's time, when the plugin has a clock. */
   now: number | undefined = undefined
+  /** Set when the local fallback store decides (and so charges) instead of the plugin's store. */
+  fallback = false
   /** Set when the decision comes from the store and may be remembered as a denial on this server. */
   cacheKey: string | undefined = undefined
 
@@ -95,6 +97,11 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     }
     request[kApplied] = { limit, kind: bucket.kind, identity: bucket.identity, rate, now: d.now, blocked, previous }
     if (d.allowed) {
+      // charged: a limit counting only some responses may give it back in onResponse (count.ts);
+      // an uncountable request (attempt.error) stays charged
+      if (limit.count !== 'all' && attempt.error === undefined) {
+        request[kCharges] = { limit, store: attempt.fallback ? guard.fallback : store, buckets: attempt.buckets, cost: attempt.cost, owner: runtime, next: request[kCharges] }
+      }
       report.allowed(request, limit, decision)
       attempt.done(attempt.error)
       return
@@ -171,6 +178,7 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     report.degraded(attempt.request, limit)
     attempt.cacheKey = undefined
     if (limit.onStoreError === 'fallback') {
+      attempt.fallback = true
       decide(attempt, guard.fallback.consume(attempt.buckets, attempt.cost, attempt.now))
     } else if (limit.onStoreError === 'allow') {
       attempt.done(attempt.error)

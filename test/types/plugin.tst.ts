@@ -2,7 +2,7 @@
 // test/types/route-config.ts (checked by tsc), these assert on the types themselves and on the
 // errors TypeScript raises: a wrong form must not compile.
 import Fastify from 'fastify'
-import type { FastifyInstance, FastifyRequest, RouteShorthandOptions } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteShorthandOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { Registry } from 'prom-client'
@@ -52,6 +52,13 @@ describe('config.rateLimit', () => {
     expect<FastifyLimiterOptions>().type.toBeAssignableFrom<{ global: { ip: (r: FastifyRequest) => Promise<string> } }>()
     expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: (r: FastifyRequest) => number }>()
     expect<RateFunction>().type.toBeAssignableFrom<(r: FastifyRequest) => undefined>()
+  })
+
+  test('count (issue 12)', () => {
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '5/15min', count: 'failed' }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '5/15min', count: (r: FastifyRequest, reply: FastifyReply) => Promise<boolean> }>()
+    expect<FastifyLimiterOptions>().type.toBeAssignableFrom<{ count: 'successful' }>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: '5/15min', count: 'failures' }>()
   })
 
   test('friendlier units, in lower, upper and capitalized case', () => {
