@@ -50,10 +50,10 @@ export const errors = {
     'FST_LIMITER_SQLITE_FAILED', "SqliteStore '%s': %s failed: %s", 500),
 
   // fastify.rateLimit API.
-  INVALID_SELECTOR: createError<'FST_LIMITER_INVALID_SELECTOR', 500, [string]>(
-    'FST_LIMITER_INVALID_SELECTOR', 'fastify.rateLimit.reset: %s', 500, TypeError),
-  UNKNOWN_ROUTE: createError<'FST_LIMITER_UNKNOWN_ROUTE', 500, [string]>(
-    'FST_LIMITER_UNKNOWN_ROUTE', 'fastify.rateLimit.reset: no rate-limited route or group %s', 500),
+  INVALID_SELECTOR: createError<'FST_LIMITER_INVALID_SELECTOR', 500, [string, string]>(
+    'FST_LIMITER_INVALID_SELECTOR', 'fastify.rateLimit.%s: %s', 500, TypeError),
+  UNKNOWN_ROUTE: createError<'FST_LIMITER_UNKNOWN_ROUTE', 500, [string, string]>(
+    'FST_LIMITER_UNKNOWN_ROUTE', 'fastify.rateLimit.%s: no rate-limited route or group %s', 500),
 
   // Registration of the plugin itself.
   ALREADY_REGISTERED: createError<'FST_LIMITER_ALREADY_REGISTERED', 500>(

@@ -54,6 +54,11 @@ describe('config.rateLimit', () => {
     expect<RateFunction>().type.toBeAssignableFrom<(r: FastifyRequest) => undefined>()
   })
 
+  test('peek (issue 12)', () => {
+    expect(app.rateLimit.peek({ route: 'GET /r', ip: '127.0.0.1' })).type.toBe<Promise<RateLimitDecision | undefined>>()
+    expect(app.rateLimit.peek).type.not.toBeCallableWith({ ip: '127.0.0.1' })
+  })
+
   test('count (issue 12)', () => {
     expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '5/15min', count: 'failed' }>()
     expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '5/15min', count: (r: FastifyRequest, reply: FastifyReply) => Promise<boolean> }>()
