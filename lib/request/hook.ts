@@ -228,6 +228,11 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
    */
   function advance (attempt: Attempt): void {
     while (attempt.step !== STORE) {
+      // the steps of a rate function wait for an identity: most requests skip them at once
+      if ((attempt.step === KEY_RATE || attempt.step === USER_RATE) && attempt.pending === undefined) {
+        attempt.step++
+        continue
+      }
       let value: unknown
       try {
         value = callStep(attempt)
@@ -257,11 +262,11 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
       case KEY:
         return limit.key === undefined ? NONE : (limit.keyFn as NonNullable<CompiledLimit['keyFn']>)(request)
       case KEY_RATE:
-        return attempt.pending === undefined ? NONE : (limit.key as DynamicKind).dynamic.fn(request)
+        return (limit.key as DynamicKind).dynamic.fn(request)
       case USER:
         return limit.user === undefined || (attempt.resolved.length > 0 && limit.apply !== 'all') ? NONE : options.user(request)
       case USER_RATE:
-        return attempt.pending === undefined ? NONE : (limit.user as DynamicKind).dynamic.fn(request)
+        return (limit.user as DynamicKind).dynamic.fn(request)
       case IP:
         return limit.ip?.dynamic === undefined || !ipApplies(attempt) ? NONE : limit.ip.dynamic.fn(request)
       default:
@@ -296,13 +301,12 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
           break
         }
         case KEY_RATE:
-        case USER_RATE:
-          if (value !== NONE) {
-            const kind = ((attempt.step === KEY_RATE ? limit.key : limit.user) as DynamicKind).dynamic.compile(value)
-            if (kind !== undefined) attempt.resolved.push({ kind, identity: attempt.pending as string })
-            attempt.pending = undefined
-          }
+        case USER_RATE: {
+          const kind = ((attempt.step === KEY_RATE ? limit.key : limit.user) as DynamicKind).dynamic.compile(value)
+          if (kind !== undefined) attempt.resolved.push({ kind, identity: attempt.pending as string })
+          attempt.pending = undefined
           break
+        }
         case IP:
           if (ipApplies(attempt)) {
             const kind = (limit.ip as CompiledKind).dynamic === undefined ? limit.ip : (limit.ip as DynamicKind).dynamic.compile(value)
