@@ -117,3 +117,16 @@ t.test('peek errors are coded', async (t) => {
   old.app.get('/r', { config: { rateLimit: '1/min' } }, async () => 'ok')
   await t.rejects(old.app.rateLimit.peek({ route: 'GET /r', ip: '127.0.0.1' }), { code: 'FST_LIMITER_STORE_LACKS_METHOD', message: /fastify\.rateLimit\.peek\(\): peek\(\) needs the store method peek\(\)/ })
 })
+
+t.test('peek(request) on the not-found handler, and on a route whose limit does not apply', async (t) => {
+  const { app } = await build()
+  app.setNotFoundHandler({ preHandler: app.rateLimit.hook('2/min') }, async (request, reply) => await reply.code(404).send(await app.rateLimit.peek(request)))
+  app.get('/users', { config: { rateLimit: { user: '1/min' } } }, async (request) => ({ peek: await app.rateLimit.peek(request) ?? 'none' }))
+  t.match((await app.inject('/missing')).json(), { allowed: true, remaining: 0, limit: 2 })
+  t.same((await app.inject('/users')).json(), { peek: 'none' }, 'anonymous on a user-only route: no limit applies')
+  // a request no limit ran on, on the not-found route: its limits are worked out from the registry
+  const { app: other } = await build()
+  other.rateLimit.hook('2/min') // registered for the routes it runs on: none here
+  other.setNotFoundHandler(async (request, reply) => await reply.code(404).send(await other.rateLimit.peek(request) ?? 'none'))
+  t.equal((await other.inject('/missing')).body, 'none')
+})
