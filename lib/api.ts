@@ -3,13 +3,15 @@ import { errors } from './core/errors.js'
 import { formatValue } from './core/format.js'
 import type { Store, StoreStats } from './core/store.js'
 import { kApplied } from './core/symbols.js'
-import type { CompiledLimit, ResolvedBucket } from './core/types.js'
+import type { CompiledLimit, RateLimitDecision, ResolvedBucket } from './core/types.js'
 import type { PluginSettings } from './config/options.js'
 import { registerLimit } from './config/register.js'
 import { GROUP, NOT_FOUND, routeId, routeLabel } from './config/routes.js'
 import type { RouteRegistry } from './config/routes.js'
 import type { RateLimit } from './config/schema.js'
-import { bucketsOf, resolveBuckets } from './request/bucket.js'
+import { bucketsOf, checkCost, resolveBuckets, resolverFailed } from './request/bucket.js'
+import { describeDecision } from './request/peek.js'
+import { missingOptionalMethods } from '../stores/store.js'
 import { createHook } from './request/hook.js'
 import type { Hook } from './request/hook.js'
 import { ipIdentity } from './request/identity.js'
@@ -24,6 +26,12 @@ export interface ResetSelector {
   ip?: string
   user?: string | number
   key?: string | number
+}
+
+/** What `fastify.rateLimit.peek()` takes besides a request: a route or group and an identity. */
+export interface PeekSelector extends ResetSelector {
+  /** A route (`'POST /login'`), a URL or a group: required. */
+  route: string
 }
 
 /** `stats()`: the totals, a `routes` breakdown (by route, then bucket kind), and the store's stats. */
@@ -41,6 +49,14 @@ export interface RateLimitApi {
    * or those a selector names.
    */
   reset (target: FastifyRequest | ResetSelector): Promise<void>
+  /**
+   * The decision a request would get now, with nothing charged: for a request (its route's
+   * limits, identities, rates and cost, as the hook would work them out), or for a route or
+   * group and an identity (`{ route, ip }`, `{ route, user }`, `{ route, key }`; cost 1). With
+   * several limits, the most restrictive decision; undefined when no limit applies. Needs a
+   * store with `peek()` (FST_LIMITER_STORE_LACKS_METHOD otherwise).
+   */
+  peek (target: FastifyRequest | PeekSelector): Promise<RateLimitDecision | undefined>
   /**
    * Forgets every bucket of this registration: those under its `keyPrefix`, and no other app's
    * that shares the store with another prefix.
@@ -84,7 +100,7 @@ export function createApi (scope: ApiScope): RateLimitApi {
     return bucketsOf(resolved).map((b) => b.key)
   }
 
-  function requestKeys (request: FastifyRequest): string[] {
+  async function requestKeys (request: FastifyRequest): Promise<string[]> {
     const keys: string[] = []
     for (let a = request[kApplied]; a !== null; a = a.previous) {
       keys.push(...keysOf(a))
@@ -93,43 +109,110 @@ export function createApi (scope: ApiScope): RateLimitApi {
     // The limiter did not run on this request: work out what it would have counted.
     const route = request.routeOptions
     for (const limit of registry.find(route.url === undefined ? NOT_FOUND : routeLabel(route.method, route.url))) {
-      for (const resolved of resolveBuckets(request, limit, options)) keys.push(...keysOf(resolved))
+      for (const resolved of await resolveBuckets(request, limit, options)) keys.push(...keysOf(resolved))
     }
     return keys
   }
 
-  function selectorKeys (selector: ResetSelector): string[] {
+  /**
+   * The limits a selector names and, for each, the buckets of the identities it gives (a kind
+   * whose rates a function decides: the buckets of every rate it returned lately).
+   */
+  function selected (selector: ResetSelector, method: 'reset' | 'peek'): Array<{ limit: CompiledLimit, resolved: ResolvedBucket[] }> {
     if (selector === null || typeof selector !== 'object') {
-      throw new errors.INVALID_SELECTOR(`expected a request or { route?, ip?, user?, key? }, received ${formatValue(selector)}`)
+      throw new errors.INVALID_SELECTOR(method, `expected a request or { route?, ip?, user?, key? }, received ${formatValue(selector)}`)
     }
     const extra = Object.keys(selector).filter((k) => !['route', 'ip', 'user', 'key'].includes(k))
-    if (extra.length > 0) throw new errors.INVALID_SELECTOR(`unknown field ${formatValue(extra[0])}`)
+    if (extra.length > 0) throw new errors.INVALID_SELECTOR(method, `unknown field ${formatValue(extra[0])}`)
     const { route, ip, user, key } = selector
     const identities: Array<[keyof Pick<CompiledLimit, 'ip' | 'user' | 'key'>, string]> = []
-    if (ip !== undefined) identities.push(['ip', encodePart(ipIdentity(checkId('ip', ip), options.ipv6Subnet))])
-    if (user !== undefined) identities.push(['user', encodePart(checkId('user', user))])
-    if (key !== undefined) identities.push(['key', encodePart(checkId('key', key))])
-    if (identities.length === 0) throw new errors.INVALID_SELECTOR('name at least one of ip, user or key')
+    if (ip !== undefined) identities.push(['ip', encodePart(ipIdentity(checkId(method, 'ip', ip), options.ipv6Subnet))])
+    if (user !== undefined) identities.push(['user', encodePart(checkId(method, 'user', user))])
+    if (key !== undefined) identities.push(['key', encodePart(checkId(method, 'key', key))])
+    if (identities.length === 0) throw new errors.INVALID_SELECTOR(method, 'name at least one of ip, user or key')
     let limits: Iterable<CompiledLimit> = registry.all
     if (route !== undefined) {
-      limits = registry.find(checkId('route', route))
-      if ((limits as CompiledLimit[]).length === 0) throw new errors.UNKNOWN_ROUTE(formatValue(route))
+      limits = registry.find(checkId(method, 'route', route))
+      if ((limits as CompiledLimit[]).length === 0) throw new errors.UNKNOWN_ROUTE(method, formatValue(route))
+    } else if (method === 'peek') {
+      throw new errors.INVALID_SELECTOR(method, 'name the route (or group) to peek at')
     }
-    const keys: string[] = []
+    const found: Array<{ limit: CompiledLimit, resolved: ResolvedBucket[] }> = []
     for (const limit of limits) {
+      const resolved: ResolvedBucket[] = []
       for (const [name, identity] of identities) {
         const kind = limit[name]
-        if (kind !== undefined) keys.push(...keysOf({ kind, identity }))
+        if (kind === undefined) continue
+        if (kind.dynamic === undefined) resolved.push({ kind, identity })
+        // rates a function decides: the buckets of every rate it returned lately
+        else for (const known of kind.dynamic.known()) resolved.push({ kind: known, identity })
       }
+      found.push({ limit, resolved })
+    }
+    return found
+  }
+
+  function selectorKeys (selector: ResetSelector): string[] {
+    const keys: string[] = []
+    for (const { resolved } of selected(selector, 'reset')) {
+      for (const r of resolved) keys.push(...keysOf(r))
     }
     return keys
+  }
+
+  /** What `limit` would decide now for these buckets at `cost`, with nothing charged. */
+  async function peekAt (limit: CompiledLimit, resolved: ResolvedBucket[], cost: number): Promise<RateLimitDecision | undefined> {
+    if (resolved.length === 0) return undefined
+    const buckets = resolved.flatMap(bucketsOf)
+    const now = options.clock === undefined ? undefined : options.clock()
+    const peek = store.peek as NonNullable<Store['peek']>
+    const d = await runtime.guard.bound(Promise.resolve().then(() => peek.call(store, buckets, cost, now)))
+    return describeDecision(resolved, d)
+  }
+
+  async function peekRequest (request: FastifyRequest): Promise<RateLimitDecision | undefined> {
+    if (options.exempt !== undefined && await options.exempt(request)) return undefined
+    // the limits that ran on the request (hook() ones too), else those its route declares
+    const limits = new Set<CompiledLimit>()
+    for (let a = request[kApplied]; a !== null; a = a.previous) limits.add(a.limit)
+    if (limits.size === 0) {
+      const route = request.routeOptions
+      for (const limit of registry.find(route.url === undefined ? NOT_FOUND : routeLabel(route.method, route.url))) limits.add(limit)
+    }
+    const decisions: Array<RateLimitDecision | undefined> = []
+    for (const limit of limits) {
+      const resolved = await resolveBuckets(request, limit, options)
+      if (resolved.length === 0) continue
+      let cost = 1
+      if (typeof limit.cost === 'number') cost = limit.cost
+      else {
+        let value: unknown
+        try {
+          value = await limit.cost(request)
+        } catch (err) {
+          throw resolverFailed(limit, 'cost', err)
+        }
+        cost = checkCost(limit, value, Math.min(limit.maxCost, ...resolved.map((r) => r.kind.maxCost)))
+      }
+      decisions.push(await peekAt(limit, resolved, cost))
+    }
+    return mostRestrictive(decisions)
   }
 
   const api: RateLimitApi = {
     store,
     async reset (target) {
-      const keys = isRequest(target) ? requestKeys(target) : selectorKeys(target)
+      const keys = isRequest(target) ? await requestKeys(target) : selectorKeys(target)
       await resetKeys(keys)
+    },
+    async peek (target) {
+      if (missingOptionalMethods(store, ['peek']).length > 0) {
+        throw new errors.STORE_LACKS_METHOD('fastify.rateLimit.peek()', 'peek()', 'peek')
+      }
+      if (isRequest(target)) return await peekRequest(target)
+      const decisions: Array<RateLimitDecision | undefined> = []
+      for (const { limit, resolved } of selected(target, 'peek')) decisions.push(await peekAt(limit, resolved, 1))
+      return mostRestrictive(decisions)
     },
     async clear () {
       runtime.denials?.clear()
@@ -176,8 +259,20 @@ function isRequest (value: unknown): value is FastifyRequest {
   return value !== null && typeof value === 'object' && kApplied in value
 }
 
-function checkId (field: string, value: unknown): string {
+/** The denied decision if any (the one with the longest wait), else the one with the fewest units left. */
+function mostRestrictive (decisions: Array<RateLimitDecision | undefined>): RateLimitDecision | undefined {
+  let worst: RateLimitDecision | undefined
+  for (const d of decisions) {
+    if (d === undefined) continue
+    if (worst === undefined ||
+      (worst.allowed && !d.allowed) ||
+      (worst.allowed === d.allowed && (d.allowed ? d.remaining < worst.remaining : d.retryAfterMs > worst.retryAfterMs))) worst = d
+  }
+  return worst
+}
+
+function checkId (method: string, field: string, value: unknown): string {
   if (typeof value === 'string' && value !== '') return value
   if (typeof value === 'number' && Number.isFinite(value) && field !== 'ip' && field !== 'route') return String(value)
-  throw new errors.INVALID_SELECTOR(`${field} must be a non-empty string${field === 'user' || field === 'key' ? ' or a finite number' : ''}, received ${formatValue(value)}`)
+  throw new errors.INVALID_SELECTOR(method, `${field} must be a non-empty string${field === 'user' || field === 'key' ? ' or a finite number' : ''}, received ${formatValue(value)}`)
 }

@@ -37,10 +37,10 @@ declare module 'fastify/types/register.js' {
   }
 }
 
-export type { FastifyLimiterOptions, RouteRateLimit, RateLimit, RateLimitObject, RateString, RateUnit } from '../lib/config/schema.js'
+export type { FastifyLimiterOptions, RouteRateLimit, RateLimit, RateLimitObject, RateString, RateUnit, RateFunction, RateValue, CountMode } from '../lib/config/schema.js'
 export type { Rate, RateInput } from '../lib/config/rate.js'
-export type { RateLimitDecision, LimitContext, BucketKind, Identity, HookName, StoreErrorMode, LogLevel, MetricsInput, MetricsRegistry } from '../lib/core/types.js'
-export type { RateLimitApi, ResetSelector, LimiterStats } from '../lib/api.js'
+export type { RateLimitDecision, LimitContext, BucketKind, Identity, HookName, StoreErrorMode, LogLevel, MetricsInput, MetricsRegistry, MaybePromise } from '../lib/core/types.js'
+export type { RateLimitApi, ResetSelector, PeekSelector, LimiterStats } from '../lib/api.js'
 export type { Counters, BucketCounters, RouteCounters, CounterSnapshot } from '../lib/observe/report.js'
 export type { OpenApiInput } from '../lib/observe/openapi.js'
 export type { LogInput } from '../lib/observe/logging.js'

@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify'
 import { algorithms } from '../../algorithms/index.js'
 import type { Algorithm } from '../core/algorithm.js'
 import { errors } from '../core/errors.js'
@@ -6,7 +7,9 @@ import type { BucketKind, CompiledKind, CompiledLimit, CompiledRate, ResolvedOpt
 import { compileHeaders, policyItem, policyName } from '../request/headers.js'
 import { PROBLEM_CONTENT_TYPE, errorResponseFor } from '../request/response.js'
 import { keyHead, keyTail } from '../request/keys.js'
+import { checkCount } from './options.js'
 import { MAX_RATE_PRODUCT, parseRate } from './rate.js'
+import type { RateInput } from './rate.js'
 import type { RateLimit, RateLimitObject } from './schema.js'
 
 /** A checked limit and where it was declared: what `compileLimit` turns into a `CompiledLimit`. */
@@ -40,7 +43,12 @@ interface KindDeclaration {
   readonly algorithm: Algorithm<any>
   readonly burst: number | undefined
   readonly prefix: string
+  /** The limit's fixed cost (1 with a cost function): a returned rate must allow it. */
+  readonly cost: number
 }
+
+/** Most distinct rates a rate function's kind keeps compiled (least recently used dropped past that). */
+export const RATE_CACHE_SIZE = 1000
 
 /**
  * Compiles a checked limit. Rates are parsed, the algorithm picked, keys' fixed parts and
@@ -75,12 +83,13 @@ export function compileLimit (declaration: LimitDeclaration, options: ResolvedOp
       routeTag: apply === 'all',
       algorithm,
       burst: spec.burst,
-      prefix: options.keyPrefix
+      prefix: options.keyPrefix,
+      cost: typeof spec.cost === 'number' ? spec.cost : 1
     })
   const ip = kind('ip', spec.ip)
   const user = kind('user', spec.user)
   const key = kind('key', spec.rate)
-  const maxCost = Math.min(...[ip, user, key].flatMap((k) => k === undefined ? [] : k.rates.map((r) => r.params.burst)))
+  const maxCost = Math.min(...[ip, user, key].map((k) => k === undefined ? Infinity : k.maxCost))
   const cost = spec.cost ?? 1
   if (typeof cost === 'number' && cost > maxCost) {
     throw new errors.INVALID_ROUTE_CONFIG(where, field('cost'), `cost ${cost} exceeds the smallest capacity of the limit (${maxCost}), so no request could ever pass`)
@@ -90,6 +99,8 @@ export function compileLimit (declaration: LimitDeclaration, options: ResolvedOp
     where,
     id,
     namespace,
+    algorithm,
+    dynamic: [ip, user, key].some((k) => k?.dynamic !== undefined),
     ip,
     user,
     key,
@@ -99,7 +110,8 @@ export function compileLimit (declaration: LimitDeclaration, options: ResolvedOp
     dryRun: spec.dryRun ?? options.dryRun,
     onStoreError: spec.onStoreError ?? options.onStoreError,
     ...responseOf(spec, options),
-    apply
+    apply,
+    count: spec.count === undefined ? options.count : checkCount(options.store, spec.count, where, field('count'))
   })
 }
 
@@ -121,7 +133,61 @@ function responseOf (spec: RateLimitObject, options: ResolvedOptions) {
 }
 
 function compileKind (declaration: KindDeclaration): CompiledKind {
-  const { kind, rates: input, path, where, id, namespace, routeTag, algorithm, burst, prefix } = declaration
+  if (typeof declaration.rates === 'function') return dynamicKind(declaration, declaration.rates)
+  return staticKind(declaration, declaration.rates)
+}
+
+/**
+ * A kind whose rates a function returns per request: each distinct value is compiled once,
+ * like a declared rate, and kept in a bounded LRU cache. An invalid value is a request-time
+ * FST_LIMITER_INVALID_RATE_RESULT naming the route; it is not cached.
+ */
+function dynamicKind (declaration: KindDeclaration, fn: (request: FastifyRequest) => unknown): CompiledKind {
+  const { kind, where, path, cost } = declaration
+  const cache = new Map<string, CompiledKind>()
+  const compile = (value: unknown): CompiledKind | undefined => {
+    if (value === undefined) return undefined
+    // strings and the rest apart: the string '["10/min"]' is not the array ['10/min']
+    let text: string
+    try {
+      text = typeof value === 'string' ? 's' + value : 'j' + JSON.stringify(value)
+    } catch {
+      throw new errors.INVALID_RATE_RESULT(where, kind, formatValue(value), 'not a plain value')
+    }
+    let compiled = cache.get(text)
+    if (compiled !== undefined) {
+      // most recently used last: the first key is the one to drop
+      cache.delete(text)
+      cache.set(text, compiled)
+      return compiled
+    }
+    if (!(typeof value === 'string' || (value !== null && typeof value === 'object' && (!Array.isArray(value) || value.length > 0)))) {
+      throw new errors.INVALID_RATE_RESULT(where, kind, formatValue(value), 'not a rate')
+    }
+    try {
+      compiled = staticKind({ ...declaration, path: `${path} (returned)` }, value as RateInput | RateInput[])
+    } catch (err) {
+      throw new errors.INVALID_RATE_RESULT(where, kind, formatValue(value), (err as Error).message)
+    }
+    if (cost > compiled.maxCost) {
+      throw new errors.INVALID_RATE_RESULT(where, kind, formatValue(value), `cost ${cost} exceeds its capacity (${compiled.maxCost}), so no request could ever pass`)
+    }
+    if (cache.size >= RATE_CACHE_SIZE) cache.delete(cache.keys().next().value as string)
+    cache.set(text, compiled)
+    return compiled
+  }
+  return Object.freeze({
+    kind,
+    head: keyHead({ prefix: declaration.prefix, route: declaration.id, kind, namespace: declaration.namespace, routeTag: declaration.routeTag }),
+    rates: Object.freeze([]),
+    policy: '',
+    maxCost: Infinity,
+    dynamic: Object.freeze({ fn, compile, known: () => cache.values() })
+  })
+}
+
+function staticKind (declaration: KindDeclaration, input: RateInput | RateInput[]): CompiledKind {
+  const { kind, path, where, id, namespace, routeTag, algorithm, burst, prefix } = declaration
   const list = Array.isArray(input) ? input : [input]
   const rates = list.map((entry, i): CompiledRate => {
     const at = Array.isArray(input) ? `${path}[${i}]` : path
@@ -146,6 +212,8 @@ function compileKind (declaration: KindDeclaration): CompiledKind {
     kind,
     head: keyHead({ prefix, route: id, kind, namespace, routeTag }),
     rates: Object.freeze(rates),
-    policy: rates.map((r) => policyItem(kind, r.text, r.params.limit, r.params.windowMs)).join(', ')
+    policy: rates.map((r) => policyItem(kind, r.text, r.params.limit, r.params.windowMs)).join(', '),
+    maxCost: Math.min(...rates.map((r) => r.params.burst)),
+    dynamic: undefined
   })
 }

@@ -1,6 +1,6 @@
 import Type from 'typebox'
 import type { Static } from 'typebox'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { AlgorithmName } from '../core/algorithm.js'
 import type { Store } from '../core/store.js'
 import type { Identity, LimitContext, LogLevel, MetricsRegistry, StoreErrorMode } from '../core/types.js'
@@ -28,8 +28,8 @@ export type RateUnit = LowerRateUnit | Uppercase<LowerRateUnit> | Capitalize<Low
 /** `'<count>/<window>'`: `'10/min'`, `'3/5min'`, `'20/30s'`. Checked again at registration. */
 export type RateString = `${number}/${RateUnit}` | `${number}/${number}${RateUnit}`
 
-/** What a request-function option receives and may return. */
-type RequestFunction<R> = (request: FastifyRequest) => R
+/** What a request-function option receives and may return: a value, or a promise of one (awaited). */
+type RequestFunction<R> = (request: FastifyRequest) => R | PromiseLike<R>
 
 const fn = <T>(description: string) =>
   Type.Unsafe<T>(Type.Function([Type.Any()], Type.Unknown(), { description }))
@@ -50,7 +50,24 @@ export const RateSchema = Type.Union([
   }, { additionalProperties: false })
 ], { description: "a rate like '10/min' or '3/5min', or { limit, windowMs }" })
 
-export const RatesSchema = Type.Union([RateSchema, Type.Array(RateSchema, { minItems: 1 })])
+/**
+ * A rate a rate function returns: a rate string or `{ limit, windowMs }`. Any string is
+ * accepted by the type (rates often come from a plan table); it is checked when returned.
+ */
+export type RateValue = string | { limit: number, windowMs: number }
+
+/**
+ * Rates decided per request: `(request) => rate | rate[] | undefined`, or a promise of one.
+ * `undefined` means this bucket kind does not limit the request (the next kind applies).
+ */
+export type RateFunction = (request: FastifyRequest) => RateValue | readonly RateValue[] | undefined |
+PromiseLike<RateValue | readonly RateValue[] | undefined>
+
+export const RatesSchema = Type.Union([
+  RateSchema,
+  Type.Array(RateSchema, { minItems: 1 }),
+  fn<RateFunction>('a function (request) => rate | rate[] | undefined')
+])
 
 export const AlgorithmSchema = Type.Unsafe<AlgorithmName>(Type.Union([
   Type.Literal('fixed-window'),
@@ -108,35 +125,58 @@ export const ErrorFormatSchema = Type.Union([Type.Literal('plain'), Type.Literal
 /** The `headers` option as users write it. */
 export type HeaderFormatInput = Static<typeof HeadersSchema>
 
+/**
+ * Which responses a request counts for: all, only failed ones (status >= 400), only successful
+ * ones (status < 400), or those a function of the request and reply says (true: it counts).
+ */
+export type CountMode = 'all' | 'failed' | 'successful' | ((request: FastifyRequest, reply: FastifyReply) => boolean | PromiseLike<boolean>)
+
+const CountSchema = Type.Union([
+  Type.Literal('all'),
+  Type.Literal('failed'),
+  Type.Literal('successful'),
+  fn<(request: FastifyRequest, reply: FastifyReply) => boolean | PromiseLike<boolean>>('a function (request, reply) => boolean')
+])
+
 export const LimitObjectSchema = Type.Object({
   /**
    * Rate(s) for anonymous traffic, per client IP (IPv6 by the plugin's `ipv6Subnet`): a rate
-   * string, `{ limit, windowMs }`, or an array of them (several windows, all must allow).
-   * No default: without it, a request that gets no `key` or `user` bucket is not limited.
+   * string, `{ limit, windowMs }`, or an array of them (several windows, all must allow); or a
+   * function of the request returning those, or `undefined` (no IP limit for this request),
+   * or a promise of them. No default: without it, a request that gets no `key` or `user`
+   * bucket is not limited.
    * @example { ip: '10/min' }
    * @example { ip: ['10/s', '1000/day'] }
+   * @example { ip: (request) => request.headers['x-partner'] === undefined ? '10/min' : '100/min' }
    */
   ip: Type.Optional(RatesSchema),
   /**
-   * Rate(s) for signed-in traffic, per user id (the plugin's `user` option resolves it).
+   * Rate(s) for signed-in traffic, per user id (the plugin's `user` option resolves it): like
+   * `ip`, a function of the request too (`undefined`: the request falls back to `ip`).
    * No default: without it, signed-in requests fall back to the `ip` bucket.
    * @example { ip: '10/min', user: '100/min' }
+   * @example { ip: '10/min', user: (request) => (request as { user?: { plan?: string } }).user?.plan === 'pro' ? '1000/min' : '100/min' }
    */
   user: Type.Optional(RatesSchema),
   /**
-   * A custom identity (an API key, a tenant): `(request) => string | number | undefined`;
-   * takes `rate`. `undefined` or `null` means no key: the request falls back to `user` or `ip`.
+   * A custom identity (an API key, a tenant): `(request) => string | number | undefined`, or a
+   * promise of one (awaited); takes `rate`. `undefined` or `null` means no key: the request
+   * falls back to `user` or `ip`. No default: no key bucket.
    * @example { key: (request) => request.headers['x-api-key'] as string | undefined, rate: '1000/hour' }
+   * @example { key: async (request) => (await lookUpApiKey(request))?.tenant, rate: '1000/hour' }
    */
   key: Type.Optional(fn<RequestFunction<Identity>>('a function (request) => string | number | undefined')),
   /**
-   * Rate(s) for the `key` bucket; given exactly when `key` is.
+   * Rate(s) for the `key` bucket, like `ip` (a function of the request too); given exactly
+   * when `key` is. No default.
+   * @example { key: (request) => request.headers['x-api-key'] as string | undefined, rate: (request) => request.headers['x-plan'] === 'pro' ? '1000/min' : '100/min' }
    * @example { key: (request) => request.headers['x-tenant'] as string | undefined, rate: ['50/s', '10000/day'] }
    */
   rate: Type.Optional(RatesSchema),
   /**
-   * Cost units per request: a positive integer, or a function of the request returning one
-   * (from 1 to the smallest capacity of the route's rates, else `FST_LIMITER_INVALID_COST`).
+   * Cost units per request: a positive integer, or a function of the request returning one or
+   * a promise of one (from 1 to the smallest capacity of the route's rates, else
+   * `FST_LIMITER_INVALID_COST`).
    * @default 1
    * @example { user: '100/hour', cost: 10 }
    * @example { ip: '1000/hour', cost: (request) => Number((request.query as { pages?: string }).pages ?? 1) }
@@ -200,7 +240,17 @@ export const LimitObjectSchema = Type.Object({
    * @default 'first'
    * @example { key: (r) => r.headers['x-api-key'], rate: '100/min', ip: '20/min', apply: 'all' }
    */
-  apply: Type.Optional(Type.Unsafe<'first' | 'all'>(Type.Union([Type.Literal('first'), Type.Literal('all')])))
+  apply: Type.Optional(Type.Unsafe<'first' | 'all'>(Type.Union([Type.Literal('first'), Type.Literal('all')]))),
+  /**
+   * Which requests count: `'all'`, `'failed'` (responses with status >= 400: login protection),
+   * `'successful'` (status < 400), or `(request, reply) => boolean` (or a promise of it; true:
+   * it counts). A request is charged when it arrives, so concurrent requests never exceed the
+   * limit, and refunded when its response should not count. Needs a store with `refund()`.
+   * @default the plugin's `count` ('all' unless set)
+   * @example { ip: '5/15min', count: 'failed' }
+   * @example { ip: '100/min', count: (request, reply) => reply.statusCode !== 304 }
+   */
+  count: Type.Optional(Type.Unsafe<CountMode>(CountSchema))
 }, { additionalProperties: false })
 
 /** A limit: a rate string (shorthand for `{ ip }`) or an object. */
@@ -211,11 +261,11 @@ export const RouteLimitSchema = Type.Union([Type.Literal(false), LimitSchema])
 
 /** What each top-level key of a limit must be, for error messages. */
 export const limitExpectations: Record<string, string> = {
-  '': "a rate string like '10/min', false, or an object with ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply",
-  ip: "a rate like '10/min' or '3/5min', { limit, windowMs }, or a non-empty array of them",
-  user: "a rate like '10/min' or '3/5min', { limit, windowMs }, or a non-empty array of them",
+  '': "a rate string like '10/min', false, or an object with ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply, count",
+  ip: "a rate like '10/min' or '3/5min', { limit, windowMs }, a non-empty array of them, or a function (request) => rate | rate[] | undefined",
+  user: "a rate like '10/min' or '3/5min', { limit, windowMs }, a non-empty array of them, or a function (request) => rate | rate[] | undefined",
   key: 'a function (request) => string | number | undefined',
-  rate: "a rate like '10/min' or '3/5min', { limit, windowMs }, or a non-empty array of them",
+  rate: "a rate like '10/min' or '3/5min', { limit, windowMs }, a non-empty array of them, or a function (request) => rate | rate[] | undefined",
   cost: 'a positive integer or a function (request) => number',
   algorithm: "one of 'fixed-window', 'sliding-window', 'sliding-log', 'token-bucket', 'leaky-bucket', 'gcra'",
   burst: 'a positive integer',
@@ -224,7 +274,8 @@ export const limitExpectations: Record<string, string> = {
   onStoreError: "one of 'fallback', 'allow', 'deny'",
   headers: "'legacy', 'ietf', false, 'draft-6', 'draft-7', 'draft-8', or { limit, remaining, reset, retryAfter } header names (HTTP field names: letters, digits and !#$%&'*+-.^_`|~)",
   errorFormat: "one of 'plain', 'problem'",
-  apply: "one of 'first', 'all'"
+  apply: "one of 'first', 'all'",
+  count: "one of 'all', 'failed', 'successful', or a function (request, reply) => boolean"
 }
 
 /** A pino level for a log line, or false for none. */
@@ -308,7 +359,7 @@ export const PluginOptionsSchema = Type.Object({
   global: Type.Optional(LimitSchema),
   /**
    * Resolves the signed-in user's id: a string or finite number, or `undefined`/`null` for an
-   * anonymous request.
+   * anonymous request; or a promise of one (awaited).
    * @default (request) => request.user?.id
    * @example { user: (request) => request.user?.sub } // `@fastify/jwt` puts the subject in `sub`
    */
@@ -348,14 +399,14 @@ export const PluginOptionsSchema = Type.Object({
    */
   errorFormat: Type.Optional(ErrorFormatSchema),
   /**
-   * Builds the 429 body from the request and the denial's context.
+   * Builds the 429 body from the request and the denial's context; may return a promise of it.
    * @default (request, context) => ({ statusCode: 429, error: 'Too Many Requests', message: `Rate limit exceeded, retry in ${context.after}` })
    * @example { errorResponseBuilder: (request, context) => ({ code: 'RATE_LIMITED', retryInSeconds: context.retryAfter }) }
    */
-  errorResponseBuilder: Type.Optional(fn<(request: FastifyRequest, context: LimitContext) => unknown>('a function (request, context) => body')),
+  errorResponseBuilder: Type.Optional(fn<(request: FastifyRequest, context: LimitContext) => unknown>('a function (request, context) => body (or a promise of it)')),
   /**
    * Requests never limited (no count, no headers): IPs and CIDRs, or a function of the
-   * request. No default: nobody is exempt.
+   * request returning a boolean or a promise of one (awaited). No default: nobody is exempt.
    * @example { exempt: ['127.0.0.1', '10.0.0.0/8', '::1'] }
    * @example { exempt: (request) => request.headers['x-internal'] === process.env.INTERNAL_TOKEN }
    */
@@ -378,6 +429,15 @@ export const PluginOptionsSchema = Type.Object({
    */
   onStoreError: Type.Optional(Type.Unsafe<StoreErrorMode>(Type.Union([Type.Literal('fallback'), Type.Literal('allow'), Type.Literal('deny')]))),
   /**
+   * Which requests count, for every limit that does not say: `'all'`, `'failed'` (status >=
+   * 400), `'successful'` (status < 400), or `(request, reply) => boolean` (or a promise of
+   * it). Charged on arrival, refunded in `onResponse` when the response should not count.
+   * Needs a store with `refund()` (the built-in ones have it). Routes may override.
+   * @default 'all'
+   * @example { count: 'failed' }
+   */
+  count: Type.Optional(Type.Unsafe<CountMode>(CountSchema)),
+  /**
    * A store call slower than this, in ms (1 to 60000), counts as a store error.
    * @default 100
    * @example { storeTimeoutMs: 50 }
@@ -391,10 +451,11 @@ export const PluginOptionsSchema = Type.Object({
    */
   ipv6Subnet: Type.Optional(Type.Integer({ minimum: 1, maximum: 128 })),
   /**
-   * Called on every denial, dry-run ones too; its errors are logged, never thrown. No default.
+   * Called on every denial, dry-run ones too; its errors (and rejections, when it returns a
+   * promise) are logged, never thrown, and the response does not wait for it. No default.
    * @example { onExceeded: (request, context) => request.log.info({ route: context.route }, 'rate limited') }
    */
-  onExceeded: Type.Optional(fn<(request: FastifyRequest, context: LimitContext) => void>('a function (request, context) => void')),
+  onExceeded: Type.Optional(fn<(request: FastifyRequest, context: LimitContext) => void | PromiseLike<void>>('a function (request, context) => void')),
   /**
    * `() => epoch milliseconds`: every decision is made at `clock()`. For tests.
    * @default each store's own clock (`Date.now`; Redis: the server's `TIME`)
@@ -482,7 +543,7 @@ export const optionExpectations: Record<string, string> = {
   sqlite: "a database file path like 'limits.db', or { path, cleanupIntervalMs, busyTimeoutMs, batch }",
   redis: "a URL like 'redis://localhost:6379', an ioredis client or Cluster, or true to use fastify.redis from @fastify/redis",
   algorithm: limitExpectations.algorithm,
-  global: "a rate string like '10/min' or a limit object { ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply }",
+  global: "a rate string like '10/min' or a limit object { ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply, count }",
   user: 'a function (request) => string | number | undefined',
   hook: "one of 'onRequest', 'preValidation', 'preHandler'",
   keyPrefix: 'up to 64 characters of A-Z a-z 0-9 . _ : -',
@@ -492,6 +553,7 @@ export const optionExpectations: Record<string, string> = {
   exempt: "an array of IPs and CIDRs like ['127.0.0.1', '10.0.0.0/8'], or a function (request) => boolean",
   dryRun: 'a boolean',
   onStoreError: "one of 'fallback', 'allow', 'deny'",
+  count: limitExpectations.count,
   storeTimeoutMs: 'an integer from 1 to 60000 (milliseconds)',
   ipv6Subnet: 'an integer from 1 to 128',
   onExceeded: 'a function (request, context) => void',

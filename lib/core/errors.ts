@@ -18,12 +18,16 @@ export const errors = {
     'FST_LIMITER_INVALID_RATE', "%s: %s: %s is not a rate like '10/min' or '3/5min'%s", 500, TypeError),
   INVALID_STORE: createError<'FST_LIMITER_INVALID_STORE', 500, [string]>(
     'FST_LIMITER_INVALID_STORE', 'fastify-limiter option store: the store lacks %s()', 500, TypeError),
+  STORE_LACKS_METHOD: createError<'FST_LIMITER_STORE_LACKS_METHOD', 500, [string, string, string]>(
+    'FST_LIMITER_STORE_LACKS_METHOD', '%s: %s needs the store method %s(), which this store lacks (a custom store written before it)', 500, TypeError),
 
   // Request time: resolvers and cost functions given by the user, the store.
   INVALID_COST: createError<'FST_LIMITER_INVALID_COST', 500, [string, string, number]>(
     'FST_LIMITER_INVALID_COST', '%s: cost returned %s; expected an integer from 1 to %s', 500),
   INVALID_IDENTITY: createError<'FST_LIMITER_INVALID_IDENTITY', 500, [string, string, string]>(
     'FST_LIMITER_INVALID_IDENTITY', '%s: the %s resolver returned %s; expected a non-empty string, a finite number, or undefined/null for none', 500),
+  INVALID_RATE_RESULT: createError<'FST_LIMITER_INVALID_RATE_RESULT', 500, [string, string, string, string]>(
+    'FST_LIMITER_INVALID_RATE_RESULT', "%s: the %s rate function returned %s; expected a rate like '10/min', { limit, windowMs }, a non-empty array of them, or undefined (%s)", 500),
   RESOLVER_FAILED: createError<'FST_LIMITER_RESOLVER_FAILED', 500, [string, string, string, Cause]>(
     'FST_LIMITER_RESOLVER_FAILED', '%s: the %s function threw: %s', 500),
   INVALID_CLOCK: createError<'FST_LIMITER_INVALID_CLOCK', 500, [string]>(
@@ -46,10 +50,10 @@ export const errors = {
     'FST_LIMITER_SQLITE_FAILED', "SqliteStore '%s': %s failed: %s", 500),
 
   // fastify.rateLimit API.
-  INVALID_SELECTOR: createError<'FST_LIMITER_INVALID_SELECTOR', 500, [string]>(
-    'FST_LIMITER_INVALID_SELECTOR', 'fastify.rateLimit.reset: %s', 500, TypeError),
-  UNKNOWN_ROUTE: createError<'FST_LIMITER_UNKNOWN_ROUTE', 500, [string]>(
-    'FST_LIMITER_UNKNOWN_ROUTE', 'fastify.rateLimit.reset: no rate-limited route or group %s', 500),
+  INVALID_SELECTOR: createError<'FST_LIMITER_INVALID_SELECTOR', 500, [string, string]>(
+    'FST_LIMITER_INVALID_SELECTOR', 'fastify.rateLimit.%s: %s', 500, TypeError),
+  UNKNOWN_ROUTE: createError<'FST_LIMITER_UNKNOWN_ROUTE', 500, [string, string]>(
+    'FST_LIMITER_UNKNOWN_ROUTE', 'fastify.rateLimit.%s: no rate-limited route or group %s', 500),
 
   // Registration of the plugin itself.
   ALREADY_REGISTERED: createError<'FST_LIMITER_ALREADY_REGISTERED', 500>(

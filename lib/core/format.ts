@@ -7,6 +7,10 @@ export function formatValue (value: unknown): string {
     return `'${text}'`
   }
   if (typeof value === 'function') return 'a function'
+  // a promise would print as {}: say what it is (a resolver that should have been awaited)
+  if (value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function') {
+    return value instanceof Promise ? 'a Promise' : 'a thenable'
+  }
   if (typeof value === 'bigint' || typeof value === 'symbol') return String(value)
   if (value === undefined) return 'undefined'
   if (typeof value === 'number') return String(value)

@@ -5,7 +5,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Algorithm, AlgorithmParams } from './algorithm.js'
-import type { Store } from './store.js'
+import type { Store, StoreBucket } from './store.js'
 
 /** The kind of bucket a request was counted in. */
 export type BucketKind = 'ip' | 'user' | 'key'
@@ -48,6 +48,9 @@ export type StoreErrorMode = 'fallback' | 'allow' | 'deny'
 /** Identity resolvers return a string or number, or undefined/null for "none". */
 export type Identity = string | number | undefined | null
 
+/** A value, or a promise of it: what every function the plugin accepts may return (a promise is awaited). */
+export type MaybePromise<T> = T | PromiseLike<T>
+
 /** The hooks the limiter can run in. */
 export type HookName = 'onRequest' | 'preValidation' | 'preHandler'
 
@@ -67,9 +70,30 @@ export interface CompiledKind {
   readonly kind: BucketKind
   /** The start of the store key, up to the identity: `<prefix>:{<route>:<kind>:`. */
   readonly head: string
+  /** The rates; empty for a kind whose rates a function decides per request (see `dynamic`). */
   readonly rates: readonly CompiledRate[]
   /** The serialized RateLimit-Policy field for these rates. */
   readonly policy: string
+  /** The largest cost every rate of the kind can allow (the smallest capacity); Infinity with no rates. */
+  readonly maxCost: number
+  /** Set when a function decides the kind's rates per request. */
+  readonly dynamic: DynamicRates | undefined
+}
+
+/**
+ * A bucket kind whose rates a function of the request returns (`ip: (request) => '10/min'`).
+ * Each distinct returned rate is compiled once into a kind of its own (same head, so the same
+ * identity; its own rate tails, so different rates never share a bucket) and cached.
+ */
+export interface DynamicRates {
+  readonly fn: (request: FastifyRequest) => unknown
+  /**
+   * The kind of the rates a call returned, compiled or from the cache; undefined for
+   * `undefined` (this kind does not limit the request). Throws FST_LIMITER_INVALID_RATE_RESULT.
+   */
+  compile (value: unknown): CompiledKind | undefined
+  /** The kinds compiled lately (the cache): what `reset()` by selector forgets. */
+  known (): Iterable<CompiledKind>
 }
 
 /** A limit compiled for one route (or group, or the global limit). */
@@ -82,11 +106,15 @@ export interface CompiledLimit {
   readonly id: string
   /** Keeps route, group, global and `hook()` buckets apart (see keyHead): `''`, `'group='`, `'hook<n>='`. */
   readonly namespace: string
+  /** The algorithm of every rate of the limit. */
+  readonly algorithm: Algorithm<any>
+  /** True when a function decides the rates of one of the kinds per request. */
+  readonly dynamic: boolean
   readonly ip: CompiledKind | undefined
   readonly user: CompiledKind | undefined
   readonly key: CompiledKind | undefined
-  readonly keyFn: ((request: FastifyRequest) => Identity) | undefined
-  readonly cost: number | ((request: FastifyRequest) => number)
+  readonly keyFn: ((request: FastifyRequest) => MaybePromise<Identity>) | undefined
+  readonly cost: number | ((request: FastifyRequest) => MaybePromise<number>)
   /** The largest cost every rate can ever allow (the smallest burst). */
   readonly maxCost: number
   readonly dryRun: boolean
@@ -102,7 +130,12 @@ export interface CompiledLimit {
   readonly errorContentType: string | undefined
   /** `'first'`: the first kind whose identity resolves; `'all'`: every such kind, in one store call. */
   readonly apply: 'first' | 'all'
+  /** Which responses count (the route's `count`, else the plugin's); other charged requests are refunded. */
+  readonly count: CountOption
 }
+
+/** The `count` option: which responses a charged request counts for. */
+export type CountOption = 'all' | 'failed' | 'successful' | ((request: FastifyRequest, reply: FastifyReply) => MaybePromise<boolean>)
 
 /** The bucket kind and identity a request falls in for a limit. */
 export interface ResolvedBucket {
@@ -120,6 +153,18 @@ export interface Applied extends ResolvedBucket {
   readonly blocked: boolean
   /** The limit applied before this one on the same request, if any. */
   readonly previous: Applied | null
+}
+
+/** A charge a limit with a `count` other than `'all'` may refund when the response is known. */
+export interface Charge {
+  readonly limit: CompiledLimit
+  /** The store that charged: the plugin's, or the guard's local fallback store. */
+  readonly store: Store
+  readonly buckets: readonly StoreBucket[]
+  readonly cost: number
+  /** The registration (its runtime) whose onResponse hook settles this charge. */
+  readonly owner: object
+  readonly next: Charge | null
 }
 
 /** Header names of the legacy format, or of a custom-names object. */
@@ -209,7 +254,7 @@ export interface ResolvedOptions {
   /** True when the plugin created the store (and so closes it on Fastify close). */
   readonly ownsStore: boolean
   readonly algorithm: Algorithm<unknown>
-  readonly user: (request: FastifyRequest) => Identity
+  readonly user: (request: FastifyRequest) => MaybePromise<Identity>
   readonly hook: HookName
   readonly keyPrefix: string
   /** The plugin's `headers` option, defaulted; routes may override it. */
@@ -220,10 +265,10 @@ export interface ResolvedOptions {
   /** The user's `errorResponseBuilder`, if any: it builds every 429 body, whatever the format. */
   readonly customErrorResponse: ((request: FastifyRequest, context: LimitContext) => unknown) | undefined
   readonly errorResponseBuilder: (request: FastifyRequest, context: LimitContext) => unknown
-  readonly exempt: ((request: FastifyRequest) => boolean) | undefined
+  readonly exempt: ((request: FastifyRequest) => MaybePromise<boolean>) | undefined
   readonly dryRun: boolean
   readonly ipv6Subnet: number
-  readonly onExceeded: ((request: FastifyRequest, context: LimitContext) => void) | undefined
+  readonly onExceeded: ((request: FastifyRequest, context: LimitContext) => MaybePromise<void>) | undefined
   readonly clock: (() => number) | undefined
   /**
    * What the OpenAPI document says about a limited route (its headers and 429 body follow the
@@ -234,4 +279,6 @@ export interface ResolvedOptions {
   readonly log: LogOptions
   readonly onStoreError: StoreErrorMode
   readonly storeTimeoutMs: number
+  /** The plugin's `count`, defaulted; routes may override it. */
+  readonly count: CountOption
 }

@@ -142,21 +142,22 @@ function kindsOf (limit: CompiledLimit): CompiledKind[] {
 /** The `x-ratelimit` extension of an operation: the limits, for tools. */
 export function limitExtension (limit: CompiledLimit): Schema {
   const kinds = kindsOf(limit)
-  const first = kinds[0].rates[0]
   const extension: Schema = {
     scope: limit.route,
-    algorithm: first.algorithm.name,
+    algorithm: limit.algorithm.name,
     cost: typeof limit.cost === 'number' ? limit.cost : 'per request',
     dryRun: limit.dryRun,
     onStoreError: limit.onStoreError
   }
   for (const kind of kinds) {
-    extension[kind.kind] = kind.rates.map((r) => ({
-      rate: r.text,
-      limit: r.params.limit,
-      windowMs: r.params.windowMs,
-      ...(r.algorithm.usesBurst ? { burst: r.params.burst } : {})
-    }))
+    extension[kind.kind] = kind.dynamic !== undefined
+      ? 'per request'
+      : kind.rates.map((r) => ({
+        rate: r.text,
+        limit: r.params.limit,
+        windowMs: r.params.windowMs,
+        ...(r.algorithm.usesBurst ? { burst: r.params.burst } : {})
+      }))
   }
   return extension
 }
@@ -164,8 +165,8 @@ export function limitExtension (limit: CompiledLimit): Schema {
 /** The line added to an operation's description: `Rate limit: 5/min per IP, 50/min per user.` */
 export function limitLine (limit: CompiledLimit): string {
   const kinds = kindsOf(limit)
-  const parts = kinds.map((k) => `${k.rates.map((r) => r.text).join(' and ')} ${kindWords[k.kind]}`)
-  let line = `Rate limit: ${parts.join(', ')} (${kinds[0].rates[0].algorithm.name}`
+  const parts = kinds.map((k) => `${k.dynamic !== undefined ? 'a rate decided per request' : k.rates.map((r) => r.text).join(' and ')} ${kindWords[k.kind]}`)
+  let line = `Rate limit: ${parts.join(', ')} (${limit.algorithm.name}`
   if (typeof limit.cost !== 'number') line += ', cost varies per request'
   else if (limit.cost > 1) line += `, each request costs ${limit.cost}`
   if (limit.route === 'global') line += ', the global limit'

@@ -2,6 +2,7 @@ import { BlockList, isIP } from 'node:net'
 import type { FastifyRequest } from 'fastify'
 import { errors } from '../core/errors.js'
 import { formatValue } from '../core/format.js'
+import type { MaybePromise } from '../core/types.js'
 import { unmapIp } from './identity.js'
 
 /**
@@ -10,8 +11,8 @@ import { unmapIp } from './identity.js'
  * their IPv4 address.
  */
 export function compileExempt (
-  exempt: readonly string[] | ((request: FastifyRequest) => boolean) | undefined
-): ((request: FastifyRequest) => boolean) | undefined {
+  exempt: readonly string[] | ((request: FastifyRequest) => MaybePromise<boolean>) | undefined
+): ((request: FastifyRequest) => MaybePromise<boolean>) | undefined {
   if (exempt === undefined) return undefined
   if (typeof exempt === 'function') return exempt
   if (exempt.length === 0) return undefined

@@ -2,11 +2,26 @@ import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fast
 import type { StoreBucket, StoreDecision } from '../core/store.js'
 import { errors } from '../core/errors.js'
 import { formatValue } from '../core/format.js'
-import { kApplied } from '../core/symbols.js'
-import type { Applied, CompiledKind, CompiledLimit, LimitContext, RateLimitDecision, ResolvedBucket } from '../core/types.js'
-import { bucketsOf, costOf, resolveBuckets } from './bucket.js'
+import { kApplied, kCharges } from '../core/symbols.js'
+import type { Applied, CompiledKind, CompiledLimit, DynamicRates, LimitContext, RateLimitDecision, ResolvedBucket } from '../core/types.js'
+import { bucketsOf, checkCost, identityOf, isThenable, resolverFailed } from './bucket.js'
+import { ipIdentity } from './identity.js'
+import { encodePart } from './keys.js'
 import { UNAVAILABLE_RETRY_S, humanAfter, unavailableResponse } from './response.js'
 import type { Runtime } from './runtime.js'
+
+/** The steps of a request before the store, in order; each may call a function of the user. */
+const EXEMPT = 0
+const KEY = 1
+const KEY_RATE = 2
+const USER = 3
+const USER_RATE = 4
+const IP = 5
+const COST = 6
+const STORE = 7
+
+/** What a step without a function to call yields. */
+const NONE = Symbol('none')
 
 export type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
 
@@ -22,8 +37,14 @@ class Attempt {
   cost = 1
   /** Why the cost could not be computed: the request is counted at cost 1, then answered with this. */
   error: Error | undefined = undefined
+  /** The step before the store this attempt is at (EXEMPT to STORE). */
+  step = EXEMPT
+  /** The encoded identity of a key or user kind whose rates a function is deciding. */
+  pending: string | undefined = undefined
   /** The injected clock's time, when the plugin has a clock. */
   now: number | undefined = undefined
+  /** Set when the local fallback store decides (and so charges) instead of the plugin's store. */
+  fallback = false
   /** Set when the decision comes from the store and may be remembered as a denial on this server. */
   cacheKey: string | undefined = undefined
 
@@ -76,6 +97,11 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     }
     request[kApplied] = { limit, kind: bucket.kind, identity: bucket.identity, rate, now: d.now, blocked, previous }
     if (d.allowed) {
+      // charged: a limit counting only some responses may give it back in onResponse (count.ts);
+      // an uncountable request (attempt.error) stays charged
+      if (limit.count !== 'all' && attempt.error === undefined) {
+        request[kCharges] = { limit, store: attempt.fallback ? guard.fallback : store, buckets: attempt.buckets, cost: attempt.cost, owner: runtime, next: request[kCharges] }
+      }
       report.allowed(request, limit, decision)
       attempt.done(attempt.error)
       return
@@ -117,7 +143,15 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
       attempt.done(err as Error)
       return
     }
-    if (limit.errorContentType !== undefined) attempt.reply.type(limit.errorContentType)
+    if (isThenable(body)) {
+      body.then((value) => send(attempt, value), (err: unknown) => attempt.done(err as Error))
+      return
+    }
+    send(attempt, body)
+  }
+
+  function send (attempt: Attempt, body: unknown): void {
+    if (attempt.limit.errorContentType !== undefined) attempt.reply.type(attempt.limit.errorContentType)
     attempt.reply.code(429).send(body)
   }
 
@@ -125,7 +159,7 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     if (options.onExceeded === undefined) return
     try {
       const result: unknown = options.onExceeded(request, denial)
-      if (result instanceof Promise) result.catch((err) => request.log.error({ err }, 'fastify-limiter: onExceeded failed'))
+      if (isThenable(result)) result.then(undefined, (err: unknown) => request.log.error({ err }, 'fastify-limiter: onExceeded failed'))
     } catch (err) {
       request.log.error({ err }, 'fastify-limiter: onExceeded failed')
     }
@@ -144,6 +178,7 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     report.degraded(attempt.request, limit)
     attempt.cacheKey = undefined
     if (limit.onStoreError === 'fallback') {
+      attempt.fallback = true
       decide(attempt, guard.fallback.consume(attempt.buckets, attempt.cost, attempt.now))
     } else if (limit.onStoreError === 'allow') {
       attempt.done(attempt.error)
@@ -186,36 +221,144 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     }
   }
 
-  return function rateLimitHook (request, reply, done) {
-    const limit = select(request)
-    // A limit registered twice on one request (a hook added at several levels) counts once.
-    for (let a = request[kApplied]; a !== null; a = a.previous) {
-      if (a.limit === limit) {
-        done()
+  /**
+   * Runs the steps before the store from `attempt.step` on. A step whose function returns a
+   * promise waits for it, then the steps go on from its callback; a synchronous function
+   * keeps the whole way free of promises and closures.
+   */
+  function advance (attempt: Attempt): void {
+    while (attempt.step !== STORE) {
+      // the steps of a rate function wait for an identity: most requests skip them at once
+      if ((attempt.step === KEY_RATE || attempt.step === USER_RATE) && attempt.pending === undefined) {
+        attempt.step++
+        continue
+      }
+      let value: unknown
+      try {
+        value = callStep(attempt)
+      } catch (err) {
+        if (!fail(attempt, err)) return
+        continue
+      }
+      if (value !== NONE && isThenable(value)) {
+        value.then((v) => {
+          if (settle(attempt, v)) advance(attempt)
+        }, (err: unknown) => {
+          if (fail(attempt, err)) advance(attempt)
+        })
         return
       }
+      if (!settle(attempt, value)) return
     }
-    const attempt = new Attempt(request, reply, done, limit)
+    charge(attempt)
+  }
+
+  /** Calls the user function of the attempt's step: NONE when the step has none to call. */
+  function callStep (attempt: Attempt): unknown {
+    const { request, limit } = attempt
+    switch (attempt.step) {
+      case EXEMPT:
+        return exempt === undefined ? NONE : exempt(request)
+      case KEY:
+        return limit.key === undefined ? NONE : (limit.keyFn as NonNullable<CompiledLimit['keyFn']>)(request)
+      case KEY_RATE:
+        return (limit.key as DynamicKind).dynamic.fn(request)
+      case USER:
+        return limit.user === undefined || (attempt.resolved.length > 0 && limit.apply !== 'all') ? NONE : options.user(request)
+      case USER_RATE:
+        return (limit.user as DynamicKind).dynamic.fn(request)
+      case IP:
+        return limit.ip?.dynamic === undefined || !ipApplies(attempt) ? NONE : limit.ip.dynamic.fn(request)
+      default:
+        return typeof limit.cost === 'number' ? NONE : limit.cost(request)
+    }
+  }
+
+  /**
+   * Acts on the value of the attempt's step and moves to the next step. False when the
+   * request is finished here (exempt, not limited, or an error passed to `done`).
+   */
+  function settle (attempt: Attempt, value: unknown): boolean {
+    const { request, limit } = attempt
     try {
-      if (exempt !== undefined && exempt(request)) {
-        done()
-        return
-      }
-      attempt.resolved = uncounted(request, resolveBuckets(request, limit, options))
-      if (attempt.resolved.length === 0) {
-        done()
-        return
+      switch (attempt.step) {
+        case EXEMPT:
+          if (value !== NONE && value) {
+            attempt.done()
+            return false
+          }
+          break
+        case KEY:
+        case USER: {
+          if (value === NONE) break
+          const key = attempt.step === KEY
+          const id = identityOf(limit, key ? 'key' : 'user', value)
+          if (id === undefined) break
+          const kind = (key ? limit.key : limit.user) as CompiledKind
+          // a kind whose rates a function decides waits for them at the next step
+          if (kind.dynamic === undefined) attempt.resolved.push({ kind, identity: encodePart(id) })
+          else attempt.pending = encodePart(id)
+          break
+        }
+        case KEY_RATE:
+        case USER_RATE: {
+          const kind = ((attempt.step === KEY_RATE ? limit.key : limit.user) as DynamicKind).dynamic.compile(value)
+          if (kind !== undefined) attempt.resolved.push({ kind, identity: attempt.pending as string })
+          attempt.pending = undefined
+          break
+        }
+        case IP:
+          if (ipApplies(attempt)) {
+            const kind = (limit.ip as CompiledKind).dynamic === undefined ? limit.ip : (limit.ip as DynamicKind).dynamic.compile(value)
+            if (kind !== undefined) attempt.resolved.push({ kind, identity: encodePart(ipIdentity(request.ip, options.ipv6Subnet)) })
+          }
+          attempt.resolved = uncounted(request, attempt.resolved)
+          if (attempt.resolved.length === 0) {
+            attempt.done()
+            return false
+          }
+          break
+        case COST:
+          try {
+            attempt.cost = value === NONE ? limit.cost as number : checkCost(limit, value, maxCostOf(attempt))
+          } catch (err) {
+            // counted at cost 1 first, so that a client cannot send uncountable requests at will
+            attempt.error = err as Error
+          }
       }
     } catch (err) {
-      done(err as Error)
-      return
+      attempt.done(err as Error)
+      return false
     }
-    try {
-      attempt.cost = costOf(request, limit)
-    } catch (err) {
-      // counted at cost 1 first, so that a client cannot send uncountable requests at will
-      attempt.error = err as Error
+    attempt.step++
+    return true
+  }
+
+  /** A step's function threw or rejected. False when that ends the request (with the error). */
+  function fail (attempt: Attempt, err: unknown): boolean {
+    switch (attempt.step) {
+      case EXEMPT:
+        attempt.done(err as Error)
+        return false
+      case KEY:
+      case USER:
+        attempt.done(resolverFailed(attempt.limit, attempt.step === KEY ? 'key' : 'user', err))
+        return false
+      case KEY_RATE:
+      case USER_RATE:
+      case IP:
+        attempt.done(resolverFailed(attempt.limit, `${attempt.step === KEY_RATE ? 'key' : attempt.step === USER_RATE ? 'user' : 'ip'} rate`, err))
+        return false
+      default:
+        // an uncountable request is still counted, at cost 1 (see settle)
+        attempt.error = resolverFailed(attempt.limit, 'cost', err)
+        attempt.step++
+        return true
     }
+  }
+
+  /** The buckets and cost are known: read the clock, then ask the store. */
+  function charge (attempt: Attempt): void {
     const { resolved } = attempt
     attempt.buckets = resolved.length === 1 ? bucketsOf(resolved[0]) : resolved.flatMap(bucketsOf)
     if (clock !== undefined) {
@@ -235,6 +378,35 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     }
     consume(attempt)
   }
+
+  return function rateLimitHook (request, reply, done) {
+    const limit = select(request)
+    // A limit registered twice on one request (a hook added at several levels) counts once.
+    for (let a = request[kApplied]; a !== null; a = a.previous) {
+      if (a.limit === limit) {
+        done()
+        return
+      }
+    }
+    advance(new Attempt(request, reply, done, limit))
+  }
+}
+
+/** A kind whose rates a function decides. */
+type DynamicKind = CompiledKind & { readonly dynamic: DynamicRates }
+
+/** The IP kind counts the request: the limit has one, and no earlier kind took the request (or `apply: 'all'`). */
+function ipApplies (attempt: Attempt): boolean {
+  return attempt.limit.ip !== undefined && (attempt.resolved.length === 0 || attempt.limit.apply === 'all')
+}
+
+/** The largest cost the request's buckets can allow: a rate function's rates count only once known. */
+function maxCostOf (attempt: Attempt): number {
+  const { limit, resolved } = attempt
+  if (!limit.dynamic) return limit.maxCost
+  let max = limit.maxCost
+  for (let i = 0; i < resolved.length; i++) max = Math.min(max, resolved[i].kind.maxCost)
+  return max
 }
 
 /** The latest instant a Date can hold, in ms: beyond it a clock's value means nothing. */

@@ -2,14 +2,14 @@
 // test/types/route-config.ts (checked by tsc), these assert on the types themselves and on the
 // errors TypeScript raises: a wrong form must not compile.
 import Fastify from 'fastify'
-import type { FastifyInstance, FastifyRequest, RouteShorthandOptions } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteShorthandOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { Registry } from 'prom-client'
 import { describe, expect, test } from 'tstyche'
 import limiter, { MemoryStore } from 'fastify-limiter'
 import type {
-  FastifyLimiterOptions, LimiterStats, RateLimit, RateLimitApi, RateLimitDecision, RouteCounters, RouteRateLimit
+  FastifyLimiterOptions, LimiterStats, RateFunction, RateLimit, RateLimitApi, RateLimitDecision, RouteCounters, RouteRateLimit
 } from 'fastify-limiter'
 
 const app = Fastify()
@@ -30,6 +30,40 @@ describe('config.rateLimit', () => {
     expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '10/min', algorithm: 'token-bucket', burst: 30 }>()
     expect<RouteRateLimit>().type.toBeAssignableFrom<{ key: (r: FastifyRequest) => string | undefined, rate: '1000/hour' }>()
     expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '20/min', group: 'reports', dryRun: true }>()
+  })
+
+  test('functions may be async (issue 12)', () => {
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ key: (r: FastifyRequest) => Promise<string | undefined>, rate: '10/min' }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '10/min', cost: (r: FastifyRequest) => Promise<number> }>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: '10/min', cost: (r: FastifyRequest) => Promise<string> }>()
+    expect<FastifyLimiterOptions>().type.toBeAssignableFrom<{
+      user: (r: FastifyRequest) => Promise<string | undefined>
+      exempt: (r: FastifyRequest) => Promise<boolean>
+      errorResponseBuilder: (r: FastifyRequest) => Promise<{ code: string }>
+      onExceeded: (r: FastifyRequest) => Promise<void>
+    }>()
+    expect<FastifyLimiterOptions>().type.not.toBeAssignableFrom<{ exempt: (r: FastifyRequest) => Promise<string> }>()
+  })
+
+  test('rates decided per request (issue 12)', () => {
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ user: (r: FastifyRequest) => string | undefined }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: (r: FastifyRequest) => Promise<Array<string | { limit: number, windowMs: number }>> }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ key: (r: FastifyRequest) => string, rate: (r: FastifyRequest) => '10/min' }>()
+    expect<FastifyLimiterOptions>().type.toBeAssignableFrom<{ global: { ip: (r: FastifyRequest) => Promise<string> } }>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: (r: FastifyRequest) => number }>()
+    expect<RateFunction>().type.toBeAssignableFrom<(r: FastifyRequest) => undefined>()
+  })
+
+  test('peek (issue 12)', () => {
+    expect(app.rateLimit.peek({ route: 'GET /r', ip: '127.0.0.1' })).type.toBe<Promise<RateLimitDecision | undefined>>()
+    expect(app.rateLimit.peek).type.not.toBeCallableWith({ ip: '127.0.0.1' })
+  })
+
+  test('count (issue 12)', () => {
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '5/15min', count: 'failed' }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '5/15min', count: (r: FastifyRequest, reply: FastifyReply) => Promise<boolean> }>()
+    expect<FastifyLimiterOptions>().type.toBeAssignableFrom<{ count: 'successful' }>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: '5/15min', count: 'failures' }>()
   })
 
   test('friendlier units, in lower, upper and capitalized case', () => {
