@@ -92,6 +92,7 @@ if (process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].sp
     `  for i in 1 2 3 4; do curl -si ${base}/feed | grep -iE 'HTTP|ratelimit|retry'; done      # 3/10s per IP, then 429`,
     `  curl -si -X POST ${base}/upload                                   # anonymous: 5/min per IP`,
     `  curl -si -X POST -H 'Authorization: Bearer alice' ${base}/upload  # signed in: 50/min per user`,
+    `  curl -si -X POST -H 'Authorization: Bearer carol' ${base}/upload  # credentials but no such user: per IP, one warning in the log`,
     `  curl -si '${base}/search?q=x'                                    # 2/s and 20/min at once`,
     `  curl -si -X POST ${base}/export                                   # cost 10 of 30/hour`,
     `  curl -si ${base}/burst                                            # token bucket, burst 15`,

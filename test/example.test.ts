@@ -81,6 +81,13 @@ t.test('the example server prints the URLs and curl lines', async (t) => {
   t.same(codes, [200, 200, 200, 429])
   const line = (await denied).split('\n').find((l) => l.includes('"msg":"rate limit exceeded"')) as string
   t.match(JSON.parse(line), { level: 40, rateLimit: { route: 'GET /feed', bucket: 'ip', remaining: 0 } })
+
+  // credentials but no such user: one warning naming the hook to use
+  const warned = waitFor(child, (log) => log.includes('carry credentials'), 'credentials warning')
+  const upload = await fetch(`${base}/upload`, { method: 'POST', headers: { authorization: 'Bearer carol' } })
+  t.equal(((await upload.json()) as { as: string }).as, 'anonymous')
+  const warning = (await warned).split('\n').find((l) => l.includes('carry credentials')) as string
+  t.match(JSON.parse(warning), { level: 40, rateLimit: { route: 'POST /upload', hook: 'onRequest' }, msg: /hook: 'preHandler'/ })
 })
 
 t.test('npm start is one process: killing the pid it prints stops the server', async (t) => {

@@ -41,7 +41,7 @@ class Attempt {
  * preValidation and preHandler. A synchronous store (memory) answers without a promise.
  */
 export function createHook (select: (request: FastifyRequest) => CompiledLimit, runtime: Runtime): Hook {
-  const { options, report, guard, denials } = runtime
+  const { options, report, guard, denials, warnings } = runtime
   const { store, exempt, clock } = options
 
   /** Acts on a decision: keeps it on the request, then lets the request on or answers it. */
@@ -201,7 +201,9 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
         done()
         return
       }
-      attempt.resolved = uncounted(request, resolveBuckets(request, limit, options))
+      const found = resolveBuckets(request, limit, options)
+      warnings.check(request, limit, found)
+      attempt.resolved = uncounted(request, found)
       if (attempt.resolved.length === 0) {
         done()
         return
