@@ -123,6 +123,7 @@ async function fastifyLimiter (fastify: FastifyInstance, input: FastifyLimiterOp
   })
 
   fastify.addHook('onClose', async () => {
+    for (const close of runtime.closing) close()
     runtime.guard.close()
     removeMetrics?.()
     if (settings.ownsStore) await settings.store.close()

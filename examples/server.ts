@@ -52,6 +52,8 @@ export async function buildExample () {
   app.get('/partner', { config: { rateLimit: { key: (r) => r.headers['x-api-key'] as string | undefined, rate: '4/min', ip: '1/min' } } }, async (request) => ({ bucket: request.rateLimit?.bucket }))
   // a client written against the IETF drafts: draft-7 headers and an RFC 9457 problem+json 429
   app.get('/quota', { config: { rateLimit: { ip: '2/min', headers: 'draft-7', errorFormat: 'problem' } } }, async () => ({ ok: true }))
+  // waiting instead of a 429: a request that can pass within 2 s waits for its turn
+  app.get('/slow', { config: { rateLimit: { ip: '1/s', delay: { maxMs: 2000 } } } }, async (request) => ({ waitedMs: request.rateLimit?.delayedMs ?? 0 }))
   // dry-run: counted and logged, never blocked
   app.get('/beta', { config: { rateLimit: { ip: '2/min', dryRun: true } } }, async (request) => ({ wouldBlock: request.rateLimit?.allowed === false }))
   // routes in a group share buckets
@@ -98,6 +100,7 @@ if (process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].sp
     `  curl -si ${base}/burst                                            # token bucket, burst 15`,
     `  curl -si -H 'x-api-key: k1' ${base}/partner                       # per API key`,
     `  for i in 1 2 3; do curl -si ${base}/quota; echo; done             # draft-7 RateLimit headers, then a problem+json 429`,
+    `  for i in 1 2 3; do curl -s ${base}/slow; echo; done               # 1/s: waits its turn instead of a 429`,
     `  curl -si ${base}/beta                                             # dry run: never blocked`,
     `  curl -si ${base}/reports/daily; curl -si ${base}/reports/weekly   # one shared group`,
     `  curl -si -X POST -H 'content-type: application/json' -d '{"password":"secret"}' ${base}/login  # success resets`,

@@ -45,6 +45,12 @@ t.test('the example API runs and shows its limits', async (t) => {
   t.equal(problem.statusCode, 429)
   t.equal(problem.headers['content-type'], 'application/problem+json; charset=utf-8')
   t.same(problem.json()['violated-policies'], ['ip-2/min'])
+  // /slow waits instead of a 429 (its timer is unref'd: the interval keeps this test process alive meanwhile)
+  const alive = setInterval(() => {}, 1000)
+  const slow = await Promise.all([app.inject('/slow'), app.inject('/slow')])
+  clearInterval(alive)
+  t.same(slow.map((r) => r.statusCode), [200, 200])
+  t.equal(slow.filter((r) => r.json().waitedMs > 0).length, 1, 'the second one waited')
   t.equal((await app.inject('/stats')).json().allowed > 0, true)
   const metrics = await app.inject('/metrics')
   t.match(metrics.headers['content-type'], /^text\/plain/)
@@ -53,6 +59,7 @@ t.test('the example API runs and shows its limits', async (t) => {
   t.match(doc.paths['/upload'].post.description, /5\/min per IP/)
   t.ok(doc.paths['/upload'].post.responses['429'].headers['Retry-After'])
   t.notOk(doc.paths['/metrics'], 'hidden')
+  t.match(doc.paths['/slow'].get.description, /waits instead of a 429/)
 })
 
 t.test('the example server prints the URLs and curl lines', async (t) => {

@@ -2,7 +2,7 @@ import { algorithms } from '../../algorithms/index.js'
 import type { Algorithm } from '../core/algorithm.js'
 import { errors } from '../core/errors.js'
 import { formatValue } from '../core/format.js'
-import type { BucketKind, CompiledKind, CompiledLimit, CompiledRate, ResolvedOptions } from '../core/types.js'
+import type { BucketKind, CompiledKind, CompiledLimit, CompiledRate, DelaySettings, ResolvedOptions } from '../core/types.js'
 import { compileHeaders, policyItem, policyName } from '../request/headers.js'
 import { PROBLEM_CONTENT_TYPE, errorResponseFor } from '../request/response.js'
 import { keyHead, keyTail } from '../request/keys.js'
@@ -99,8 +99,18 @@ export function compileLimit (declaration: LimitDeclaration, options: ResolvedOp
     dryRun: spec.dryRun ?? options.dryRun,
     onStoreError: spec.onStoreError ?? options.onStoreError,
     ...responseOf(spec, options),
-    apply
+    apply,
+    delay: spec.delay === undefined ? options.delay : resolveDelay(spec.delay)
   })
+}
+
+/** Most requests waiting per limit and process, by default. */
+const DEFAULT_DELAY_QUEUE = 1000
+
+/** The `delay` option (plugin or route), defaulted; `false` and undefined mean no waiting. */
+export function resolveDelay (delay: RateLimitObject['delay']): DelaySettings | undefined {
+  if (delay === undefined || delay === false) return undefined
+  return Object.freeze({ maxMs: delay.maxMs, queue: delay.queue ?? DEFAULT_DELAY_QUEUE })
 }
 
 /**

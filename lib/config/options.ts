@@ -14,6 +14,7 @@ import { errorResponseFor } from '../request/response.js'
 import { resolveLog } from '../observe/logging.js'
 import { resolveOpenApi } from '../observe/openapi.js'
 import { checkPluginOptions } from './check.js'
+import { resolveDelay } from './compile.js'
 import type { FastifyLimiterOptions, RateLimit } from './schema.js'
 
 /** The plugin options, checked and fully defaulted once, with the `global` limit as declared. */
@@ -82,6 +83,7 @@ export function resolveOptions (input: FastifyLimiterOptions | undefined, fastif
     metrics: o.metrics ?? false,
     log: resolveLog(o.log),
     onStoreError: o.onStoreError ?? 'fallback',
-    storeTimeoutMs
+    storeTimeoutMs,
+    delay: resolveDelay(o.delay)
   })
 }

@@ -105,6 +105,23 @@ export const HeadersSchema = Type.Union([
 
 export const ErrorFormatSchema = Type.Union([Type.Literal('plain'), Type.Literal('problem')])
 
+/** The `delay` option: wait instead of a 429 when the wait is short. */
+export const DelaySchema = Type.Object({
+  /**
+   * The longest wait, in ms (1 to 60000): a denied request that could pass within this waits,
+   * on a timer, and is decided again (charged only when it passes); a longer wait is a 429.
+   * Waiting requests of one identity pass in arrival order.
+   * @example { delay: { maxMs: 2000 } }
+   */
+  maxMs: Type.Integer({ minimum: 1, maximum: 60_000 }),
+  /**
+   * At most this many requests (1 to 1000000) wait per route and process; past that, a 429.
+   * @default 1000
+   * @example { delay: { maxMs: 500, queue: 100 } }
+   */
+  queue: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 }))
+}, { additionalProperties: false })
+
 /** The `headers` option as users write it. */
 export type HeaderFormatInput = Static<typeof HeadersSchema>
 
@@ -200,7 +217,15 @@ export const LimitObjectSchema = Type.Object({
    * @default 'first'
    * @example { key: (r) => r.headers['x-api-key'], rate: '100/min', ip: '20/min', apply: 'all' }
    */
-  apply: Type.Optional(Type.Unsafe<'first' | 'all'>(Type.Union([Type.Literal('first'), Type.Literal('all')])))
+  apply: Type.Optional(Type.Unsafe<'first' | 'all'>(Type.Union([Type.Literal('first'), Type.Literal('all')]))),
+  /**
+   * Wait instead of a 429, overriding the plugin's `delay`: `{ maxMs, queue? }`, or `false` for
+   * a 429 at once. A denied request whose `retryAfterMs` is at most `maxMs` waits and is decided
+   * again; `request.rateLimit.delayedMs` says how long it waited.
+   * @default the plugin's `delay` (none unless set)
+   * @example { ip: '2/s', delay: { maxMs: 2000 } }
+   */
+  delay: Type.Optional(Type.Union([Type.Literal(false), DelaySchema]))
 }, { additionalProperties: false })
 
 /** A limit: a rate string (shorthand for `{ ip }`) or an object. */
@@ -211,7 +236,7 @@ export const RouteLimitSchema = Type.Union([Type.Literal(false), LimitSchema])
 
 /** What each top-level key of a limit must be, for error messages. */
 export const limitExpectations: Record<string, string> = {
-  '': "a rate string like '10/min', false, or an object with ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply",
+  '': "a rate string like '10/min', false, or an object with ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply, delay",
   ip: "a rate like '10/min' or '3/5min', { limit, windowMs }, or a non-empty array of them",
   user: "a rate like '10/min' or '3/5min', { limit, windowMs }, or a non-empty array of them",
   key: 'a function (request) => string | number | undefined',
@@ -224,7 +249,8 @@ export const limitExpectations: Record<string, string> = {
   onStoreError: "one of 'fallback', 'allow', 'deny'",
   headers: "'legacy', 'ietf', false, 'draft-6', 'draft-7', 'draft-8', or { limit, remaining, reset, retryAfter } header names (HTTP field names: letters, digits and !#$%&'*+-.^_`|~)",
   errorFormat: "one of 'plain', 'problem'",
-  apply: "one of 'first', 'all'"
+  apply: "one of 'first', 'all'",
+  delay: 'false or { maxMs, queue } (maxMs an integer from 1 to 60000, queue from 1 to 1000000)'
 }
 
 /** A pino level for a log line, or false for none. */
@@ -375,6 +401,15 @@ export const PluginOptionsSchema = Type.Object({
    */
   storeTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 60_000 })),
   /**
+   * Wait instead of a 429 when the wait is short: a denied request whose `retryAfterMs` is at
+   * most `maxMs` waits (an unref'd timer, cleared on close) and is decided again, charged only
+   * when it passes. At most `queue` requests wait per route and process (past that, a 429); a
+   * client that disconnects while waiting is dropped. Routes may override (`false`: no waiting).
+   * @default undefined (a 429 at once)
+   * @example { delay: { maxMs: 1000 } }
+   */
+  delay: Type.Optional(DelaySchema),
+  /**
    * IPv6 clients are bucketed by this prefix length (1 to 128), since one client usually
    * holds a whole /64.
    * @default 64
@@ -473,7 +508,7 @@ export const optionExpectations: Record<string, string> = {
   sqlite: "a database file path like 'limits.db', or { path, cleanupIntervalMs, busyTimeoutMs }",
   redis: "a URL like 'redis://localhost:6379', an ioredis client or Cluster, or true to use fastify.redis from @fastify/redis",
   algorithm: limitExpectations.algorithm,
-  global: "a rate string like '10/min' or a limit object { ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply }",
+  global: "a rate string like '10/min' or a limit object { ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply, delay }",
   user: 'a function (request) => string | number | undefined',
   hook: "one of 'onRequest', 'preValidation', 'preHandler'",
   keyPrefix: 'up to 64 characters of A-Z a-z 0-9 . _ : -',
@@ -484,6 +519,7 @@ export const optionExpectations: Record<string, string> = {
   dryRun: 'a boolean',
   onStoreError: "one of 'fallback', 'allow', 'deny'",
   storeTimeoutMs: 'an integer from 1 to 60000 (milliseconds)',
+  delay: '{ maxMs, queue } (maxMs an integer from 1 to 60000, queue from 1 to 1000000)',
   ipv6Subnet: 'an integer from 1 to 128',
   onExceeded: 'a function (request, context) => void',
   clock: 'a function () => epoch milliseconds',

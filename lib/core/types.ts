@@ -26,6 +26,11 @@ export interface RateLimitDecision {
   bucket: BucketKind
   /** The deciding rate as declared, for example `'10/min'`. */
   rate: string
+  /**
+   * How long the request waited instead of a 429 (the `delay` option) before it passed, in ms
+   * (on the plugin's `clock` when it has one); absent when it did not wait.
+   */
+  delayedMs?: number
 }
 
 /** What `errorResponseBuilder` and `onExceeded` receive about a denial. */
@@ -102,6 +107,14 @@ export interface CompiledLimit {
   readonly errorContentType: string | undefined
   /** `'first'`: the first kind whose identity resolves; `'all'`: every such kind, in one store call. */
   readonly apply: 'first' | 'all'
+  /** Waiting instead of a 429 (the route's `delay`, else the plugin's); undefined: a 429 at once. */
+  readonly delay: DelaySettings | undefined
+}
+
+/** The `delay` option, defaulted: a denial whose wait is at most `maxMs` waits; at most `queue` wait per limit. */
+export interface DelaySettings {
+  readonly maxMs: number
+  readonly queue: number
 }
 
 /** The bucket kind and identity a request falls in for a limit. */
@@ -234,4 +247,6 @@ export interface ResolvedOptions {
   readonly log: LogOptions
   readonly onStoreError: StoreErrorMode
   readonly storeTimeoutMs: number
+  /** The plugin's `delay` option, defaulted; routes may override it. */
+  readonly delay: DelaySettings | undefined
 }

@@ -150,6 +150,7 @@ export function limitExtension (limit: CompiledLimit): Schema {
     dryRun: limit.dryRun,
     onStoreError: limit.onStoreError
   }
+  if (limit.delay !== undefined) extension.delay = { maxMs: limit.delay.maxMs, queue: limit.delay.queue }
   for (const kind of kinds) {
     extension[kind.kind] = kind.rates.map((r) => ({
       rate: r.text,
@@ -171,6 +172,8 @@ export function limitLine (limit: CompiledLimit): string {
   if (limit.route === 'global') line += ', the global limit'
   else if (!limit.route.includes(' ')) line += `, shared by group '${limit.route}'`
   if (limit.dryRun) line += ', dry run: counted, never enforced'
+  // the response comes later instead of a 429: the 429 stays possible (a longer wait, a full queue)
+  if (limit.delay !== undefined) line += `, a request that can pass within ${limit.delay.maxMs} ms waits instead of a 429`
   return `${line}).`
 }
 

@@ -7,11 +7,13 @@ import type { Applied, CompiledKind, CompiledLimit, LimitContext, RateLimitDecis
 import { bucketsOf, costOf, resolveBuckets } from './bucket.js'
 import { UNAVAILABLE_RETRY_S, humanAfter, unavailableResponse } from './response.js'
 import type { Runtime } from './runtime.js'
+import { DelayQueue } from './delay.js'
+import type { Delayable, Waiter } from './delay.js'
 
 export type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
 
 /** One request's way through one limit: what each step after the store call needs. */
-class Attempt {
+class Attempt implements Delayable {
   readonly request: FastifyRequest
   readonly reply: FastifyReply
   readonly done: HookHandlerDoneFunction
@@ -26,6 +28,8 @@ class Attempt {
   now: number | undefined = undefined
   /** Set when the decision comes from the store and may be remembered as a denial on this server. */
   cacheKey: string | undefined = undefined
+  /** Set while the request waits instead of a 429 (`delay`), and while it is decided again. */
+  waiter: Waiter | undefined = undefined
 
   constructor (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, limit: CompiledLimit) {
     this.request = request
@@ -43,6 +47,8 @@ class Attempt {
 export function createHook (select: (request: FastifyRequest) => CompiledLimit, runtime: Runtime): Hook {
   const { options, report, guard, denials, warnings } = runtime
   const { store, exempt, clock } = options
+  const delays = new DelayQueue((attempt) => start(attempt as Attempt), clock, report)
+  runtime.closing.push(() => delays.close())
 
   /** Acts on a decision: keeps it on the request, then lets the request on or answers it. */
   function decide (attempt: Attempt, d: StoreDecision): void {
@@ -54,6 +60,8 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     const bucket = resolved[j]
     const rate = bucket.kind.rates[index]
     const blocked = !d.allowed && !limit.dryRun
+    // delay: a short wait instead of the 429, decided again later
+    if (blocked && limit.delay !== undefined && delays.wait(attempt, d.retryAfterMs)) return
     if (blocked && attempt.cacheKey !== undefined) {
       (denials as NonNullable<typeof denials>).set(attempt.cacheKey, attempt.cost, d, attempt.now)
     }
@@ -66,6 +74,7 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
       bucket: bucket.kind.kind,
       rate: rate.text
     }
+    if (d.allowed && attempt.waiter !== undefined) decision.delayedMs = delays.passed(attempt)
     request.rateLimit = decision
     let previous = request[kApplied]
     // with several kinds, each is recorded (reset(request) forgets them all), the deciding one last
@@ -143,6 +152,8 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     const { limit } = attempt
     report.degraded(attempt.request, limit)
     attempt.cacheKey = undefined
+    // answered without the store: it waits no more (with 'fallback', decide() may make it wait again)
+    delays.leave(attempt)
     if (limit.onStoreError === 'fallback') {
       decide(attempt, guard.fallback.consume(attempt.buckets, attempt.cost, attempt.now))
     } else if (limit.onStoreError === 'allow') {
@@ -220,6 +231,11 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     }
     const { resolved } = attempt
     attempt.buckets = resolved.length === 1 ? bucketsOf(resolved[0]) : resolved.flatMap(bucketsOf)
+    start(attempt)
+  }
+
+  /** Reads the clock (when the plugin has one), then asks the store; again after a wait (`delay`). */
+  function start (attempt: Attempt): void {
     if (clock !== undefined) {
       let now: unknown
       try {
@@ -235,6 +251,8 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
       }
       attempt.now = now
     }
+    // delay: behind the waiting requests of the same identity, in arrival order
+    if (attempt.waiter === undefined && attempt.limit.delay !== undefined && delays.behind(attempt)) return
     consume(attempt)
   }
 }

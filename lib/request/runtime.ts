@@ -20,6 +20,8 @@ export interface Runtime {
   readonly denials: DenialCache | undefined
   /** The credentials-without-a-user warning, logged once per route. */
   readonly warnings: CredentialsWarning
+  /** Run on Fastify close (before the store closes): each hook's waiting requests are decided. */
+  readonly closing: Array<() => void>
 }
 
 export function createRuntime (options: ResolvedOptions): Runtime {
@@ -28,6 +30,7 @@ export function createRuntime (options: ResolvedOptions): Runtime {
     report: new Reporter(options.log),
     guard: new StoreGuard(options.storeTimeoutMs, options.clock),
     denials: options.store instanceof MemoryStore ? undefined : new DenialCache(DENIAL_CACHE_SIZE),
-    warnings: new CredentialsWarning(options.hook)
+    warnings: new CredentialsWarning(options.hook),
+    closing: []
   }
 }
