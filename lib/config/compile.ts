@@ -2,7 +2,7 @@ import { algorithms } from '../../algorithms/index.js'
 import type { Algorithm } from '../core/algorithm.js'
 import { errors } from '../core/errors.js'
 import { formatValue } from '../core/format.js'
-import type { BucketKind, CompiledKind, CompiledLimit, CompiledRate, DelaySettings, ResolvedOptions } from '../core/types.js'
+import type { BucketKind, CompiledKind, CompiledLimit, CompiledRate, CompiledSlots, DelaySettings, ResolvedOptions } from '../core/types.js'
 import { compileHeaders, policyItem, policyName } from '../request/headers.js'
 import { PROBLEM_CONTENT_TYPE, errorResponseFor } from '../request/response.js'
 import { keyHead, keyTail } from '../request/keys.js'
@@ -100,8 +100,30 @@ export function compileLimit (declaration: LimitDeclaration, options: ResolvedOp
     onStoreError: spec.onStoreError ?? options.onStoreError,
     ...responseOf(spec, options),
     apply,
-    delay: spec.delay === undefined ? options.delay : resolveDelay(spec.delay)
+    delay: spec.delay === undefined ? options.delay : resolveDelay(spec.delay),
+    concurrency: compileConcurrency(spec, declaration, options, apply === 'all')
   })
+}
+
+/** The limit's `concurrency`: a slot key head and a limit per kind; checked against the store. */
+function compileConcurrency (spec: RateLimitObject, declaration: LimitDeclaration, options: ResolvedOptions, routeTag: boolean): CompiledLimit['concurrency'] {
+  const { concurrency } = spec
+  if (concurrency === undefined) return undefined
+  const { where, path, id, namespace = '' } = declaration
+  if (concurrency.key !== undefined && spec.key === undefined) {
+    throw new errors.INVALID_ROUTE_CONFIG(where, `${path}.concurrency.key`, 'concurrency.key needs the limit\'s key function (key and rate)')
+  }
+  const missing = ['acquire', 'release'].filter((m) => typeof (options.store as unknown as Record<string, unknown>)[m] !== 'function')
+  if (missing.length > 0) {
+    throw new errors.INVALID_ROUTE_CONFIG(where, `${path}.concurrency`, `the store has no ${missing.join('() or ')}(), which concurrency limits need`)
+  }
+  const compiled: Partial<Record<BucketKind, CompiledSlots>> = {}
+  for (const kind of ['ip', 'user', 'key'] as const) {
+    const limit = concurrency[kind]
+    if (limit === undefined) continue
+    compiled[kind] = Object.freeze({ kind, limit, head: keyHead(options.keyPrefix, id, kind, namespace, routeTag), text: `${limit} in flight` })
+  }
+  return Object.freeze(compiled)
 }
 
 /** Most requests waiting per limit and process, by default. */

@@ -84,6 +84,7 @@ export function resolveOptions (input: FastifyLimiterOptions | undefined, fastif
     log: resolveLog(o.log),
     onStoreError: o.onStoreError ?? 'fallback',
     storeTimeoutMs,
-    delay: resolveDelay(o.delay)
+    delay: resolveDelay(o.delay),
+    leaseMs: o.leaseMs ?? 60_000
   })
 }

@@ -20,8 +20,14 @@ export interface DelayCounters {
   delayAborted: number
 }
 
+/** Requests refused by a concurrency limit (the route's `concurrency`). */
+export interface ConcurrencyCounters {
+  /** 429s because the identity had its `concurrency` requests in flight already. */
+  concurrencyDenied: number
+}
+
 /** The plugin's counters, reported by `fastify.rateLimit.stats()`. */
-export interface Counters extends BucketCounters, DelayCounters {
+export interface Counters extends BucketCounters, DelayCounters, ConcurrencyCounters {
   /** Store calls that failed or timed out. */
   storeErrors: number
   /**
@@ -33,9 +39,10 @@ export interface Counters extends BucketCounters, DelayCounters {
 
 /**
  * One route's (or group's, or `'global'`'s) counters, and the same split by bucket kind. The
- * delay counters appear on a route once one of its requests has waited.
+ * delay counters appear on a route once one of its requests has waited, `concurrencyDenied`
+ * once one was refused by its concurrency limit.
  */
-export interface RouteCounters extends Omit<Counters, keyof DelayCounters>, Partial<DelayCounters> {
+export interface RouteCounters extends Omit<Counters, keyof DelayCounters | keyof ConcurrencyCounters>, Partial<DelayCounters & ConcurrencyCounters> {
   buckets: Partial<Record<BucketKind, BucketCounters>>
 }
 
@@ -56,7 +63,7 @@ const zero = (): BucketCounters => ({ allowed: 0, denied: 0, dryRunDenied: 0, ne
  * denials only, at the configured levels (lib/logging.ts).
  */
 export class Reporter {
-  readonly counters: Counters = { ...zero(), storeErrors: 0, degraded: 0, delayed: 0, delayAborted: 0 }
+  readonly counters: Counters = { ...zero(), storeErrors: 0, degraded: 0, delayed: 0, delayAborted: 0, concurrencyDenied: 0 }
   readonly #routes = new Map<string, RouteCounters>()
   readonly #log: LogOptions
 
@@ -116,6 +123,13 @@ export class Reporter {
   delayAborted (_request: FastifyRequest, limit: CompiledLimit): void {
     this.counters.delayAborted++
     this.#delays(limit.route).delayAborted++
+  }
+
+  /** A 429 of a concurrency limit. */
+  concurrencyDenied (_request: FastifyRequest, limit: CompiledLimit): void {
+    const route = this.#route(limit.route)
+    this.counters.concurrencyDenied++
+    route.concurrencyDenied = (route.concurrencyDenied ?? 0) + 1
   }
 
   /** A copy of every counter, for `stats()` and metrics. */

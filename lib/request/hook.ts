@@ -9,11 +9,13 @@ import { UNAVAILABLE_RETRY_S, humanAfter, unavailableResponse } from './response
 import type { Runtime } from './runtime.js'
 import { DelayQueue } from './delay.js'
 import type { Delayable, Waiter } from './delay.js'
+import { Slots } from './concurrency.js'
+import type { SlotAttempt } from './concurrency.js'
 
 export type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
 
 /** One request's way through one limit: what each step after the store call needs. */
-class Attempt implements Delayable {
+class Attempt implements Delayable, SlotAttempt {
   readonly request: FastifyRequest
   readonly reply: FastifyReply
   readonly done: HookHandlerDoneFunction
@@ -30,6 +32,8 @@ class Attempt implements Delayable {
   cacheKey: string | undefined = undefined
   /** Set while the request waits instead of a 429 (`delay`), and while it is decided again. */
   waiter: Waiter | undefined = undefined
+  /** Set once the limit's concurrency slot was asked for (taken, or not needed). */
+  slotted = false
 
   constructor (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, limit: CompiledLimit) {
     this.request = request
@@ -49,6 +53,7 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
   const { store, exempt, clock } = options
   const delays = new DelayQueue((attempt) => start(attempt as Attempt), clock, report)
   runtime.closing.push(() => delays.close())
+  const slots = new Slots(options, report, guard.fallback, notify)
 
   /** Acts on a decision: keeps it on the request, then lets the request on or answers it. */
   function decide (attempt: Attempt, d: StoreDecision): void {
@@ -251,6 +256,16 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
       }
       attempt.now = now
     }
+    // concurrency: a slot first, so that a request refused for it charges no rate
+    if (attempt.limit.concurrency !== undefined && !attempt.slotted) {
+      attempt.slotted = true
+      slots.take(attempt, () => proceed(attempt))
+      return
+    }
+    proceed(attempt)
+  }
+
+  function proceed (attempt: Attempt): void {
     // delay: behind the waiting requests of the same identity, in arrival order
     if (attempt.waiter === undefined && attempt.limit.delay !== undefined && delays.behind(attempt)) return
     consume(attempt)
