@@ -51,6 +51,12 @@ t.test('the example API runs and shows its limits', async (t) => {
   clearInterval(alive)
   t.same(slow.map((r) => r.statusCode), [200, 200])
   t.equal(slow.filter((r) => r.json().waitedMs > 0).length, 1, 'the second one waited')
+  // /render: one in flight per IP
+  const alive2 = setInterval(() => {}, 1000)
+  const renders = await Promise.all([app.inject({ method: 'POST', url: '/render' }), app.inject({ method: 'POST', url: '/render' })])
+  clearInterval(alive2)
+  t.same(renders.map((r) => r.statusCode).sort(), [200, 429])
+  t.equal(renders.find((r) => r.statusCode === 429)?.headers['retry-after'], '1')
   t.equal((await app.inject('/stats')).json().allowed > 0, true)
   const metrics = await app.inject('/metrics')
   t.match(metrics.headers['content-type'], /^text\/plain/)
@@ -60,6 +66,7 @@ t.test('the example API runs and shows its limits', async (t) => {
   t.ok(doc.paths['/upload'].post.responses['429'].headers['Retry-After'])
   t.notOk(doc.paths['/metrics'], 'hidden')
   t.match(doc.paths['/slow'].get.description, /waits instead of a 429/)
+  t.match(doc.paths['/render'].post.description, /at most 1 per IP and 2 per user in flight/)
 })
 
 t.test('the example server prints the URLs and curl lines', async (t) => {
