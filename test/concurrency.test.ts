@@ -113,6 +113,7 @@ t.test('per key, per numeric user id; resolvers the rates do not ask are checked
     user: (r) => {
       const user = r.headers['x-user']
       if (user === 'throw') throw new Error('no auth')
+      if (user === 'throw-string') throw 'no auth' // eslint-disable-line no-throw-literal
       if (user === 'object') return { id: 1 } as never
       return user === undefined ? undefined : Number(user)
     }
@@ -129,6 +130,7 @@ t.test('per key, per numeric user id; resolvers the rates do not ask are checked
   t.equal(thrownBy.statusCode, 500)
   t.equal(thrownBy.json().code, 'FST_LIMITER_RESOLVER_FAILED')
   t.equal((await fastify.inject({ url: '/u', headers: { 'x-user': 'object' } })).json().code, 'FST_LIMITER_INVALID_IDENTITY')
+  t.match((await fastify.inject({ url: '/u', headers: { 'x-user': 'throw-string' } })).json(), { code: 'FST_LIMITER_RESOLVER_FAILED', message: /threw: 'no auth'/ })
   held.open()
   t.same((await Promise.all(pending)).map((r) => r.statusCode), [200, 200])
 })
@@ -138,12 +140,27 @@ t.test('an errorResponseBuilder that throws fails the refused request', async (t
   t.teardown(() => fastify.close())
   const held = gate()
   fastify.get('/r', { config: { rateLimit: { ip: '100/min', concurrency: { ip: 1 } } } }, held.handler)
-  fastify.get('/p', { config: { rateLimit: { ip: '100/min', concurrency: { ip: 1 }, errorFormat: 'problem' } } }, held.handler)
   const first = fastify.inject('/r')
   await until(() => held.entered === 1)
   const refused = await fastify.inject('/r')
   t.equal(refused.statusCode, 500)
   t.equal(refused.json().message, 'builder broke')
+  held.open()
+  await first
+})
+
+t.test('the concurrency 429 follows the limit\'s errorFormat', async (t) => {
+  const fastify = await app({ headers: 'ietf' })
+  t.teardown(() => fastify.close())
+  const held = gate()
+  fastify.get('/p', { config: { rateLimit: { ip: '100/min', concurrency: { ip: 1 }, errorFormat: 'problem' } } }, held.handler)
+  const first = fastify.inject('/p')
+  await until(() => held.entered === 1)
+  const refused = await fastify.inject('/p')
+  t.equal(refused.statusCode, 429)
+  t.equal(refused.headers['content-type'], 'application/problem+json; charset=utf-8')
+  t.equal(refused.headers['retry-after'], '1')
+  t.match(refused.json(), { status: 429, detail: 'Rate limit exceeded, retry in 1 second', 'violated-policies': ['ip-1 in flight'] })
   held.open()
   await first
 })
@@ -252,6 +269,47 @@ t.test('when acquire fails, the limit\'s onStoreError decides', async (t) => {
     held.open()
     t.same([(await first).statusCode, (await second).statusCode], expected, mode)
     t.match(await fastify.rateLimit.stats(), { storeErrors: 2, degraded: 2 }, mode)
+    await fastify.close()
+  }
+})
+
+/** A store whose slots are answered through promises, as a networked store's are. */
+function asyncSlots (fail: boolean): Store {
+  const memory = new MemoryStore()
+  return {
+    consume: (buckets, cost, now) => memory.consume(buckets, cost, now),
+    reset: (key) => memory.reset(key),
+    clear: (prefix) => memory.clear(prefix),
+    stats: () => memory.stats(),
+    close: () => memory.close(),
+    acquire: async (key, limit, leaseMs, now) => {
+      if (fail) throw new Error('slots down')
+      return memory.acquire(key, limit, leaseMs, now)
+    },
+    release: async (key, token) => memory.release(key, token)
+  }
+}
+
+t.test('a store that answers slots with promises; one that rejects follows onStoreError', async (t) => {
+  for (const [fail, expected] of [[false, [200, 429]], [true, [503, 503]]] as const) {
+    const fastify = await app({ store: asyncSlots(fail), onStoreError: 'deny' })
+    const held = gate()
+    // the route's own onResponse (a function) and onError (an array) stay, before the release
+    const own: string[] = []
+    fastify.get('/r', {
+      config: { rateLimit: { ip: '100/min', concurrency: { ip: 1 } } },
+      onResponse: async () => { own.push('onResponse') },
+      onError: [async () => { own.push('onError') }]
+    }, held.handler)
+    const first = fastify.inject('/r')
+    if (!fail) await until(() => held.entered === 1)
+    const second = await fastify.inject('/r')
+    held.open()
+    t.same([(await first).statusCode, second.statusCode], expected)
+    if (!fail) {
+      t.equal((await fastify.inject('/r')).statusCode, 200, 'released through the promise')
+      t.ok(own.includes('onResponse'))
+    }
     await fastify.close()
   }
 })
