@@ -15,6 +15,7 @@ import { settleCharges } from './lib/request/count.js'
 import { createHook } from './lib/request/hook.js'
 import type { Hook } from './lib/request/hook.js'
 import { createRuntime } from './lib/request/runtime.js'
+import { releaseSlots, kSlots } from './lib/request/concurrency.js'
 import { setupMetrics } from './lib/observe/metrics.js'
 import { OpenApiCollector } from './lib/observe/openapi.js'
 
@@ -66,6 +67,7 @@ async function fastifyLimiter (fastify: FastifyInstance, input: FastifyLimiterOp
     fastify.decorateRequest('rateLimit', undefined)
     fastify.decorateRequest(kApplied, null)
     fastify.decorateRequest(kCharges, null)
+    fastify.decorateRequest(kSlots, null)
   }
   if (!fastify.hasDecorator('rateLimit')) {
     fastify.decorate('rateLimit', {
@@ -92,6 +94,7 @@ async function fastifyLimiter (fastify: FastifyInstance, input: FastifyLimiterOp
     const declared = route.config?.rateLimit
     if (declared === undefined) {
       docs?.add(instance, route, globalLimit)
+      if (globalLimit?.concurrency !== undefined) releasing(route)
       return globalHook
     }
     const label = routeLabel(route.method, route.url)
@@ -104,7 +107,20 @@ async function fastifyLimiter (fastify: FastifyInstance, input: FastifyLimiterOp
       limit: declared, where, path: 'config.rateLimit', route: group ?? label, id, namespace: group === undefined ? '' : GROUP, names: [label, id, route.url, group]
     })
     docs?.add(instance, route, compiled)
+    if (compiled.concurrency !== undefined) releasing(route)
     return createHook(() => compiled, runtime)
+  }
+
+  /**
+   * A route with a concurrency limit gives its slots back however its requests end: the first
+   * of these hooks to run releases them, the others find none (releaseSlots).
+   */
+  function releasing (route: RouteOptions): void {
+    const release = (request: FastifyRequest) => releaseSlots(request, runtime.report)
+    append(route, 'onResponse', (request: FastifyRequest, _reply: FastifyReply, done: () => void) => { release(request); done() })
+    append(route, 'onRequestAbort', (request: FastifyRequest, done: () => void) => { release(request); done() })
+    append(route, 'onTimeout', (request: FastifyRequest, _reply: FastifyReply, done: () => void) => { release(request); done() })
+    append(route, 'onError', (request: FastifyRequest, _reply: FastifyReply, _error: Error, done: () => void) => { release(request); done() })
   }
 
   // Each limit writes its own format (routes may override `headers`), so the hook is always there;
@@ -149,6 +165,7 @@ async function fastifyLimiter (fastify: FastifyInstance, input: FastifyLimiterOp
   })
 
   fastify.addHook('onClose', async () => {
+    for (const close of runtime.closing) close()
     runtime.guard.close()
     removeMetrics?.()
     if (settings.ownsStore) await settings.store.close()
@@ -180,6 +197,12 @@ function reasonOf (err: unknown): string {
     if (typeof message === 'string') return typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message
   }
   return String(err)
+}
+
+/** Adds `hook` to a route's own hooks of that name, after the ones it has. */
+function append (route: RouteOptions, name: 'onResponse' | 'onRequestAbort' | 'onTimeout' | 'onError', hook: (...args: any[]) => void): void {
+  const existing = route[name] as unknown
+  route[name] = (existing === undefined ? [hook] : [...(Array.isArray(existing) ? existing : [existing]), hook]) as never
 }
 
 /** The plugin. Register it before the routes it should limit. */

@@ -52,6 +52,13 @@ export async function buildExample () {
   app.get('/partner', { config: { rateLimit: { key: (r) => r.headers['x-api-key'] as string | undefined, rate: '4/min', ip: '1/min' } } }, async (request) => ({ bucket: request.rateLimit?.bucket }))
   // a client written against the IETF drafts: draft-7 headers and an RFC 9457 problem+json 429
   app.get('/quota', { config: { rateLimit: { ip: '2/min', headers: 'draft-7', errorFormat: 'problem' } } }, async () => ({ ok: true }))
+  // waiting instead of a 429: a request that can pass within 2 s waits for its turn
+  app.get('/slow', { config: { rateLimit: { ip: '1/s', delay: { maxMs: 2000 } } } }, async (request) => ({ waitedMs: request.rateLimit?.delayedMs ?? 0 }))
+  // concurrency: one render per client IP at a time (two per signed-in user), whatever the rate allows
+  app.post('/render', { config: { rateLimit: { ip: '30/min', user: '100/min', concurrency: { ip: 1, user: 2 } } } }, async () => {
+    await new Promise((resolve) => setTimeout(resolve, 1000)) // a slow render
+    return { rendered: true }
+  })
   // dry-run: counted and logged, never blocked
   app.get('/beta', { config: { rateLimit: { ip: '2/min', dryRun: true } } }, async (request) => ({ wouldBlock: request.rateLimit?.allowed === false }))
   // routes in a group share buckets
@@ -92,11 +99,14 @@ if (process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].sp
     `  for i in 1 2 3 4; do curl -si ${base}/feed | grep -iE 'HTTP|ratelimit|retry'; done      # 3/10s per IP, then 429`,
     `  curl -si -X POST ${base}/upload                                   # anonymous: 5/min per IP`,
     `  curl -si -X POST -H 'Authorization: Bearer alice' ${base}/upload  # signed in: 50/min per user`,
+    `  curl -si -X POST -H 'Authorization: Bearer carol' ${base}/upload  # credentials but no such user: per IP, one warning in the log`,
     `  curl -si '${base}/search?q=x'                                    # 2/s and 20/min at once`,
     `  curl -si -X POST ${base}/export                                   # cost 10 of 30/hour`,
     `  curl -si ${base}/burst                                            # token bucket, burst 15`,
     `  curl -si -H 'x-api-key: k1' ${base}/partner                       # per API key`,
     `  for i in 1 2 3; do curl -si ${base}/quota; echo; done             # draft-7 RateLimit headers, then a problem+json 429`,
+    `  for i in 1 2 3; do curl -s ${base}/slow; echo; done               # 1/s: waits its turn instead of a 429`,
+    `  curl -s -X POST ${base}/render & curl -si -X POST ${base}/render  # 1 render in flight per IP: the second is a 429 with Retry-After: 1`,
     `  curl -si ${base}/beta                                             # dry run: never blocked`,
     `  curl -si ${base}/reports/daily; curl -si ${base}/reports/weekly   # one shared group`,
     `  curl -si -X POST -H 'content-type: application/json' -d '{"password":"secret"}' ${base}/login  # success resets`,

@@ -236,6 +236,8 @@ export function createApi (scope: ApiScope): RateLimitApi {
       const namespace = group === undefined ? `hook${++hooks}=` : GROUP
       // Registered now so that a bad limit fails here; then once per route it runs on.
       const first = registerLimit(options, registry, { limit, where, path: 'limit', route: group ?? where, id: group ?? where, namespace, names: [group] })
+      // no route hooks to release a slot with: concurrency belongs to config.rateLimit and global
+      if (first.concurrency !== undefined) throw new errors.INVALID_ROUTE_CONFIG(where, 'limit.concurrency', 'concurrency limits are for config.rateLimit and global, not hook()')
       const perRoute = new Map<string, CompiledLimit>()
       return createHook((request) => {
         if (group !== undefined) return first

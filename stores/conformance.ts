@@ -58,6 +58,17 @@ export interface ConformanceOptions<S extends Store = Store> {
    * @default true
    */
   refunds?: boolean
+  /**
+   * Whether to run the cases of the optional `acquire` and `release` (concurrency slots).
+   * @default true when the store has both methods
+   */
+  slots?: boolean
+  /**
+   * Whether the store's slots are leases that expire `leaseMs` after they were taken (SQLite
+   * and Redis; the memory store's slots end with its process and need none).
+   * @default true
+   */
+  leases?: boolean
 }
 
 /** The suite's clock: starts at a fixed instant and moves only when a case moves it. */
@@ -312,6 +323,67 @@ export async function storeConformance<S extends Store> (t: ConformanceTest, opt
   })
 
   if (refunds) await refundCases()
+  await slotCases()
+
+  async function slotCases (): Promise<void> {
+    const probe = await makeStore(new ManualClock().read)
+    const has = typeof probe.acquire === 'function' && typeof probe.release === 'function'
+    await probe.close()
+    if (!(options.slots ?? has)) return
+    type Slotted = S & Required<Pick<Store, 'acquire' | 'release'>>
+    const at = (clock: ManualClock) => supportsInjectedClock ? clock.now : undefined
+
+    await t.test(`${name}: acquire holds at most limit slots per key; release gives one back, once`, async () => {
+      await withStore(async (raw, clock) => {
+        const store = raw as Slotted
+        await store.release('slots:never', 'no-such-token') // before any acquire
+        const first = await store.acquire('slots:a', 2, MINUTE, at(clock))
+        const second = await store.acquire('slots:a', 2, MINUTE, at(clock))
+        assert.deepEqual([first.allowed, first.inFlight, second.allowed, second.inFlight], [true, 1, true, 2])
+        assert.ok(first.token !== '' && second.token !== '' && first.token !== second.token, 'distinct tokens')
+        assert.deepEqual(await store.acquire('slots:a', 2, MINUTE, at(clock)), { allowed: false, inFlight: 2, token: '' }, 'full')
+        const other = await store.acquire('slots:b', 2, MINUTE, at(clock))
+        assert.deepEqual([other.allowed, other.inFlight], [true, 1], 'another key has its own slots')
+        await store.release('slots:a', first.token)
+        await store.release('slots:a', first.token)
+        await store.release('slots:a', 'no-such-token')
+        await store.release('slots:never', 'no-such-token')
+        const third = await store.acquire('slots:a', 2, MINUTE, at(clock))
+        assert.deepEqual([third.allowed, third.inFlight], [true, 2], 'one slot back, however often it was released')
+        assert.equal((await store.acquire('slots:a', 2, MINUTE, at(clock))).allowed, false)
+        await store.release('slots:a', second.token)
+        await store.release('slots:a', third.token)
+        assert.equal((await store.acquire('slots:a', 2, MINUTE, at(clock))).inFlight, 1, 'all given back')
+      })
+    })
+
+    await t.test(`${name}: parallel acquires never hold more than the limit`, async () => {
+      await withStore(async (raw) => {
+        const store = raw as Slotted
+        // no `now`: the store decides on its own clock (the suite's, when it takes one)
+        const grants = await Promise.all(Array.from({ length: 30 }, async () => await store.acquire('slots:parallel', 7, MINUTE)))
+        assert.equal(grants.filter((g) => g.allowed).length, 7)
+        assert.equal(new Set(grants.filter((g) => g.allowed).map((g) => g.token)).size, 7)
+        assert.ok(grants.every((g) => g.allowed ? g.inFlight >= 1 && g.inFlight <= 7 : g.inFlight === 7 && g.token === ''))
+      })
+    })
+
+    if (options.leases === false) return
+    await t.test(`${name}: a slot is a lease: it expires leaseMs after it was taken`, async () => {
+      await withStore(async (raw, clock) => {
+        const store = raw as Slotted
+        // the times are passed in, so this holds on a store on its own clock too
+        const start = clock.now
+        await store.acquire('slots:lease', 2, 1000, start)
+        await store.acquire('slots:lease', 2, 1000, start + 500)
+        assert.equal((await store.acquire('slots:lease', 2, 1000, start + 999)).allowed, false, 'both live 1 ms before the first expires')
+        const after = await store.acquire('slots:lease', 2, 1000, start + 1000)
+        assert.deepEqual([after.allowed, after.inFlight], [true, 2], 'the first expired: its slot is free again')
+        const later = await store.acquire('slots:lease', 2, 1000, start + 5000)
+        assert.deepEqual([later.allowed, later.inFlight], [true, 1], 'every old lease expired')
+      })
+    })
+  }
 
   async function refundCases (): Promise<void> {
     /** The store, with the optional methods it must have when `refunds` is true. */

@@ -3,7 +3,7 @@ import { fixedWindowAlgorithm } from '../algorithms/fixed-window.js'
 import { slidingWindowAlgorithm } from '../algorithms/sliding-window.js'
 import type { Algorithm } from '../lib/core/algorithm.js'
 import { evaluate } from './store.js'
-import type { Store, StoreBucket, StoreDecision, StoreStats } from './store.js'
+import type { SlotGrant, Store, StoreBucket, StoreDecision, StoreStats } from './store.js'
 import { errors } from '../lib/core/errors.js'
 import { checkInteger } from '../lib/core/format.js'
 
@@ -210,6 +210,32 @@ export class MemoryStore implements Store {
   }
 
   /** A seeded 32-bit hash of the key (FNV-1a steps, then murmur3's finaliser). */
+  // acquire and release: a concurrency limit's slots, a set of tokens per key (one process:
+  // no leases needed, its slots end with it)
+
+  readonly #slots = new Map<string, Set<string>>()
+  #nextToken = 0
+
+  /** Takes one of `limit` slots under `key` (see `Store.acquire`). */
+  acquire (key: string, limit: number, _leaseMs?: number, _now?: number): SlotGrant {
+    let held = this.#slots.get(key)
+    if (held === undefined) {
+      held = new Set()
+      this.#slots.set(key, held)
+    }
+    if (held.size >= limit) return { allowed: false, inFlight: held.size, token: '' }
+    const token = String(++this.#nextToken)
+    held.add(token)
+    return { allowed: true, inFlight: held.size, token }
+  }
+
+  /** Gives back the slot `token` names (see `Store.release`). */
+  release (key: string, token: string): void {
+    const held = this.#slots.get(key)
+    if (held === undefined || !held.delete(token)) return
+    if (held.size === 0) this.#slots.delete(key)
+  }
+
   #hash (key: string): number {
     let h = this.#seed
     for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193)

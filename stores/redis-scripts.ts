@@ -317,3 +317,28 @@ export const peekScripts: Readonly<Record<string, RedisScript>> = Object.fromEnt
 
 /** Every twin in one peek script, for buckets of different algorithms. */
 export const mixedPeekScript: RedisScript = assemblePeek(builtIn)
+
+// ---------------------------------------------------------------- concurrency slots
+
+/**
+ * Takes one of `ARGV[1]` slots under `KEYS[1]`, a sorted set of lease tokens scored by their
+ * expiry: expired leases are dropped, the live ones counted and, below the limit, the token
+ * `ARGV[3]` added to expire `ARGV[2]` ms from now (`ARGV[4]`, or the server's clock when it is
+ * ''); the key lives as long as its newest lease. Returns `{ allowed, inFlight }`.
+ */
+export const acquireScript: RedisScript = hashed(`
+local limit, lease = tonumber(ARGV[1]), tonumber(ARGV[2])
+local now
+if ARGV[4] ~= '' then
+  now = tonumber(ARGV[4])
+else
+  local clock = redis.call('TIME')
+  now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local held = redis.call('ZCARD', KEYS[1])
+if held >= limit then return { 0, held } end
+redis.call('ZADD', KEYS[1], now + lease, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], lease)
+return { 1, held + 1 }
+`)

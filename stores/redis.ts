@@ -1,6 +1,7 @@
+import { randomUUID } from 'node:crypto'
 import { createRequire } from 'node:module'
-import type { Store, StoreBucket, StoreDecision, StoreEvents, StoreStats } from './store.js'
-import { mixedScript, scripts, sweepScript } from './redis-scripts.js'
+import type { SlotGrant, Store, StoreBucket, StoreDecision, StoreEvents, StoreStats } from './store.js'
+import { acquireScript, mixedScript, scripts, sweepScript } from './redis-scripts.js'
 import { mixedPeekScript, mixedRefundScript, peekScripts, refundScripts } from './redis-scripts.js'
 import type { RedisScript } from './redis-scripts.js'
 import { clusterSlot } from './cluster-slot.js'
@@ -447,6 +448,20 @@ export class RedisStore implements Store {
         cursor = next
       } while (cursor !== '0')
     }
+  }
+
+  // acquire and release: a concurrency limit's slots, leases in a sorted set per key
+
+  /** Takes one of `limit` slots under `key` (see `Store.acquire`), atomically in one script. */
+  async acquire (key: string, limit: number, leaseMs: number, now: number | undefined = this.#clock?.()): Promise<SlotGrant> {
+    const token = randomUUID()
+    const r = await this.#run(acquireScript, [this.keyPrefix + key], [limit, leaseMs, token, now ?? '']) as [number, number]
+    return r[0] === 1 ? { allowed: true, inFlight: r[1], token } : { allowed: false, inFlight: r[1], token: '' }
+  }
+
+  /** Gives back the slot `token` names (see `Store.release`). */
+  async release (key: string, token: string): Promise<void> {
+    await this.client.call('zrem', this.keyPrefix + key, token)
   }
 }
 

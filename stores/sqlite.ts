@@ -1,8 +1,9 @@
+import { randomUUID } from 'node:crypto'
 import { createRequire } from 'node:module'
 import type BetterSqlite3 from 'better-sqlite3'
 import { evaluate } from './store.js'
 import { encodeState, readState } from '../algorithms/encoding.js'
-import type { Store, StoreBucket, StoreDecision, StoreEvents, StoreStats } from './store.js'
+import type { SlotGrant, Store, StoreBucket, StoreDecision, StoreEvents, StoreStats } from './store.js'
 import { errors } from '../lib/core/errors.js'
 import { checkInteger, formatValue } from '../lib/core/format.js'
 
@@ -381,6 +382,53 @@ export class SqliteStore<Batched extends boolean = false> implements Store {
       })
       return this.#peek.deferred(buckets, cost, now)
     })
+  }
+
+  // acquire and release: a concurrency limit's slots, as leases in a table of their own, made
+  // on first use
+
+  #acquire: BetterSqlite3.Transaction<(key: string, limit: number, leaseMs: number, now: number) => SlotGrant> | undefined
+  #release: BetterSqlite3.Statement<[string, string]> | undefined
+
+  /**
+   * Takes one of `limit` slots under `key` (see `Store.acquire`) in one `BEGIN IMMEDIATE`
+   * transaction: expired leases (of every key) are dropped, the live ones counted and, below `limit`, one
+   * more written; so several processes on one file never hold more than `limit` together.
+   */
+  acquire (key: string, limit: number, leaseMs: number, now: number = this.#clock()): SlotGrant {
+    return this.#run('acquire', () => {
+      if (this.#acquire === undefined) {
+        this.#db.exec(`CREATE TABLE IF NOT EXISTS ${TABLE}_leases (
+  key TEXT NOT NULL,
+  token TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (key, token)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ${TABLE}_leases_expires_at ON ${TABLE}_leases (expires_at)`)
+        // every expired lease, whatever its key: the table cannot grow with keys no longer used
+        const expire = this.#db.prepare(`DELETE FROM ${TABLE}_leases WHERE expires_at <= ?`)
+        const count = this.#db.prepare<[string], number>(`SELECT count(*) FROM ${TABLE}_leases WHERE key = ?`).pluck()
+        const insert = this.#db.prepare(`INSERT INTO ${TABLE}_leases (key, token, expires_at) VALUES (?, ?, ?)`)
+        this.#release = this.#db.prepare(`DELETE FROM ${TABLE}_leases WHERE key = ? AND token = ?`)
+        this.#acquire = this.#db.transaction((key, limit, leaseMs, now) => {
+          expire.run(now)
+          const held = count.get(key) as number
+          if (held >= limit) return { allowed: false, inFlight: held, token: '' }
+          const token = randomUUID()
+          insert.run(key, token, now + leaseMs)
+          return { allowed: true, inFlight: held + 1, token }
+        })
+      }
+      return this.#acquire.immediate(key, limit, leaseMs, now)
+    })
+  }
+
+  /** Gives back the slot `token` names (see `Store.release`). */
+  release (key: string, token: string): void {
+    // before any acquire there is no lease to give back (and maybe no table yet)
+    if (this.#release === undefined) return
+    const statement = this.#release
+    this.#run('release', () => statement.run(key, token))
   }
 }
 

@@ -1,7 +1,7 @@
 import type { Decision } from '../lib/core/algorithm.js'
 import type { StoreBucket, StoreDecision } from '../lib/core/store.js'
 
-export type { Store, StoreBucket, StoreDecision, StoreEvents, StoreStats } from '../lib/core/store.js'
+export type { SlotGrant, Store, StoreBucket, StoreDecision, StoreEvents, StoreStats } from '../lib/core/store.js'
 
 /** The result of running every bucket's algorithm against its current state. */
 export interface Evaluation {

@@ -45,6 +45,18 @@ t.test('the example API runs and shows its limits', async (t) => {
   t.equal(problem.statusCode, 429)
   t.equal(problem.headers['content-type'], 'application/problem+json; charset=utf-8')
   t.same(problem.json()['violated-policies'], ['ip-2/min'])
+  // /slow waits instead of a 429 (its timer is unref'd: the interval keeps this test process alive meanwhile)
+  const alive = setInterval(() => {}, 1000)
+  const slow = await Promise.all([app.inject('/slow'), app.inject('/slow')])
+  clearInterval(alive)
+  t.same(slow.map((r) => r.statusCode), [200, 200])
+  t.equal(slow.filter((r) => r.json().waitedMs > 0).length, 1, 'the second one waited')
+  // /render: one in flight per IP
+  const alive2 = setInterval(() => {}, 1000)
+  const renders = await Promise.all([app.inject({ method: 'POST', url: '/render' }), app.inject({ method: 'POST', url: '/render' })])
+  clearInterval(alive2)
+  t.same(renders.map((r) => r.statusCode).sort(), [200, 429])
+  t.equal(renders.find((r) => r.statusCode === 429)?.headers['retry-after'], '1')
   t.equal((await app.inject('/stats')).json().allowed > 0, true)
   const metrics = await app.inject('/metrics')
   t.match(metrics.headers['content-type'], /^text\/plain/)
@@ -53,6 +65,8 @@ t.test('the example API runs and shows its limits', async (t) => {
   t.match(doc.paths['/upload'].post.description, /5\/min per IP/)
   t.ok(doc.paths['/upload'].post.responses['429'].headers['Retry-After'])
   t.notOk(doc.paths['/metrics'], 'hidden')
+  t.match(doc.paths['/slow'].get.description, /waits instead of a 429/)
+  t.match(doc.paths['/render'].post.description, /at most 1 per IP and 2 per user in flight/)
 })
 
 t.test('the example server prints the URLs and curl lines', async (t) => {
@@ -81,6 +95,13 @@ t.test('the example server prints the URLs and curl lines', async (t) => {
   t.same(codes, [200, 200, 200, 429])
   const line = (await denied).split('\n').find((l) => l.includes('"msg":"rate limit exceeded"')) as string
   t.match(JSON.parse(line), { level: 40, rateLimit: { route: 'GET /feed', bucket: 'ip', remaining: 0 } })
+
+  // credentials but no such user: one warning naming the hook to use
+  const warned = waitFor(child, (log) => log.includes('carry credentials'), 'credentials warning')
+  const upload = await fetch(`${base}/upload`, { method: 'POST', headers: { authorization: 'Bearer carol' } })
+  t.equal(((await upload.json()) as { as: string }).as, 'anonymous')
+  const warning = (await warned).split('\n').find((l) => l.includes('carry credentials')) as string
+  t.match(JSON.parse(warning), { level: 40, rateLimit: { route: 'POST /upload', hook: 'onRequest' }, msg: /hook: 'preHandler'/ })
 })
 
 t.test('npm start is one process: killing the pid it prints stops the server', async (t) => {

@@ -163,3 +163,49 @@ t.test('reading and writing outside one transaction is caught by the parallel ca
   const failed = await failedCases('read-then-write')
   t.same(failed.filter((name) => name.includes('parallel consumes')).length, 6, failed.join('\n'))
 })
+
+/** Runs the suite's slot cases against a MapStore with the given acquire and release; returns the failed case names. */
+async function failedSlotCases (slots: Pick<Store, 'acquire' | 'release'>, options: { slots?: boolean } = {}): Promise<string[]> {
+  const failed: string[] = []
+  const recorder: ConformanceTest = {
+    async test (name, fn) {
+      if (!/acquire|slot/.test(name)) return
+      try {
+        await fn(undefined)
+      } catch {
+        failed.push(name.replace(/^Slots: /, ''))
+      }
+    }
+  }
+  await storeConformance(recorder, { name: 'Slots', makeStore: (clock) => Object.assign(new MapStore(clock, 'none'), slots), runs: 1, ...options })
+  return failed
+}
+
+t.test('the slot cases catch a store that counts and then adds outside one transaction, and one without leases', async (t) => {
+  const held = new Map<string, Map<string, number>>()
+  let next = 0
+  const racy: Pick<Store, 'acquire' | 'release'> = {
+    async acquire (key, limit, leaseMs, now = 0) {
+      const slots = held.get(key) ?? new Map<string, number>()
+      held.set(key, slots)
+      for (const [token, expires] of slots) if (expires <= now) slots.delete(token)
+      const count = slots.size
+      await tick() // read, wait for the backend, then write
+      if (count >= limit) return { allowed: false, inFlight: count, token: '' }
+      const token = String(++next)
+      slots.set(token, now + leaseMs)
+      return { allowed: true, inFlight: slots.size, token }
+    },
+    release (key, token) { held.get(key)?.delete(token) }
+  }
+  t.same(await failedSlotCases(racy), ['parallel acquires never hold more than the limit'])
+  const memory = new MemoryStore()
+  t.teardown(() => memory.close())
+  const noLeases: Pick<Store, 'acquire' | 'release'> = { acquire: memory.acquire.bind(memory), release: memory.release.bind(memory) }
+  t.same(await failedSlotCases(noLeases), ['a slot is a lease: it expires leaseMs after it was taken'])
+})
+
+t.test('slots: true runs the slot cases for a store without acquire, and they fail', async (t) => {
+  t.same((await failedSlotCases({}, { slots: true })).length, 3)
+  t.same(await failedSlotCases({}), [], 'by default they run only for a store that has acquire and release')
+})

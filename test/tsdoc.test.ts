@@ -35,7 +35,7 @@ function objectsIn (schema: Schema): Schema[] {
 /** The options that have no default (unset means "none" or the key is required); every other one must say its `@default`. */
 const withoutDefault = new Set([
   'options.sqlite', 'options.sqlite.path', 'options.redis', 'options.global', 'options.exempt', 'options.onExceeded',
-  'limit.ip', 'limit.user', 'limit.key', 'limit.rate', 'limit.group',
+  'limit.ip', 'limit.user', 'limit.key', 'limit.rate', 'limit.group', 'options.delay.maxMs', 'limit.delay.maxMs', 'limit.concurrency.ip', 'limit.concurrency.user', 'limit.concurrency.key',
   'rate.limit', 'rate.windowMs',
   'SqliteStoreOptions.path', 'RedisStoreOptions.client', 'RedisStoreOptions.url'
 ])

@@ -3,11 +3,11 @@ import { algorithms } from '../../algorithms/index.js'
 import type { Algorithm } from '../core/algorithm.js'
 import { errors } from '../core/errors.js'
 import { formatValue } from '../core/format.js'
-import type { BucketKind, CompiledKind, CompiledLimit, CompiledRate, ResolvedOptions } from '../core/types.js'
+import type { BucketKind, CompiledKind, CompiledLimit, CompiledRate, CompiledSlots, ResolvedOptions } from '../core/types.js'
 import { compileHeaders, policyItem, policyName } from '../request/headers.js'
 import { PROBLEM_CONTENT_TYPE, errorResponseFor } from '../request/response.js'
 import { keyHead, keyTail } from '../request/keys.js'
-import { checkCount } from './options.js'
+import { checkCount, resolveDelay } from './limit-options.js'
 import { MAX_RATE_PRODUCT, parseRate } from './rate.js'
 import type { RateInput } from './rate.js'
 import type { RateLimit, RateLimitObject } from './schema.js'
@@ -111,8 +111,32 @@ export function compileLimit (declaration: LimitDeclaration, options: ResolvedOp
     onStoreError: spec.onStoreError ?? options.onStoreError,
     ...responseOf(spec, options),
     apply,
-    count: spec.count === undefined ? options.count : checkCount(options.store, spec.count, where, field('count'))
+    count: spec.count === undefined ? options.count : checkCount(options.store, spec.count, where, field('count')),
+    delay: spec.delay === undefined ? options.delay : resolveDelay(spec.delay),
+    concurrency: compileConcurrency(spec, declaration, options, apply === 'all')
   })
+}
+
+/** The limit's `concurrency`: a slot key head and a limit per kind; checked against the store. */
+function compileConcurrency (spec: RateLimitObject, declaration: LimitDeclaration, options: ResolvedOptions, routeTag: boolean): CompiledLimit['concurrency'] {
+  const { concurrency } = spec
+  if (concurrency === undefined) return undefined
+  const { where, path, id, namespace = '' } = declaration
+  if (concurrency.key !== undefined && spec.key === undefined) {
+    throw new errors.INVALID_ROUTE_CONFIG(where, `${path}.concurrency.key`, 'concurrency.key needs the limit\'s key function (key and rate)')
+  }
+  const missing = ['acquire', 'release'].filter((m) => typeof (options.store as unknown as Record<string, unknown>)[m] !== 'function')
+  if (missing.length > 0) {
+    // the same code as count and peek without the store methods they need
+    throw new errors.STORE_LACKS_METHOD(where, `${path}.concurrency`, missing.join('() and '))
+  }
+  const compiled: Partial<Record<BucketKind, CompiledSlots>> = {}
+  for (const kind of ['ip', 'user', 'key'] as const) {
+    const limit = concurrency[kind]
+    if (limit === undefined) continue
+    compiled[kind] = Object.freeze({ kind, limit, head: keyHead({ prefix: options.keyPrefix, route: id, kind, namespace, routeTag }), text: `${limit} in flight` })
+  }
+  return Object.freeze(compiled)
 }
 
 /**

@@ -3,17 +3,18 @@ import { algorithms } from '../../algorithms/index.js'
 import { MemoryStore } from '../../stores/memory.js'
 import { SqliteStore } from '../../stores/sqlite.js'
 import { redisShorthand } from '../../stores/redis.js'
-import { missingOptionalMethods, missingStoreMethods } from '../../stores/store.js'
+import { missingStoreMethods } from '../../stores/store.js'
 import type { Store } from '../core/store.js'
 import { errors } from '../core/errors.js'
 import { formatValue } from '../core/format.js'
-import type { CountOption, Identity, ResolvedOptions } from '../core/types.js'
+import type { Identity, ResolvedOptions } from '../core/types.js'
 import { compileExempt } from '../request/exempt.js'
 import { compileHeaders } from '../request/headers.js'
 import { errorResponseFor } from '../request/response.js'
 import { resolveLog } from '../observe/logging.js'
 import { resolveOpenApi } from '../observe/openapi.js'
 import { checkPluginOptions } from './check.js'
+import { checkCount, resolveDelay } from './limit-options.js'
 import type { FastifyLimiterOptions, RateLimit } from './schema.js'
 
 /** The plugin options, checked and fully defaulted once, with the `global` limit as declared. */
@@ -83,14 +84,8 @@ export function resolveOptions (input: FastifyLimiterOptions | undefined, fastif
     log: resolveLog(o.log),
     onStoreError: o.onStoreError ?? 'fallback',
     storeTimeoutMs,
-    count: checkCount(store, o.count ?? 'all', 'fastify-limiter option', 'count')
+    count: checkCount(store, o.count ?? 'all', 'fastify-limiter option', 'count'),
+    delay: resolveDelay(o.delay),
+    leaseMs: o.leaseMs ?? 60_000
   })
-}
-
-/** A `count` other than `'all'` refunds: the store must have `refund()` (checked at registration). */
-export function checkCount (store: Store, count: CountOption, where: string, path: string): CountOption {
-  if (count !== 'all' && missingOptionalMethods(store, ['refund']).length > 0) {
-    throw new errors.STORE_LACKS_METHOD(where, `${path} ${typeof count === 'string' ? formatValue(count) : '(a function)'}`, 'refund')
-  }
-  return count
 }

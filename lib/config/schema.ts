@@ -122,6 +122,45 @@ export const HeadersSchema = Type.Union([
 
 export const ErrorFormatSchema = Type.Union([Type.Literal('plain'), Type.Literal('problem')])
 
+/** The `delay` option: wait instead of a 429 when the wait is short. */
+export const DelaySchema = Type.Object({
+  /**
+   * The longest wait, in ms (1 to 60000): a denied request that could pass within this waits,
+   * on a timer, and is decided again (charged only when it passes); a longer wait is a 429.
+   * Waiting requests of one identity pass in arrival order.
+   * @example { delay: { maxMs: 2000 } }
+   */
+  maxMs: Type.Integer({ minimum: 1, maximum: 60_000 }),
+  /**
+   * At most this many requests (1 to 1000000) wait per route and process; past that, a 429.
+   * @default 1000
+   * @example { delay: { maxMs: 500, queue: 100 } }
+   */
+  queue: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 }))
+}, { additionalProperties: false })
+
+/** A concurrency limit: requests of one identity in flight at once, by bucket kind. */
+export const ConcurrencySchema = Type.Object({
+  /**
+   * At most this many requests (1 to 1000000) of one client IP in flight on the route at once.
+   * No default: without it, requests counted per IP have no concurrency limit.
+   * @example { ip: '100/min', concurrency: { ip: 5 } }
+   */
+  ip: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+  /**
+   * At most this many requests of one user in flight on the route at once.
+   * No default: without it, signed-in requests have no concurrency limit.
+   * @example { user: '100/hour', concurrency: { user: 2 } }
+   */
+  user: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+  /**
+   * At most this many requests of one `key` in flight on the route at once (needs the limit's `key`).
+   * No default: without it, requests with a key have no concurrency limit.
+   * @example { key: (r) => r.headers['x-api-key'], rate: '100/min', concurrency: { key: 10 } }
+   */
+  key: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 }))
+}, { additionalProperties: false, minProperties: 1 })
+
 /** The `headers` option as users write it. */
 export type HeaderFormatInput = Static<typeof HeadersSchema>
 
@@ -250,7 +289,25 @@ export const LimitObjectSchema = Type.Object({
    * @example { ip: '5/15min', count: 'failed' }
    * @example { ip: '100/min', count: (request, reply) => reply.statusCode !== 304 }
    */
-  count: Type.Optional(Type.Unsafe<CountMode>(CountSchema))
+  count: Type.Optional(Type.Unsafe<CountMode>(CountSchema)),
+  /**
+   * Wait instead of a 429, overriding the plugin's `delay`: `{ maxMs, queue? }`, or `false` for
+   * a 429 at once. A denied request whose `retryAfterMs` is at most `maxMs` waits and is decided
+   * again; `request.rateLimit.delayedMs` says how long it waited.
+   * @default the plugin's `delay` (none unless set)
+   * @example { ip: '2/s', delay: { maxMs: 2000 } }
+   */
+  delay: Type.Optional(Type.Union([Type.Literal(false), DelaySchema])),
+  /**
+   * Concurrency limits: at most that many requests of one identity in flight on the route (or
+   * its group) at once, the identity picked as for the rates (key, else user, else IP). Over
+   * it: a 429 with `Retry-After: 1` and `request.rateLimit.inFlight`. A slot is released when
+   * the request ends (response, abort, timeout or error); on SQLite and Redis it is a lease of
+   * the plugin's `leaseMs`. Not in `fastify.rateLimit.hook()` limits.
+   * @default none
+   * @example { user: '100/hour', concurrency: { user: 2 } }
+   */
+  concurrency: Type.Optional(ConcurrencySchema)
 }, { additionalProperties: false })
 
 /** A limit: a rate string (shorthand for `{ ip }`) or an object. */
@@ -261,7 +318,7 @@ export const RouteLimitSchema = Type.Union([Type.Literal(false), LimitSchema])
 
 /** What each top-level key of a limit must be, for error messages. */
 export const limitExpectations: Record<string, string> = {
-  '': "a rate string like '10/min', false, or an object with ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply, count",
+  '': "a rate string like '10/min', false, or an object with ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply, count, delay, concurrency",
   ip: "a rate like '10/min' or '3/5min', { limit, windowMs }, a non-empty array of them, or a function (request) => rate | rate[] | undefined",
   user: "a rate like '10/min' or '3/5min', { limit, windowMs }, a non-empty array of them, or a function (request) => rate | rate[] | undefined",
   key: 'a function (request) => string | number | undefined',
@@ -275,7 +332,9 @@ export const limitExpectations: Record<string, string> = {
   headers: "'legacy', 'ietf', false, 'draft-6', 'draft-7', 'draft-8', or { limit, remaining, reset, retryAfter } header names (HTTP field names: letters, digits and !#$%&'*+-.^_`|~)",
   errorFormat: "one of 'plain', 'problem'",
   apply: "one of 'first', 'all'",
-  count: "one of 'all', 'failed', 'successful', or a function (request, reply) => boolean"
+  count: "one of 'all', 'failed', 'successful', or a function (request, reply) => boolean",
+  delay: 'false or { maxMs, queue } (maxMs an integer from 1 to 60000, queue from 1 to 1000000)',
+  concurrency: '{ ip, user, key }: at least one, each an integer from 1 to 1000000'
 }
 
 /** A pino level for a log line, or false for none. */
@@ -444,6 +503,23 @@ export const PluginOptionsSchema = Type.Object({
    */
   storeTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 60_000 })),
   /**
+   * Wait instead of a 429 when the wait is short: a denied request whose `retryAfterMs` is at
+   * most `maxMs` waits (an unref'd timer, cleared on close) and is decided again, charged only
+   * when it passes. At most `queue` requests wait per route and process (past that, a 429); a
+   * client that disconnects while waiting is dropped. Routes may override (`false`: no waiting).
+   * @default undefined (a 429 at once)
+   * @example { delay: { maxMs: 1000 } }
+   */
+  delay: Type.Optional(DelaySchema),
+  /**
+   * How long a concurrency slot (route `concurrency`) lives at most on SQLite and Redis, in ms
+   * (1000 to 86400000): a slot is released when its request ends, and the lease brings back
+   * the slots of an app server that crashed. Longer than your slowest request.
+   * @default 60000
+   * @example { leaseMs: 300_000 }
+   */
+  leaseMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 86_400_000 })),
+  /**
    * IPv6 clients are bucketed by this prefix length (1 to 128), since one client usually
    * holds a whole /64.
    * @default 64
@@ -543,7 +619,7 @@ export const optionExpectations: Record<string, string> = {
   sqlite: "a database file path like 'limits.db', or { path, cleanupIntervalMs, busyTimeoutMs, batch }",
   redis: "a URL like 'redis://localhost:6379', an ioredis client or Cluster, or true to use fastify.redis from @fastify/redis",
   algorithm: limitExpectations.algorithm,
-  global: "a rate string like '10/min' or a limit object { ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply, count }",
+  global: "a rate string like '10/min' or a limit object { ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply, count, delay, concurrency }",
   user: 'a function (request) => string | number | undefined',
   hook: "one of 'onRequest', 'preValidation', 'preHandler'",
   keyPrefix: 'up to 64 characters of A-Z a-z 0-9 . _ : -',
@@ -555,6 +631,8 @@ export const optionExpectations: Record<string, string> = {
   onStoreError: "one of 'fallback', 'allow', 'deny'",
   count: limitExpectations.count,
   storeTimeoutMs: 'an integer from 1 to 60000 (milliseconds)',
+  delay: '{ maxMs, queue } (maxMs an integer from 1 to 60000, queue from 1 to 1000000)',
+  leaseMs: 'an integer from 1000 to 86400000 (milliseconds)',
   ipv6Subnet: 'an integer from 1 to 128',
   onExceeded: 'a function (request, context) => void',
   clock: 'a function () => epoch milliseconds',

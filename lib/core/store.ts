@@ -22,6 +22,16 @@ export interface StoreDecision extends Decision {
   now: number
 }
 
+/** What `Store.acquire` returns. */
+export interface SlotGrant {
+  /** True when a slot was taken (fewer than `limit` were held). */
+  allowed: boolean
+  /** Slots held under the key now: with this one when allowed, else the `limit` that is full. */
+  inFlight: number
+  /** Names the slot taken, for `release`; `''` when none was. */
+  token: string
+}
+
 /** What `stats()` returns; stores may add fields of their own. */
 export interface StoreStats {
   /** Buckets currently held. */
@@ -88,4 +98,14 @@ export interface Store {
    * @param cost default 1
    */
   peek? (buckets: readonly StoreBucket[], cost?: number, now?: number): StoreDecision | Promise<StoreDecision>
+  /**
+   * Takes one of `limit` slots under `key` (a concurrency limit: requests in flight), when
+   * fewer than `limit` live ones are held; atomic, like `consume`. A slot is a lease that
+   * expires `leaseMs` after it was taken, so the slots of a process that died come back by
+   * themselves. Optional, like `refund`: a route with `concurrency` refuses a store without it.
+   * @param now epoch ms to decide at; when omitted the store uses its own clock
+   */
+  acquire? (key: string, limit: number, leaseMs: number, now?: number): SlotGrant | Promise<SlotGrant>
+  /** Gives back the slot `token` names under `key`; a slot already given back or expired is a no-op. */
+  release? (key: string, token: string): void | Promise<void>
 }

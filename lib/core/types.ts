@@ -26,6 +26,16 @@ export interface RateLimitDecision {
   bucket: BucketKind
   /** The deciding rate as declared, for example `'10/min'`. */
   rate: string
+  /**
+   * How long the request waited instead of a 429 (the `delay` option) before it passed, in ms
+   * (on the plugin's `clock` when it has one); absent when it did not wait.
+   */
+  delayedMs?: number
+  /**
+   * On a 429 of a concurrency limit: the identity's requests in flight on the route (its
+   * `concurrency` limit); absent otherwise.
+   */
+  inFlight?: number
 }
 
 /** What `errorResponseBuilder` and `onExceeded` receive about a denial. */
@@ -132,6 +142,26 @@ export interface CompiledLimit {
   readonly apply: 'first' | 'all'
   /** Which responses count (the route's `count`, else the plugin's); other charged requests are refunded. */
   readonly count: CountOption
+  /** Waiting instead of a 429 (the route's `delay`, else the plugin's); undefined: a 429 at once. */
+  readonly delay: DelaySettings | undefined
+  /** The route's `concurrency`: in-flight requests per identity, by kind; undefined: none. */
+  readonly concurrency: Readonly<Partial<Record<BucketKind, CompiledSlots>>> | undefined
+}
+
+/** One kind of a concurrency limit, compiled: the slot key's head and the limit. */
+export interface CompiledSlots {
+  readonly kind: BucketKind
+  readonly limit: number
+  /** The start of the slot key, up to the identity (the head of the kind's buckets). */
+  readonly head: string
+  /** How the 429 names it, as `rate`: `'2 in flight'`. */
+  readonly text: string
+}
+
+/** The `delay` option, defaulted: a denial whose wait is at most `maxMs` waits; at most `queue` wait per limit. */
+export interface DelaySettings {
+  readonly maxMs: number
+  readonly queue: number
 }
 
 /** The `count` option: which responses a charged request counts for. */
@@ -281,4 +311,8 @@ export interface ResolvedOptions {
   readonly storeTimeoutMs: number
   /** The plugin's `count`, defaulted; routes may override it. */
   readonly count: CountOption
+  /** The plugin's `delay` option, defaulted; routes may override it. */
+  readonly delay: DelaySettings | undefined
+  /** How long a concurrency slot lives at most on SQLite and Redis, in ms. */
+  readonly leaseMs: number
 }

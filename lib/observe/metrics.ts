@@ -45,7 +45,10 @@ export async function setupMetrics (
     decisions: `${prefix}decisions_total`,
     nearLimit: `${prefix}near_limit_total`,
     storeErrors: `${prefix}store_errors_total`,
-    degraded: `${prefix}degraded_total`
+    degraded: `${prefix}degraded_total`,
+    delayed: `${prefix}delayed_total`,
+    delayAborted: `${prefix}delay_aborted_total`,
+    concurrencyDenied: `${prefix}concurrency_denied_total`
   }
   for (const name of Object.values(names)) {
     if (registry.getSingleMetric(name) !== undefined) {
@@ -79,18 +82,24 @@ export async function setupMetrics (
       each((route, bucket, c) => this.inc({ route, bucket }, c.nearLimit))
     }
   })
-  const perRoute = (name: string, help: string, field: 'storeErrors' | 'degraded') => new client.Counter({
+  const perRoute = (name: string, help: string, field: 'storeErrors' | 'degraded' | 'delayed' | 'delayAborted' | 'concurrencyDenied') => new client.Counter({
     name,
     help,
     labelNames: ['route'],
     registers: [registry],
     collect () {
       this.reset()
-      for (const [route, counters] of Object.entries(reporter.snapshot().routes)) this.inc({ route }, counters[field])
+      for (const [route, counters] of Object.entries(reporter.snapshot().routes)) {
+        const value = counters[field]
+        if (value !== undefined) this.inc({ route }, value)
+      }
     }
   })
   perRoute(names.storeErrors, 'Store calls that failed or timed out, by route.', 'storeErrors')
   perRoute(names.degraded, 'Requests decided without the store (onStoreError: fallback, allow or deny), by route.', 'degraded')
+  perRoute(names.delayed, 'Requests that waited instead of a 429 (delay) and then passed, by route.', 'delayed')
+  perRoute(names.delayAborted, 'Requests dropped while waiting (delay) because the client went away, by route.', 'delayAborted')
+  perRoute(names.concurrencyDenied, 'Requests refused (429) because their identity had its concurrency limit of requests in flight, by route.', 'concurrencyDenied')
   return () => {
     for (const name of Object.values(names)) registry.removeSingleMetric(name)
   }

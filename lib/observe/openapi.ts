@@ -149,6 +149,8 @@ export function limitExtension (limit: CompiledLimit): Schema {
     dryRun: limit.dryRun,
     onStoreError: limit.onStoreError
   }
+  if (limit.delay !== undefined) extension.delay = { maxMs: limit.delay.maxMs, queue: limit.delay.queue }
+  if (limit.concurrency !== undefined) extension.concurrency = Object.fromEntries(Object.values(limit.concurrency).map((c) => [c.kind, c.limit]))
   for (const kind of kinds) {
     extension[kind.kind] = kind.dynamic !== undefined
       ? 'per request'
@@ -172,6 +174,11 @@ export function limitLine (limit: CompiledLimit): string {
   if (limit.route === 'global') line += ', the global limit'
   else if (!limit.route.includes(' ')) line += `, shared by group '${limit.route}'`
   if (limit.dryRun) line += ', dry run: counted, never enforced'
+  // the response comes later instead of a 429: the 429 stays possible (a longer wait, a full queue)
+  if (limit.delay !== undefined) line += `, a request that can pass within ${limit.delay.maxMs} ms waits instead of a 429`
+  if (limit.concurrency !== undefined) {
+    line += `, at most ${Object.values(limit.concurrency).map((c) => `${c.limit} ${kindWords[c.kind]}`).join(' and ')} in flight`
+  }
   return `${line}).`
 }
 

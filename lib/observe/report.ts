@@ -12,8 +12,22 @@ export interface BucketCounters {
   nearLimit: number
 }
 
+/** Requests that waited instead of a 429 (the `delay` option). */
+export interface DelayCounters {
+  /** Requests that waited and then passed (each was also counted once as allowed). */
+  delayed: number
+  /** Requests whose client went away while they waited: dropped, charged nothing. */
+  delayAborted: number
+}
+
+/** Requests refused by a concurrency limit (the route's `concurrency`). */
+export interface ConcurrencyCounters {
+  /** 429s because the identity had its `concurrency` requests in flight already. */
+  concurrencyDenied: number
+}
+
 /** The plugin's counters, reported by `fastify.rateLimit.stats()`. */
-export interface Counters extends BucketCounters {
+export interface Counters extends BucketCounters, DelayCounters, ConcurrencyCounters {
   /** Store calls that failed or timed out. */
   storeErrors: number
   /**
@@ -23,8 +37,12 @@ export interface Counters extends BucketCounters {
   degraded: number
 }
 
-/** One route's (or group's, or `'global'`'s) counters, and the same split by bucket kind. */
-export interface RouteCounters extends Counters {
+/**
+ * One route's (or group's, or `'global'`'s) counters, and the same split by bucket kind. The
+ * delay counters appear on a route once one of its requests has waited, `concurrencyDenied`
+ * once one was refused by its concurrency limit.
+ */
+export interface RouteCounters extends Omit<Counters, keyof DelayCounters | keyof ConcurrencyCounters>, Partial<DelayCounters & ConcurrencyCounters> {
   buckets: Partial<Record<BucketKind, BucketCounters>>
 }
 
@@ -45,7 +63,7 @@ const zero = (): BucketCounters => ({ allowed: 0, denied: 0, dryRunDenied: 0, ne
  * denials only, at the configured levels (lib/logging.ts).
  */
 export class Reporter {
-  readonly counters: Counters = { ...zero(), storeErrors: 0, degraded: 0 }
+  readonly counters: Counters = { ...zero(), storeErrors: 0, degraded: 0, delayed: 0, delayAborted: 0, concurrencyDenied: 0 }
   readonly #routes = new Map<string, RouteCounters>()
   readonly #log: LogOptions
 
@@ -95,6 +113,25 @@ export class Reporter {
     this.#route(limit.route).degraded++
   }
 
+  /** A request passed after waiting (`delay`). */
+  delayed (_request: FastifyRequest, limit: CompiledLimit): void {
+    this.counters.delayed++
+    this.#delays(limit.route).delayed++
+  }
+
+  /** A waiting request's client went away: dropped without a charge. */
+  delayAborted (_request: FastifyRequest, limit: CompiledLimit): void {
+    this.counters.delayAborted++
+    this.#delays(limit.route).delayAborted++
+  }
+
+  /** A 429 of a concurrency limit. */
+  concurrencyDenied (_request: FastifyRequest, limit: CompiledLimit): void {
+    const route = this.#route(limit.route)
+    this.counters.concurrencyDenied++
+    route.concurrencyDenied = (route.concurrencyDenied ?? 0) + 1
+  }
+
   /** A copy of every counter, for `stats()` and metrics. */
   snapshot (): CounterSnapshot {
     const routes: Record<string, RouteCounters> = {}
@@ -104,6 +141,13 @@ export class Reporter {
       routes[name] = { ...route, buckets }
     }
     return { ...this.counters, routes }
+  }
+
+  #delays (name: string): DelayCounters {
+    const route = this.#route(name)
+    route.delayed ??= 0
+    route.delayAborted ??= 0
+    return route as RouteCounters & DelayCounters
   }
 
   #route (name: string): RouteCounters {

@@ -9,6 +9,10 @@ import { ipIdentity } from './identity.js'
 import { encodePart } from './keys.js'
 import { UNAVAILABLE_RETRY_S, humanAfter, unavailableResponse } from './response.js'
 import type { Runtime } from './runtime.js'
+import { DelayQueue } from './delay.js'
+import type { Delayable, Waiter } from './delay.js'
+import { Slots } from './concurrency.js'
+import type { SlotAttempt } from './concurrency.js'
 
 /** The steps of a request before the store, in order; each may call a function of the user. */
 const EXEMPT = 0
@@ -26,7 +30,7 @@ const NONE = Symbol('none')
 export type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
 
 /** One request's way through one limit: what each step after the store call needs. */
-class Attempt {
+class Attempt implements Delayable, SlotAttempt {
   readonly request: FastifyRequest
   readonly reply: FastifyReply
   readonly done: HookHandlerDoneFunction
@@ -47,6 +51,10 @@ class Attempt {
   fallback = false
   /** Set when the decision comes from the store and may be remembered as a denial on this server. */
   cacheKey: string | undefined = undefined
+  /** Set while the request waits instead of a 429 (`delay`), and while it is decided again. */
+  waiter: Waiter | undefined = undefined
+  /** Set once the limit's concurrency slot was asked for (taken, or not needed). */
+  slotted = false
 
   constructor (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, limit: CompiledLimit) {
     this.request = request
@@ -62,8 +70,11 @@ class Attempt {
  * preValidation and preHandler. A synchronous store (memory) answers without a promise.
  */
 export function createHook (select: (request: FastifyRequest) => CompiledLimit, runtime: Runtime): Hook {
-  const { options, report, guard, denials } = runtime
+  const { options, report, guard, denials, warnings } = runtime
   const { store, exempt, clock } = options
+  const delays = new DelayQueue((attempt) => start(attempt as Attempt), clock, report)
+  runtime.closing.push(() => delays.close())
+  const slots = new Slots(options, report, guard.fallback, notify)
 
   /** Acts on a decision: keeps it on the request, then lets the request on or answers it. */
   function decide (attempt: Attempt, d: StoreDecision): void {
@@ -75,6 +86,8 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     const bucket = resolved[j]
     const rate = bucket.kind.rates[index]
     const blocked = !d.allowed && !limit.dryRun
+    // delay: a short wait instead of the 429, decided again later
+    if (blocked && limit.delay !== undefined && delays.wait(attempt, d.retryAfterMs)) return
     if (blocked && attempt.cacheKey !== undefined) {
       (denials as NonNullable<typeof denials>).set(attempt.cacheKey, attempt.cost, d, attempt.now)
     }
@@ -87,6 +100,7 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
       bucket: bucket.kind.kind,
       rate: rate.text
     }
+    if (d.allowed && attempt.waiter !== undefined) decision.delayedMs = delays.passed(attempt)
     request.rateLimit = decision
     let previous = request[kApplied]
     // with several kinds, each is recorded (reset(request) forgets them all), the deciding one last
@@ -177,6 +191,8 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     const { limit } = attempt
     report.degraded(attempt.request, limit)
     attempt.cacheKey = undefined
+    // answered without the store: it waits no more (with 'fallback', decide() may make it wait again)
+    delays.leave(attempt)
     if (limit.onStoreError === 'fallback') {
       attempt.fallback = true
       decide(attempt, guard.fallback.consume(attempt.buckets, attempt.cost, attempt.now))
@@ -312,6 +328,7 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
             const kind = (limit.ip as CompiledKind).dynamic === undefined ? limit.ip : (limit.ip as DynamicKind).dynamic.compile(value)
             if (kind !== undefined) attempt.resolved.push({ kind, identity: encodePart(ipIdentity(request.ip, options.ipv6Subnet)) })
           }
+          warnings.check(request, limit, attempt.resolved)
           attempt.resolved = uncounted(request, attempt.resolved)
           if (attempt.resolved.length === 0) {
             attempt.done()
@@ -361,6 +378,11 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
   function charge (attempt: Attempt): void {
     const { resolved } = attempt
     attempt.buckets = resolved.length === 1 ? bucketsOf(resolved[0]) : resolved.flatMap(bucketsOf)
+    start(attempt)
+  }
+
+  /** Reads the clock (when the plugin has one), then asks the store; again after a wait (`delay`). */
+  function start (attempt: Attempt): void {
     if (clock !== undefined) {
       let now: unknown
       try {
@@ -376,6 +398,18 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
       }
       attempt.now = now
     }
+    // concurrency: a slot first, so that a request refused for it charges no rate
+    if (attempt.limit.concurrency !== undefined && !attempt.slotted) {
+      attempt.slotted = true
+      slots.take(attempt, () => proceed(attempt))
+      return
+    }
+    proceed(attempt)
+  }
+
+  function proceed (attempt: Attempt): void {
+    // delay: behind the waiting requests of the same identity, in arrival order
+    if (attempt.waiter === undefined && attempt.limit.delay !== undefined && delays.behind(attempt)) return
     consume(attempt)
   }
 

@@ -3,6 +3,7 @@ import type { ResolvedOptions } from '../core/types.js'
 import { Reporter } from '../observe/report.js'
 import { DenialCache } from './denials.js'
 import { StoreGuard } from './guard.js'
+import { CredentialsWarning } from './warnings.js'
 
 /** Most blocked buckets remembered per app server (LRU past that). */
 const DENIAL_CACHE_SIZE = 10_000
@@ -17,6 +18,10 @@ export interface Runtime {
   readonly guard: StoreGuard
   /** Remembered denials; undefined for the memory store, which is as fast as the cache. */
   readonly denials: DenialCache | undefined
+  /** The credentials-without-a-user warning, logged once per route. */
+  readonly warnings: CredentialsWarning
+  /** Run on Fastify close (before the store closes): each hook's waiting requests are decided. */
+  readonly closing: Array<() => void>
 }
 
 export function createRuntime (options: ResolvedOptions): Runtime {
@@ -24,6 +29,8 @@ export function createRuntime (options: ResolvedOptions): Runtime {
     options,
     report: new Reporter(options.log),
     guard: new StoreGuard(options.storeTimeoutMs, options.clock),
-    denials: options.store instanceof MemoryStore ? undefined : new DenialCache(DENIAL_CACHE_SIZE)
+    denials: options.store instanceof MemoryStore ? undefined : new DenialCache(DENIAL_CACHE_SIZE),
+    warnings: new CredentialsWarning(options.hook),
+    closing: []
   }
 }

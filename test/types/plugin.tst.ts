@@ -84,6 +84,22 @@ describe('config.rateLimit', () => {
     expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: '2/s', errorFormat: 'json' }>()
   })
 
+  test('delay per route', () => {
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '2/s', delay: { maxMs: 2000 } }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '2/s', delay: { maxMs: 2000, queue: 10 } }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '2/s', delay: false }>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: '2/s', delay: true }>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: '2/s', delay: { queue: 10 } }>()
+  })
+
+  test('concurrency per route', () => {
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ user: '100/hour', concurrency: { user: 2 } }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '1/s', concurrency: { ip: 1, user: 2, key: 3 } }>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: '1/s', concurrency: { ip: '1' } }>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: '1/s', concurrency: { ips: 1 } }>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: '1/s', concurrency: 2 }>()
+  })
+
   test('rejects wrong ones', () => {
     expect<RouteRateLimit>().type.not.toBeAssignableFrom<'10/minn'>()
     expect<RouteRateLimit>().type.not.toBeAssignableFrom<'ten/min'>()
@@ -136,6 +152,11 @@ describe('plugin options', () => {
     expect<FastifyLimiterOptions>().type.not.toBeAssignableFrom<{ openapi: 'yes' }>()
     expect<FastifyLimiterOptions>().type.not.toBeAssignableFrom<{ log: { identity: 'ip' } }>()
     expect<FastifyLimiterOptions>().type.not.toBeAssignableFrom<{ errorFormat: 'rfc9457' }>()
+    expect<FastifyLimiterOptions>().type.toBeAssignableFrom<{ delay: { maxMs: 500 } }>()
+    expect<FastifyLimiterOptions>().type.toBeAssignableFrom<{ leaseMs: 120_000 }>()
+    expect<FastifyLimiterOptions>().type.not.toBeAssignableFrom<{ leaseMs: '1min' }>()
+    expect<FastifyLimiterOptions>().type.not.toBeAssignableFrom<{ delay: false }>()
+    expect<FastifyLimiterOptions>().type.not.toBeAssignableFrom<{ delay: { maxMs: '1s' } }>()
   })
 })
 
@@ -150,6 +171,8 @@ describe('decorators', () => {
     app.get('/typed', async (request) => {
       expect(request.rateLimit).type.toBe<RateLimitDecision | undefined>()
       expect(request.rateLimit?.bucket).type.toBe<'ip' | 'user' | 'key' | undefined>()
+      expect(request.rateLimit?.delayedMs).type.toBe<number | undefined>()
+      expect(request.rateLimit?.inFlight).type.toBe<number | undefined>()
       return 'ok'
     })
     expect<FastifyInstance['rateLimit']>().type.toBe<RateLimitApi>()
