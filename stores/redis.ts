@@ -391,6 +391,10 @@ export class RedisStore implements Store {
     // QUIT lets pending replies arrive; on a connection that is down it would wait in ioredis'
     // offline queue for every reconnection attempt, so then drop the connection at once
     if (owned.status === 'ready') {
+      // with auto-pipelining, commands sent just before (a slot's release, a refund) may still wait
+      // for the pipeline's next flush, and QUIT would overtake them: a PING goes through the same
+      // pipeline, so once it is answered everything sent before it has run
+      await owned.call('ping').catch(() => {})
       await owned.quit()
     } else {
       owned.disconnect()
