@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from
 import { createApi } from './lib/api.js'
 import type { RateLimitApi } from './lib/api.js'
 import { errors } from './lib/core/errors.js'
-import { kApplied, kCharges, kRegistration } from './lib/core/symbols.js'
+import { kApplied, kRegistration } from './lib/core/symbols.js'
 import type { CompiledLimit, RateLimitDecision } from './lib/core/types.js'
 import type { Store, StoreEvents } from './lib/core/store.js'
 import { resolveOptions } from './lib/config/options.js'
@@ -11,7 +11,6 @@ import { registerLimit } from './lib/config/register.js'
 import { checkLimit } from './lib/config/check.js'
 import { GROUP, RouteRegistry, routeId, routeLabel } from './lib/config/routes.js'
 import type { FastifyLimiterOptions } from './lib/config/schema.js'
-import { settleCharges } from './lib/request/count.js'
 import { createHook } from './lib/request/hook.js'
 import type { Hook } from './lib/request/hook.js'
 import { createRuntime } from './lib/request/runtime.js'
@@ -66,7 +65,6 @@ async function fastifyLimiter (fastify: FastifyInstance, input: FastifyLimiterOp
   if (!fastify.hasRequestDecorator('rateLimit')) {
     fastify.decorateRequest('rateLimit', undefined)
     fastify.decorateRequest(kApplied, null)
-    fastify.decorateRequest(kCharges, null)
     fastify.decorateRequest(kSlots, null)
   }
   if (!fastify.hasDecorator('rateLimit')) {
@@ -156,13 +154,6 @@ async function fastifyLimiter (fastify: FastifyInstance, input: FastifyLimiterOp
       }
     })
   }
-
-  // `count`: charged requests whose response should not count are refunded (each registration
-  // settles the charges of its own limits)
-  fastify.addHook('onResponse', function (request: FastifyRequest, reply: FastifyReply, done) {
-    if (request[kCharges] !== null) settleCharges(request, reply, runtime)
-    done()
-  })
 
   fastify.addHook('onClose', async () => {
     for (const close of runtime.closing) close()

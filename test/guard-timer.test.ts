@@ -10,10 +10,10 @@ t.test('answered calls leave the deadline queue before their deadline; unanswere
   const guard = new StoreGuard(60_000, undefined)
   const answers: number[] = []
   let stalled: (v: number) => void = () => {}
-  guard.watch(new Promise<number>((resolve) => { stalled = resolve }), (v) => answers.push(v), t.fail)
+  guard.watch(new Promise<number>((resolve) => { stalled = resolve }), (v) => answers.push(v), () => t.fail('timed out'))
   for (let turn = 0; turn < 50; turn++) {
     let answer: (v: number) => void = () => {}
-    guard.watch(new Promise<number>((resolve) => { answer = resolve }), (v) => answers.push(v), t.fail)
+    guard.watch(new Promise<number>((resolve) => { answer = resolve }), (v) => answers.push(v), () => t.fail('timed out'))
     await nextTurn()
     answer(turn)
     await nextTurn()

@@ -1,4 +1,4 @@
-import type { Applied, Charge } from './types.js'
+import type { Applied } from './types.js'
 
 /**
  * Request decoration holding the last `Applied` of a request: written by the hook when it
@@ -13,15 +13,8 @@ export const kApplied = Symbol('fastify-limiter.applied')
  */
 export const kRegistration = Symbol('fastify-limiter.registration')
 
-/**
- * Request decoration holding the charges a `count` other than `'all'` may refund in
- * `onResponse`: written by the hook when a store allows (and so charges) the request.
- */
-export const kCharges = Symbol('fastify-limiter.charges')
-
 declare module 'fastify' {
   interface FastifyRequest {
     [kApplied]: Applied | null
-    [kCharges]: Charge | null
   }
 }

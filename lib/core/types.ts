@@ -192,9 +192,6 @@ export interface Charge {
   readonly store: Store
   readonly buckets: readonly StoreBucket[]
   readonly cost: number
-  /** The registration (its runtime) whose onResponse hook settles this charge. */
-  readonly owner: object
-  readonly next: Charge | null
 }
 
 /** Header names of the legacy format, or of a custom-names object. */

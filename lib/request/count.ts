@@ -1,5 +1,4 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { kCharges } from '../core/symbols.js'
 import type { Charge } from '../core/types.js'
 import { isThenable } from './bucket.js'
 import type { Runtime } from './runtime.js'
@@ -11,36 +10,41 @@ const MAX_LOGGED = 100
 const logged = new WeakMap<Runtime, Set<string>>()
 
 /**
- * Settles the charges of `runtime`'s limits with a `count` other than `'all'` once the
- * response is known (the plugin's onResponse hook): a request whose response should not count
- * gets its cost back with `store.refund()`. Denied requests were never charged and have no
- * charge here. Never throws and never delays anything: the response is already sent.
+ * Settles a charge of a limit with a `count` other than `'all'` once the response is finished
+ * (the raw response's `'finish'`, which is when Fastify runs `onResponse`): a request whose
+ * response should not count gets its cost back with `store.refund()`. Denied requests were
+ * never charged. Never throws and never delays anything: the response is already sent.
+ *
+ * A listener on the request's own response rather than a plugin-wide `onResponse` hook: only
+ * the requests of such limits pay for it (an `onResponse` hook on every route cost every
+ * request about 1 µs, BENCHMARKS.md), and it works for `hook()` limits, whose routes the plugin
+ * cannot add hooks to.
  */
-export function settleCharges (request: FastifyRequest, reply: FastifyReply, runtime: Runtime): void {
-  for (let charge = request[kCharges]; charge !== null; charge = charge.next) {
-    if (charge.owner !== runtime) continue
-    const { count } = charge.limit
-    if (count === 'failed') {
-      if (reply.statusCode < 400) refund(request, charge, runtime)
-    } else if (count === 'successful') {
-      if (reply.statusCode >= 400) refund(request, charge, runtime)
-    } else if (typeof count === 'function') {
-      let counts: unknown
-      try {
-        counts = count(request, reply)
-      } catch (err) {
-        // the request stays counted: a broken count function must not give requests away
-        fail(request, runtime, err, 'the count function threw')
-        continue
-      }
-      if (isThenable(counts)) {
-        const pending = charge
-        counts.then((value) => {
-          if (value === false) refund(request, pending, runtime)
-        }, (err: unknown) => fail(request, runtime, err, 'the count function threw'))
-      } else if (counts === false) {
-        refund(request, charge, runtime)
-      }
+export function settleOnResponse (request: FastifyRequest, reply: FastifyReply, charge: Charge, runtime: Runtime): void {
+  reply.raw.once('finish', () => settle(request, reply, charge, runtime))
+}
+
+function settle (request: FastifyRequest, reply: FastifyReply, charge: Charge, runtime: Runtime): void {
+  const { count } = charge.limit
+  if (count === 'failed') {
+    if (reply.statusCode < 400) refund(request, charge, runtime)
+  } else if (count === 'successful') {
+    if (reply.statusCode >= 400) refund(request, charge, runtime)
+  } else if (typeof count === 'function') {
+    let counts: unknown
+    try {
+      counts = count(request, reply)
+    } catch (err) {
+      // the request stays counted: a broken count function must not give requests away
+      fail(request, runtime, err, 'the count function threw')
+      return
+    }
+    if (isThenable(counts)) {
+      counts.then((value) => {
+        if (value === false) refund(request, charge, runtime)
+      }, (err: unknown) => fail(request, runtime, err, 'the count function threw'))
+    } else if (counts === false) {
+      refund(request, charge, runtime)
     }
   }
 }

@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fast
 import type { StoreBucket, StoreDecision } from '../core/store.js'
 import { errors } from '../core/errors.js'
 import { formatValue } from '../core/format.js'
-import { kApplied, kCharges } from '../core/symbols.js'
+import { kApplied } from '../core/symbols.js'
 import type { Applied, CompiledKind, CompiledLimit, DynamicRates, LimitContext, RateLimitDecision, ResolvedBucket } from '../core/types.js'
 import { bucketsOf, checkCost, identityOf, isThenable, resolverFailed } from './bucket.js'
 import { ipIdentity } from './identity.js'
@@ -12,6 +12,7 @@ import type { Runtime } from './runtime.js'
 import { DelayQueue } from './delay.js'
 import type { Delayable, Waiter } from './delay.js'
 import { Slots } from './concurrency.js'
+import { settleOnResponse } from './count.js'
 import type { SlotAttempt } from './concurrency.js'
 
 /** The steps of a request before the store, in order; each may call a function of the user. */
@@ -111,10 +112,10 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     }
     request[kApplied] = { limit, kind: bucket.kind, identity: bucket.identity, rate, now: d.now, blocked, previous }
     if (d.allowed) {
-      // charged: a limit counting only some responses may give it back in onResponse (count.ts);
-      // an uncountable request (attempt.error) stays charged
+      // charged: a limit counting only some responses may give it back once the response is
+      // known (count.ts); an uncountable request (attempt.error) stays charged
       if (limit.count !== 'all' && attempt.error === undefined) {
-        request[kCharges] = { limit, store: attempt.fallback ? guard.fallback : store, buckets: attempt.buckets, cost: attempt.cost, owner: runtime, next: request[kCharges] }
+        settleOnResponse(request, attempt.reply, { limit, store: attempt.fallback ? guard.fallback : store, buckets: attempt.buckets, cost: attempt.cost }, runtime)
       }
       report.allowed(request, limit, decision)
       attempt.done(attempt.error)
