@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { createRequire } from 'node:module'
-import type { SlotGrant, Store, StoreBucket, StoreDecision, StoreEvents, StoreStats } from './store.js'
+import type { DecisionSink, SlotGrant, Store, StoreBucket, StoreDecision, StoreEvents, StoreStats } from '../lib/core/store.js'
+import { consumeTo } from '../lib/core/store.js'
 import { acquireScript, mixedScript, scripts, sweepScript } from './redis-scripts.js'
 import { mixedPeekScript, mixedRefundScript, peekScripts, refundScripts } from './redis-scripts.js'
 import type { RedisScript } from './redis-scripts.js'
@@ -112,14 +113,13 @@ const MIXED = ''
 
 /**
  * The requests of one turn bound for one EVALSHA: their keys and ARGV in the scripts' layout
- * (per request `cost, now | '', number of keys`, then per key the rate's four parts), and each
- * request's own promise.
+ * (per request `cost, now | '', number of keys`, then per key the rate's four parts), and what
+ * each request's decision goes to.
  */
 class Batch {
   readonly keys: string[] = []
   readonly args: Array<string | number> = []
-  readonly resolves: Array<(decision: StoreDecision) => void> = []
-  readonly rejects: Array<(err: unknown) => void> = []
+  readonly sinks: DecisionSink[] = []
   /** The algorithm code every request shares, or MIXED. */
   code: string
   constructor (code: string) {
@@ -208,14 +208,25 @@ export class RedisStore implements Store {
     if (this.#cluster) this.#clientPrefix = this.client.options?.keyPrefix ?? ''
   }
 
-  consume (buckets: readonly StoreBucket[], cost: number, now: number | undefined = this.#clock?.()): Promise<StoreDecision> {
+  consume (buckets: readonly StoreBucket[], cost: number, now?: number): Promise<StoreDecision> {
+    return new Promise((resolve, reject) => this[consumeTo](buckets, cost, now, { decided: resolve, failed: reject }))
+  }
+
+  /**
+   * `consume` without a promise: the decision goes to `sink` (the plugin's fast path, see
+   * `consumeTo` in lib/core/store.ts). Never throws.
+   * @internal
+   */
+  [consumeTo] (buckets: readonly StoreBucket[], cost: number, at: number | undefined, sink: DecisionSink): void {
+    const now = at ?? this.#clock?.()
     const code = buckets[0].algorithm.code
     let batchCode = code
     for (let i = 0; i < buckets.length; i++) {
       const { key, algorithm } = buckets[i]
       if (scripts[algorithm.code] === undefined) {
-        return Promise.reject(new errors.INVALID_OPTION(`RedisStore bucket ${key}`, 'one of the six built-in algorithms (only they have Lua twins)',
+        sink.failed(new errors.INVALID_OPTION(`RedisStore bucket ${key}`, 'one of the six built-in algorithms (only they have Lua twins)',
           formatValue(algorithm.name)))
+        return
       }
       if (algorithm.code !== code) batchCode = MIXED
     }
@@ -228,16 +239,12 @@ export class RedisStore implements Store {
       const parts = argsOf(buckets[i])
       args.push(parts[0], parts[1], parts[2], parts[3])
     }
-    const decision = new Promise<StoreDecision>((resolve, reject) => {
-      batch.resolves.push(resolve)
-      batch.rejects.push(reject)
-    })
+    batch.sinks.push(sink)
     if (open === undefined) {
       this.#send(batch)
-    } else if (batch.resolves.length >= BATCH_MAX) {
+    } else if (batch.sinks.length >= BATCH_MAX) {
       this.#take(batch)
     }
-    return decision
   }
 
   /**
@@ -292,17 +299,17 @@ export class RedisStore implements Store {
       (reply) => this.#settle(batch, reply as ScriptReply),
       (err: unknown) => {
         // a batch that fails fails each of its requests, which the plugin handles one by one
-        for (const reject of batch.rejects) reject(err)
+        for (const sink of batch.sinks) answer(sink, err, true)
       })
   }
 
   #settle (batch: Batch, r: ScriptReply): void {
-    const { resolves } = batch
-    for (let j = 0; j < resolves.length; j++) {
+    const { sinks } = batch
+    for (let j = 0; j < sinks.length; j++) {
       const o = j * REPLY
-      resolves[j]({ allowed: r[o] === 1, limit: r[o + 1], remaining: r[o + 2], resetMs: r[o + 3], retryAfterMs: r[o + 4], index: r[o + 5], now: r[o + 6] })
+      answer(sinks[j], { allowed: r[o] === 1, limit: r[o + 1], remaining: r[o + 2], resetMs: r[o + 3], retryAfterMs: r[o + 4], index: r[o + 5], now: r[o + 6] })
     }
-    for (let i = resolves.length * REPLY; i < r.length; i++) {
+    for (let i = sinks.length * REPLY; i < r.length; i++) {
       this.#damaged++
       this.#events?.damaged(batch.keys[r[i] - 1].slice(this.keyPrefix.length))
     }
@@ -466,6 +473,20 @@ export class RedisStore implements Store {
   /** Gives back the slot `token` names (see `Store.release`). */
   async release (key: string, token: string): Promise<void> {
     await this.client.call('zrem', this.keyPrefix + key, token)
+  }
+}
+
+/**
+ * Gives one request of a batch its decision (or the batch's failure). A sink runs its request
+ * on, and one that throws must not keep the others of the batch from their answer: its error
+ * is thrown on its own, after (an uncaught exception, as any error thrown in a callback).
+ */
+function answer (sink: DecisionSink, outcome: unknown, failed = false): void {
+  try {
+    if (failed) sink.failed(outcome)
+    else sink.decided(outcome as StoreDecision)
+  } catch (err) {
+    queueMicrotask(() => { throw err })
   }
 }
 

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import type { StoreBucket, StoreDecision } from '../core/store.js'
+import { consumeTo } from '../core/store.js'
 import { errors } from '../core/errors.js'
 import { formatValue } from '../core/format.js'
 import { kApplied } from '../core/symbols.js'
@@ -9,6 +10,7 @@ import { ipIdentity } from './identity.js'
 import { encodePart } from './keys.js'
 import { UNAVAILABLE_RETRY_S, humanAfter, unavailableResponse } from './response.js'
 import type { Runtime } from './runtime.js'
+import type { CallTarget } from './guard.js'
 import { DelayQueue } from './delay.js'
 import type { Delayable, Waiter } from './delay.js'
 import { Slots } from './concurrency.js'
@@ -30,8 +32,15 @@ const NONE = Symbol('none')
 
 export type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
 
+/** What the hook does with a store's answer: `Attempt` hands it on, without a closure per request. */
+interface Answers {
+  answered (attempt: Attempt, d: StoreDecision): void
+  unanswered (attempt: Attempt, err: unknown): void
+}
+
 /** One request's way through one limit: what each step after the store call needs. */
-class Attempt implements Delayable, SlotAttempt {
+class Attempt implements Delayable, SlotAttempt, CallTarget {
+  readonly answers: Answers
   readonly request: FastifyRequest
   readonly reply: FastifyReply
   readonly done: HookHandlerDoneFunction
@@ -57,11 +66,22 @@ class Attempt implements Delayable, SlotAttempt {
   /** Set once the limit's concurrency slot was asked for (taken, or not needed). */
   slotted = false
 
-  constructor (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, limit: CompiledLimit) {
+  constructor (answers: Answers, request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, limit: CompiledLimit) {
+    this.answers = answers
     this.request = request
     this.reply = reply
     this.done = done
     this.limit = limit
+  }
+
+  /** The store decided (through the guard, see `StoreGuard.call`). */
+  answered (d: StoreDecision): void {
+    this.answers.answered(this, d)
+  }
+
+  /** The store failed or timed out. */
+  unanswered (err: unknown): void {
+    this.answers.unanswered(this, err)
   }
 }
 
@@ -76,6 +96,15 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
   const delays = new DelayQueue((attempt) => start(attempt as Attempt), clock, report)
   runtime.closing.push(() => delays.close())
   const slots = new Slots(options, report, guard.fallback, notify)
+  const answers: Answers = {
+    answered (attempt, d) {
+      guard.succeeded()
+      decide(attempt, d)
+    },
+    unanswered: (attempt, err) => failed(attempt, err, 'async')
+  }
+  // a store's promise-free way (the Redis store's), when it has one
+  const direct = store[consumeTo]
 
   /** Acts on a decision: keeps it on the request, then lets the request on or answers it. */
   function decide (attempt: Attempt, d: StoreDecision): void {
@@ -220,6 +249,10 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
       degrade(attempt)
       return
     }
+    if (direct !== undefined) {
+      direct.call(store, buckets, cost, now, guard.call(attempt))
+      return
+    }
     let result: StoreDecision | PromiseLike<StoreDecision>
     try {
       result = store.consume(buckets, cost, now)
@@ -228,10 +261,8 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
       return
     }
     if (typeof (result as PromiseLike<StoreDecision>).then === 'function') {
-      guard.watch(result as PromiseLike<StoreDecision>, (d) => {
-        guard.succeeded()
-        decide(attempt, d)
-      }, (err: unknown) => failed(attempt, err, 'async'))
+      const call = guard.call(attempt)
+      ;(result as PromiseLike<StoreDecision>).then((d) => call.decided(d), (err: unknown) => call.failed(err))
     } else {
       guard.succeeded()
       decide(attempt, result as StoreDecision)
@@ -423,7 +454,7 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
         return
       }
     }
-    advance(new Attempt(request, reply, done, limit))
+    advance(new Attempt(answers, request, reply, done, limit))
   }
 }
 
