@@ -1,7 +1,7 @@
 import type { Decision } from '../lib/core/algorithm.js'
 import type { StoreBucket, StoreDecision } from '../lib/core/store.js'
 
-export type { SlotGrant, Store, StoreBucket, StoreDecision, StoreEvents, StoreStats } from '../lib/core/store.js'
+export type { BanStrike, SlotGrant, Store, StoreBucket, StoreDecision, StoreEvents, StoreStats } from '../lib/core/store.js'
 
 /** The result of running every bucket's algorithm against its current state. */
 export interface Evaluation {
@@ -69,7 +69,7 @@ export function missingStoreMethods (value: unknown): string[] {
 }
 
 /** The contract's optional methods, and the features of the plugin that need each one. */
-export const optionalStoreMethods = ['refund', 'peek'] as const
+export const optionalStoreMethods = ['refund', 'peek', 'strike'] as const
 
 export type OptionalStoreMethod = typeof optionalStoreMethods[number]
 
