@@ -13,6 +13,8 @@ import { DelayQueue } from './delay.js'
 import type { Delayable, Waiter } from './delay.js'
 import { Slots } from './concurrency.js'
 import type { SlotAttempt } from './concurrency.js'
+import { Bans, UNCHECKED, rateIndex, withGates } from './ban.js'
+import type { BanAttempt } from './ban.js'
 
 /** The steps of a request before the store, in order; each may call a function of the user. */
 const EXEMPT = 0
@@ -30,7 +32,7 @@ const NONE = Symbol('none')
 export type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
 
 /** One request's way through one limit: what each step after the store call needs. */
-class Attempt implements Delayable, SlotAttempt {
+class Attempt implements Delayable, SlotAttempt, BanAttempt {
   readonly request: FastifyRequest
   readonly reply: FastifyReply
   readonly done: HookHandlerDoneFunction
@@ -55,6 +57,10 @@ class Attempt implements Delayable, SlotAttempt {
   waiter: Waiter | undefined = undefined
   /** Set once the limit's concurrency slot was asked for (taken, or not needed). */
   slotted = false
+  /** With a `ban`: the gates and buckets the store decides (lib/request/ban.ts). */
+  gated: StoreBucket[] | undefined = undefined
+  /** With a `ban`: where the request is with it (ban.ts UNCHECKED, STRUCK, BANNED, STARTED). */
+  ban = UNCHECKED
 
   constructor (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, limit: CompiledLimit) {
     this.request = request
@@ -75,19 +81,21 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
   const delays = new DelayQueue((attempt) => start(attempt as Attempt), clock, report)
   runtime.closing.push(() => delays.close())
   const slots = new Slots(options, report, guard.fallback, notify)
+  const bans = new Bans(runtime, (attempt, decision, blocked) => deny(attempt as Attempt, decision, blocked))
 
   /** Acts on a decision: keeps it on the request, then lets the request on or answers it. */
   function decide (attempt: Attempt, d: StoreDecision): void {
     const { request, limit, resolved } = attempt
     // which kind and rate the decision describes: the buckets are each kind's rates in turn
     let j = 0
-    let index = d.index
+    // a ban's gates come before the rates (ban.ts)
+    let index = limit.ban === undefined ? d.index : rateIndex(attempt, d)
     while (index >= resolved[j].kind.rates.length) index -= resolved[j++].kind.rates.length
     const bucket = resolved[j]
     const rate = bucket.kind.rates[index]
     const blocked = !d.allowed && !limit.dryRun
     // delay: a short wait instead of the 429, decided again later
-    if (blocked && limit.delay !== undefined && delays.wait(attempt, d.retryAfterMs)) return
+    if (blocked && limit.delay !== undefined && attempt.ban === UNCHECKED && delays.wait(attempt, d.retryAfterMs)) return
     if (blocked && attempt.cacheKey !== undefined) {
       (denials as NonNullable<typeof denials>).set(attempt.cacheKey, attempt.cost, d, attempt.now)
     }
@@ -126,6 +134,8 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
   /** A denial: tell `onExceeded`, count it, and answer 429 unless the limit is in dry-run mode. */
   function deny (attempt: Attempt, decision: RateLimitDecision, blocked: boolean): void {
     const { request, limit } = attempt
+    // a ban: the denial is counted toward it first, and the answer may be a ban (ban.ts)
+    if (limit.ban !== undefined && bans.hold(attempt, decision, blocked)) return
     const retryAfter = Math.ceil(decision.retryAfterMs / 1000)
     // Every field written out: `{ ...decision, statusCode, ... }` takes V8's slow object-clone
     // path here and cost about 20 µs per denial (bench/, "every response 429").
@@ -143,7 +153,12 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
       route: limit.route,
       dryRun: limit.dryRun
     }
+    if (decision.banned === true) {
+      denial.banned = true
+      denial.statusCode = (limit.ban as NonNullable<CompiledLimit['ban']>).statusCode
+    }
     notify(request, denial)
+    if (limit.ban !== undefined) bans.told(attempt, denial)
     if (!blocked) {
       report.dryRunDenied(request, denial)
       attempt.done(attempt.error)
@@ -158,15 +173,15 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
       return
     }
     if (isThenable(body)) {
-      body.then((value) => send(attempt, value), (err: unknown) => attempt.done(err as Error))
+      body.then((value) => send(attempt, value, denial.statusCode), (err: unknown) => attempt.done(err as Error))
       return
     }
-    send(attempt, body)
+    send(attempt, body, denial.statusCode)
   }
 
-  function send (attempt: Attempt, body: unknown): void {
+  function send (attempt: Attempt, body: unknown, statusCode: number): void {
     if (attempt.limit.errorContentType !== undefined) attempt.reply.type(attempt.limit.errorContentType)
-    attempt.reply.code(429).send(body)
+    attempt.reply.code(statusCode).send(body)
   }
 
   function notify (request: FastifyRequest, denial: LimitContext): void {
@@ -195,7 +210,7 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     delays.leave(attempt)
     if (limit.onStoreError === 'fallback') {
       attempt.fallback = true
-      decide(attempt, guard.fallback.consume(attempt.buckets, attempt.cost, attempt.now))
+      decide(attempt, guard.fallback.consume(attempt.limit.ban === undefined ? attempt.buckets : attempt.gated as StoreBucket[], attempt.cost, attempt.now))
     } else if (limit.onStoreError === 'allow') {
       attempt.done(attempt.error)
     } else {
@@ -221,7 +236,7 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     }
     let result: StoreDecision | PromiseLike<StoreDecision>
     try {
-      result = store.consume(buckets, cost, now)
+      result = store.consume(attempt.limit.ban === undefined ? buckets : attempt.gated as StoreBucket[], cost, now)
     } catch (err) {
       failed(attempt, err, 'sync')
       return
@@ -378,6 +393,7 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
   function charge (attempt: Attempt): void {
     const { resolved } = attempt
     attempt.buckets = resolved.length === 1 ? bucketsOf(resolved[0]) : resolved.flatMap(bucketsOf)
+    if (attempt.limit.ban !== undefined) attempt.gated = withGates(resolved, attempt.buckets)
     start(attempt)
   }
 
