@@ -69,9 +69,10 @@ export function missingStoreMethods (value: unknown): string[] {
 }
 
 /** The contract's optional methods, and the features of the plugin that need each one. */
-export const optionalStoreMethods = ['refund', 'peek', 'strike'] as const
+export const optionalStoreMethods = ['refund', 'peek'] as const
 
-export type OptionalStoreMethod = typeof optionalStoreMethods[number]
+/** An optional method a feature may need: those above, and `strike` (the `ban` option), checked only when asked for. */
+export type OptionalStoreMethod = typeof optionalStoreMethods[number] | 'strike'
 
 /**
  * The optional methods among `wanted` that `store` lacks: a feature that needs one (`count`
