@@ -145,13 +145,11 @@ steps.bn = function (s, now, cost, p)
 end
 `
 
-/** The Lua twin of `banGateRefund`. */
-const refundLua = `
-refunds.bn = function (s, now, cost, p)
-  if s == nil or s[6] <= now then return nil, 0 end
-  return s, s[6] - now
-end
-`
+/**
+ * No Lua twin of `banGateRefund`: no refund script assembles the gate (the plugin refunds a
+ * request's rate buckets only, never its gates), so there is nothing to run it.
+ */
+const refundLua = ''
 
 /**
  * The gate of a route with a ban, as an algorithm: what a request's first bucket runs. Not a

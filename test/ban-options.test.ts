@@ -281,3 +281,76 @@ t.test('a consume that fails falls back with the gates: the fallback store bans 
   store.consume = () => Promise.reject(new Error('down')) as never
   t.same([await status(app), await status(app), await status(app)], [200, 403, 403], 'decided and banned on the local fallback store')
 })
+
+t.test("with apply: 'all', a banned IP is banned whatever key it sends", async (t) => {
+  const { app } = await build({ algorithm: 'fixed-window' })
+  t.teardown(() => app.close())
+  app.get('/r', { config: { rateLimit: { key: (r) => r.headers['x-key'] as string, rate: '10/min', ip: '1/min', apply: 'all', ban: { after: 1, for: '5min' } } } }, ok)
+  const get = async (key: string) => await app.inject({ url: '/r', remoteAddress: '10.0.0.1', headers: { 'x-key': key } })
+  t.equal((await get('a')).statusCode, 200)
+  t.equal((await get('b')).statusCode, 403, 'the IP denied: the IP banned')
+  const other = await get('c')
+  t.same([other.statusCode, other.headers['retry-after']], [403, '300'], "a new key: the IP's gate, second, denies")
+})
+
+t.test('a ban status without a name, and the default max of a ban with backoff', async (t) => {
+  const app = Fastify()
+  await app.register(swagger, { openapi: { info: { title: 'test', version: '1.0.0' } } })
+  await app.register(limiter, { algorithm: 'fixed-window' })
+  app.get('/odd', { config: { rateLimit: { ip: '1/min', ban: { after: 1, for: '1min', statusCode: 499 } } } }, ok)
+  app.get('/backoff', { config: { rateLimit: { ip: '1/min', ban: { after: 1, for: '1min', backoff: 2 } } } }, ok)
+  app.get('/long', { config: { rateLimit: { ip: '1/min', ban: { after: 1, for: '2d', backoff: 2 } } } }, ok)
+  await app.ready()
+  const doc = app.swagger() as unknown as { paths: Record<string, Record<string, any>> }
+  t.same(doc.paths['/odd'].get.responses['499'].content['application/json'].schema.properties.error, { type: 'string', enum: ['Error'] })
+  t.equal(doc.paths['/backoff'].get['x-ratelimit'].ban.maxMs, 86_400_000, 'backoff without max: at most a day')
+  t.equal(doc.paths['/long'].get['x-ratelimit'].ban.maxMs, 172_800_000, 'or for, when longer')
+  await app.inject({ url: '/odd', remoteAddress: '10.0.0.1' })
+  const odd = await app.inject({ url: '/odd', remoteAddress: '10.0.0.1' })
+  t.same([odd.statusCode, odd.json().error], [499, 'Error'])
+  await app.close()
+})
+
+t.test('a custom 429 builder with problem+json and no errorSchema: the ban response has an empty schema', async (t) => {
+  const app = Fastify()
+  await app.register(swagger, { openapi: { info: { title: 'test', version: '1.0.0' } } })
+  await app.register(limiter, { errorFormat: 'problem', errorResponseBuilder: () => ({ custom: true }) })
+  app.get('/r', { config: { rateLimit: { ip: '1/min', ban: { after: 1, for: '1min' } } } }, ok)
+  await app.ready()
+  const doc = app.swagger() as unknown as { paths: Record<string, Record<string, any>> }
+  t.same(doc.paths['/r'].get.responses['403'].content['application/problem+json'].schema, {})
+  await app.close()
+})
+
+t.test('a denial remembered while the breaker is open: the strike goes to the fallback, or nowhere', async (t) => {
+  for (const onStoreError of ['fallback', 'allow'] as const) {
+    const memory = new MemoryStore()
+    t.teardown(() => memory.close())
+    const strikes: string[] = []
+    // not a MemoryStore: the plugin remembers its denials (the denial cache)
+    const store: Store = {
+      consume: (buckets, cost, now) => {
+        if (buckets.some((b) => b.key.includes('fail'))) throw new Error('down')
+        return Promise.resolve(memory.consume(buckets, cost, now))
+      },
+      reset: (key) => memory.reset(key),
+      clear: (prefix) => memory.clear(prefix),
+      stats: () => memory.stats(),
+      close: () => {},
+      strike: (key, rule, now) => {
+        strikes.push(key)
+        return memory.strike(key, rule, now)
+      }
+    }
+    const { app } = await build({ algorithm: 'fixed-window', store, onStoreError })
+    t.teardown(() => app.close())
+    app.get('/r', { config: { rateLimit: { ip: '1/min', ban: { after: 2, for: '1min' } } } }, ok)
+    app.get('/fail', { config: { rateLimit: { ip: '1/min' } } }, ok)
+    t.same([await status(app), await status(app)], [200, 429], 'strike 1 on the store; the denial is remembered')
+    await status(app, '/fail') // one synchronous failure opens the breaker
+    const third = await status(app)
+    t.equal(strikes.length, 1, `${onStoreError}: the store is not asked`)
+    t.equal(third, 429, `${onStoreError}: the remembered denial, an ordinary 429`)
+    t.equal((await app.rateLimit.stats()).bans, 0, onStoreError === 'fallback' ? 'strike 1 on the empty fallback' : 'not counted')
+  }
+})

@@ -2,7 +2,8 @@
 // strike sequences, the rules of the `ban` option hold.
 import t from 'tap'
 import fc from 'fast-check'
-import { banDuration, banGate, banStrike } from '../../algorithms/ban.js'
+import { banDuration, banGate, banGateAlgorithm, banStrike } from '../../algorithms/ban.js'
+import { parseDuration } from '../../lib/config/rate.js'
 import type { BanState } from '../../algorithms/ban.js'
 import type { BanRule } from '../../lib/core/algorithm.js'
 
@@ -98,4 +99,24 @@ t.test('banGate: denies exactly while banned, never when there is no state', asy
   t.same(banGate(state, 1999, 1, params).decision, { allowed: false, limit: 5, remaining: 0, resetMs: 2000, retryAfterMs: 1 })
   t.same(banGate(state, 2000, 1, params).decision.allowed, true, 'at until: over')
   t.equal(banGate(state, 2500, 1, params).decision.remaining, Number.MAX_SAFE_INTEGER, 'an allowing gate is never the most restrictive')
+})
+
+t.test('the gate gives nothing back: its refund keeps the state until it expires', async (t) => {
+  const params = { limit: 5, windowMs: 1000, burst: 5 }
+  const state: BanState = { u: 2000, l: 1, k: 0, s: 1000, f: 3000, e: 3000 }
+  t.same(banGateAlgorithm.refund(state, 2500, 1, params), { state, ttlMs: 500 })
+  t.same(banGateAlgorithm.refund(state, 3000, 1, params), { state: undefined, ttlMs: 0 })
+  t.same(banGateAlgorithm.refund(undefined, 0, 1, params), { state: undefined, ttlMs: 0 })
+  t.equal(banGateAlgorithm.refundLua, '', 'no refund script assembles it')
+})
+
+t.test('parseDuration: milliseconds or a count and a unit of a rate, 1 ms to 365 days', async (t) => {
+  t.equal(parseDuration(1), 1)
+  t.equal(parseDuration('15min'), 900_000)
+  t.equal(parseDuration(' 2 H '), 7_200_000)
+  t.equal(parseDuration('min'), 60_000, 'a unit alone is one of it')
+  t.equal(parseDuration('365d'), 31_536_000_000)
+  for (const bad of [0, 1.5, -1, '0s', '366d', '1 fortnight', '1.5h', '', true, null, undefined, 31_536_000_001]) {
+    t.equal(parseDuration(bad), undefined, String(bad))
+  }
 })
