@@ -230,7 +230,7 @@ t.test('metrics count bans and banned requests by route', async (t) => {
 /** A memory store whose strike fails as told. */
 class StrikeFails extends MemoryStore {
   mode: 'throw' | 'reject' | 'hang' | 'none' = 'none'
-  strike (key: string, rule: Parameters<MemoryStore['strike']>[1], now?: number): BanStrike {
+  override strike (key: string, rule: Parameters<MemoryStore['strike']>[1], now?: number): BanStrike {
     if (this.mode === 'throw') throw new Error('strike down (sync)')
     if (this.mode === 'reject') return Promise.reject(new Error('strike down (async)')) as never
     if (this.mode === 'hang') return new Promise(() => {}) as never
