@@ -81,7 +81,8 @@ export interface Algorithm<S = unknown> {
   readonly usesBurst: boolean
   /**
    * Set only on the internal gate of a route with a `ban` (algorithms/ban.ts): a bucket that
-   * reads its state and may deny, but whose state `consume` never writes. Stores skip its write.
+   * reads its state and may deny, but whose state `consume` never writes. Stores skip its write
+   * (in their loops over several buckets: a gate never comes alone, the route's buckets follow it).
    */
   readonly gate?: true
   /**

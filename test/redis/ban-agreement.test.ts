@@ -72,6 +72,12 @@ if (redisAvailable(t)) {
     t.equal(raw, `${now + 5 + expected.ttlMs},${encodeState(banGateAlgorithm, expected.state as object)}`)
   })
 
+  t.test("a store with a clock strikes at the clock's time when no now is given", async (t) => {
+    const clocked = new RedisStore({ client, keyPrefix: 'ban-clock:', clock: () => 1_700_000_000_000 })
+    const rule: BanRule = { after: 1, forMs: 60_000, backoffMilli: 1000, maxMs: 60_000, windowMs: 1000 }
+    t.same(await clocked.strike('{clocked}:ban', rule), { until: 1_700_000_060_000, started: true })
+  })
+
   t.test('on the server clock, a strike decides at the time Redis reports and the gate reads it', async (t) => {
     const rule: BanRule = { after: 1, forMs: 60_000, backoffMilli: 1000, maxMs: 60_000, windowMs: 1000 }
     const before = Date.now()
