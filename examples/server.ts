@@ -59,6 +59,16 @@ export async function buildExample () {
     await new Promise((resolve) => setTimeout(resolve, 1000)) // a slow render
     return { rendered: true }
   })
+  // bans: a client denied 3 times within a window of 2/10s is banned (403) for 30 s, twice as long each time it comes back
+  app.get('/guarded', {
+    config: {
+      rateLimit: {
+        ip: '2/10s',
+        ban: { after: 3, for: '30s', backoff: 2, max: '1h' },
+        onBan: (request, context) => request.log.warn({ route: context.route, retryAfter: context.retryAfter }, 'client banned')
+      }
+    }
+  }, async () => ({ ok: true }))
   // dry-run: counted and logged, never blocked
   app.get('/beta', { config: { rateLimit: { ip: '2/min', dryRun: true } } }, async (request) => ({ wouldBlock: request.rateLimit?.allowed === false }))
   // routes in a group share buckets
@@ -107,6 +117,7 @@ if (process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].sp
     `  for i in 1 2 3; do curl -si ${base}/quota; echo; done             # draft-7 RateLimit headers, then a problem+json 429`,
     `  for i in 1 2 3; do curl -s ${base}/slow; echo; done               # 1/s: waits its turn instead of a 429`,
     `  curl -s -X POST ${base}/render & curl -si -X POST ${base}/render  # 1 render in flight per IP: the second is a 429 with Retry-After: 1`,
+    `  for i in 1 2 3 4 5 6; do curl -si ${base}/guarded | grep -iE 'HTTP|retry'; done  # 2/10s, two 429s, then a 403 ban for 30 s`,
     `  curl -si ${base}/beta                                             # dry run: never blocked`,
     `  curl -si ${base}/reports/daily; curl -si ${base}/reports/weekly   # one shared group`,
     `  curl -si -X POST -H 'content-type: application/json' -d '{"password":"secret"}' ${base}/login  # success resets`,

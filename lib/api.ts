@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify'
 import { errors } from './core/errors.js'
 import { formatValue } from './core/format.js'
-import type { Store, StoreStats } from './core/store.js'
+import type { Store, StoreBucket, StoreStats } from './core/store.js'
 import { kApplied } from './core/symbols.js'
 import type { CompiledLimit, RateLimitDecision, ResolvedBucket } from './core/types.js'
 import type { PluginSettings } from './config/options.js'
@@ -10,7 +10,8 @@ import { GROUP, NOT_FOUND, routeId, routeLabel } from './config/routes.js'
 import type { RouteRegistry } from './config/routes.js'
 import type { RateLimit } from './config/schema.js'
 import { bucketsOf, checkCost, resolveBuckets, resolverFailed } from './request/bucket.js'
-import { describeDecision } from './request/peek.js'
+import { describeDecision, describeGated } from './request/peek.js'
+import { banKey, withGates } from './request/ban.js'
 import { missingOptionalMethods } from '../stores/store.js'
 import { createHook } from './request/hook.js'
 import type { Hook } from './request/hook.js'
@@ -96,20 +97,23 @@ export function createApi (scope: ApiScope): RateLimitApi {
     await Promise.all([...new Set(keys)].map((key) => store.reset(key)))
   }
 
-  function keysOf (resolved: ResolvedBucket): string[] {
-    return bucketsOf(resolved).map((b) => b.key)
+  /** The store keys of an identity under a limit: its buckets, and its ban state when the limit bans. */
+  function keysOf (resolved: ResolvedBucket, limit: CompiledLimit): string[] {
+    const keys = bucketsOf(resolved).map((b) => b.key)
+    if (limit.ban !== undefined) keys.push(banKey(resolved.kind, resolved.identity))
+    return keys
   }
 
   async function requestKeys (request: FastifyRequest): Promise<string[]> {
     const keys: string[] = []
     for (let a = request[kApplied]; a !== null; a = a.previous) {
-      keys.push(...keysOf(a))
+      keys.push(...keysOf(a, a.limit))
     }
     if (keys.length > 0) return keys
     // The limiter did not run on this request: work out what it would have counted.
     const route = request.routeOptions
     for (const limit of registry.find(route.url === undefined ? NOT_FOUND : routeLabel(route.method, route.url))) {
-      for (const resolved of await resolveBuckets(request, limit, options)) keys.push(...keysOf(resolved))
+      for (const resolved of await resolveBuckets(request, limit, options)) keys.push(...keysOf(resolved, limit))
     }
     return keys
   }
@@ -154,8 +158,8 @@ export function createApi (scope: ApiScope): RateLimitApi {
 
   function selectorKeys (selector: ResetSelector): string[] {
     const keys: string[] = []
-    for (const { resolved } of selected(selector, 'reset')) {
-      for (const r of resolved) keys.push(...keysOf(r))
+    for (const { limit, resolved } of selected(selector, 'reset')) {
+      for (const r of resolved) keys.push(...keysOf(r, limit))
     }
     return keys
   }
@@ -166,8 +170,17 @@ export function createApi (scope: ApiScope): RateLimitApi {
     const buckets = resolved.flatMap(bucketsOf)
     const now = options.clock === undefined ? undefined : options.clock()
     const peek = store.peek as NonNullable<Store['peek']>
-    const d = await runtime.guard.bound(Promise.resolve().then(() => peek.call(store, buckets, cost, now)))
-    return describeDecision(resolved, d)
+    const ask = (all: StoreBucket[]) => runtime.guard.bound(Promise.resolve().then(() => peek.call(store, all, cost, now)))
+    if (limit.ban === undefined) return describeDecision(resolved, await ask(buckets))
+    // a ban: the gates first (lib/request/ban.ts); a rate's denial may hide a longer ban, which
+    // the request would be answered with, so then the gates are asked alone
+    const gates = withGates(resolved, [])
+    let d = await ask(withGates(resolved, buckets))
+    if (!d.allowed && d.index >= gates.length) {
+      const gated = await ask(gates)
+      if (!gated.allowed) d = gated
+    }
+    return describeGated(resolved, d)
   }
 
   async function peekRequest (request: FastifyRequest): Promise<RateLimitDecision | undefined> {

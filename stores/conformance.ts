@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
 import { algorithmNames, algorithms } from '../algorithms/index.js'
-import type { AlgorithmName, AlgorithmParams } from '../lib/core/algorithm.js'
+import { banGateAlgorithm, banStrike } from '../algorithms/ban.js'
+import type { BanState } from '../algorithms/ban.js'
+import type { AlgorithmName, AlgorithmParams, BanRule } from '../lib/core/algorithm.js'
 import { evaluate } from './store.js'
 import type { Store, StoreBucket, StoreDecision } from './store.js'
 
@@ -63,6 +65,11 @@ export interface ConformanceOptions<S extends Store = Store> {
    * @default true when the store has both methods
    */
   slots?: boolean
+  /**
+   * Whether to run the cases of the optional `strike` (bans) and of a ban's gate in `consume`.
+   * @default true when the store has `strike`
+   */
+  bans?: boolean
   /**
    * Whether the store's slots are leases that expire `leaseMs` after they were taken (SQLite
    * and Redis; the memory store's slots end with its process and need none).
@@ -324,6 +331,86 @@ export async function storeConformance<S extends Store> (t: ConformanceTest, opt
 
   if (refunds) await refundCases()
   await slotCases()
+  await banCases()
+
+  async function banCases (): Promise<void> {
+    const probe = await makeStore(new ManualClock().read)
+    const has = typeof probe.strike === 'function'
+    await probe.close()
+    if (!(options.bans ?? has)) return
+    type Striking = S & Required<Pick<Store, 'strike'>>
+    const rule: BanRule = { after: 3, forMs: 10_000, backoffMilli: 2000, maxMs: 25_000, windowMs: MINUTE }
+    const gated = (id: string): StoreBucket[] => [
+      { key: `{${id}}:ban`, algorithm: banGateAlgorithm, params: { limit: 2, windowMs: MINUTE, burst: 2 } },
+      // a rate that never denies here: any denial is the gate's
+      bucket(`{${id}}:fw`, 'fixed-window', 1_000_000, MINUTE)
+    ]
+
+    await t.test(`${name}: strike counts denials and starts one ban at the after-th; the gate denies until it ends`, async () => {
+      await withStore(async (raw, clock) => {
+        const store = raw as Striking
+        const start = clock.now
+        const buckets = gated('ban:a')
+        assert.equal((await store.consume(buckets, 1, start)).allowed, true, 'a clean identity passes the gate')
+        assert.deepEqual(await store.strike('{ban:a}:ban', rule, start + 1), { until: 0, started: false }, 'strike 1')
+        assert.deepEqual(await store.strike('{ban:a}:ban', rule, start + 2), { until: 0, started: false }, 'strike 2')
+        const until = start + 3 + 10_000
+        assert.deepEqual(await store.strike('{ban:a}:ban', rule, start + 3), { until, started: true }, 'strike 3 starts the ban')
+        assert.deepEqual(await store.strike('{ban:a}:ban', rule, start + 4), { until, started: false }, 'while banned: nothing changes')
+        const d = await store.consume(buckets, 1, start + 5)
+        assert.deepEqual([d.allowed, d.index, d.retryAfterMs, d.resetMs], [false, 0, until - start - 5, until], 'the gate denies, first')
+        assert.equal((await store.consume(buckets, 1, until)).allowed, true, 'the ban is over at until')
+        assert.equal((await store.consume(gated('ban:b'), 1, start + 5)).allowed, true, 'another identity is not banned')
+      })
+    })
+
+    await t.test(`${name}: strikes of one identity at once start exactly one ban`, async () => {
+      await withStore(async (raw, clock) => {
+        const store = raw as Striking
+        const at = supportsInjectedClock ? clock.now : undefined
+        const strikes = await Promise.all(Array.from({ length: 30 }, async () => await store.strike('{ban:parallel}:ban', rule, at)))
+        assert.equal(strikes.filter((s) => s.started).length, 1, 'one started')
+        const until = strikes.find((s) => s.started)?.until
+        assert.equal(strikes.filter((s) => s.until === until).length, 28, 'the strikes from the third on all see the ban')
+      })
+    })
+
+    await t.test(`${name}: strikes decide as the pure banStrike, and the gate writes nothing`, async () => {
+      await withStore(async (raw, clock) => {
+        const store = raw as Striking
+        const rand = random(seed)
+        let state: BanState | undefined
+        let expires = 0
+        let now = clock.now
+        for (let i = 0; i < 200; i++) {
+          now += rand(4) === 0 ? rand(40_000) : rand(3_000)
+          const windowMs = rand(2) === 0 ? MINUTE : 5_000
+          const r = { ...rule, windowMs }
+          const expected = banStrike(expires > now ? state : undefined, now, r)
+          if (expected.state !== undefined) {
+            state = expected.state
+            expires = now + expected.ttlMs
+          }
+          assert.deepEqual(await store.strike('{ban:random}:ban', r, now), { until: expected.until, started: expected.started }, `${name}: strike ${i} (seed ${seed})`)
+          const d = await store.consume(gated('ban:random'), 1, now)
+          const banned = expires > now && state !== undefined && now < state.u
+          assert.equal(!d.allowed && d.index === 0, banned, `${name}: the gate at strike ${i} (seed ${seed})`)
+        }
+      })
+    })
+
+    await t.test(`${name}: reset and clear(prefix) forget a ban`, async () => {
+      await withStore(async (raw, clock) => {
+        const store = raw as Striking
+        const one = { ...rule, after: 1 }
+        await store.strike('p:{ban:r}:ban', one, clock.now)
+        await store.reset('p:{ban:r}:ban')
+        assert.equal((await store.strike('p:{ban:r}:ban', one, clock.now + 1)).started, true, 'forgotten by reset: a new ban')
+        await store.clear('p:{')
+        assert.equal((await store.strike('p:{ban:r}:ban', one, clock.now + 2)).started, true, 'forgotten by clear(prefix)')
+      })
+    })
+  }
 
   async function slotCases (): Promise<void> {
     const probe = await makeStore(new ManualClock().read)

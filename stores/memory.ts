@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import { fixedWindowAlgorithm } from '../algorithms/fixed-window.js'
 import { slidingWindowAlgorithm } from '../algorithms/sliding-window.js'
-import type { Algorithm } from '../lib/core/algorithm.js'
+import { banGateAlgorithm, banStrike } from '../algorithms/ban.js'
+import type { Algorithm, BanRule } from '../lib/core/algorithm.js'
 import { evaluate } from './store.js'
-import type { SlotGrant, Store, StoreBucket, StoreDecision, StoreStats } from './store.js'
+import type { BanStrike, SlotGrant, Store, StoreBucket, StoreDecision, StoreStats } from './store.js'
 import { errors } from '../lib/core/errors.js'
 import { checkInteger } from '../lib/core/format.js'
 
@@ -128,7 +129,8 @@ export class MemoryStore implements Store {
       // a later write of this request still means (only possible when maxKeys < the windows)
       for (let pass = 0; pass < 2; pass++) {
         for (let i = 0; i < buckets.length; i++) {
-          if ((slots[i] === NONE) === (pass === 1)) {
+          // a ban's gate only reads (algorithms/ban.ts)
+          if ((slots[i] === NONE) === (pass === 1) && buckets[i].algorithm.gate !== true) {
             this.#write(this.#claim(slots[i], buckets[i].key, hashes[i]), buckets[i].algorithm, states[i], now + ttls[i])
           }
         }
@@ -209,7 +211,19 @@ export class MemoryStore implements Store {
     return evaluate(buckets, current, cost, now).decision
   }
 
-  /** A seeded 32-bit hash of the key (FNV-1a steps, then murmur3's finaliser). */
+  /**
+   * Counts one denial toward a ban (see `Store.strike`); synchronous, so atomic. The ban state
+   * is kept in the buckets' slots, where the gate of `consume` reads it, expires and is swept
+   * like them, and `clear(prefix)` and `reset(key)` forget it.
+   */
+  strike (key: string, rule: BanRule, now: number = this.#clock()): BanStrike {
+    const hash = this.#hash(key)
+    const slot = this.#lookup(key, hash)
+    const result = banStrike(slot === NONE ? undefined : this.#state(slot, now) as Parameters<typeof banStrike>[0], now, rule)
+    if (result.state !== undefined) this.#write(this.#claim(slot, key, hash), banGateAlgorithm, result.state, now + result.ttlMs)
+    return { until: result.until, started: result.started }
+  }
+
   // acquire and release: a concurrency limit's slots, a set of tokens per key (one process:
   // no leases needed, its slots end with it)
 
@@ -236,6 +250,7 @@ export class MemoryStore implements Store {
     if (held.size === 0) this.#slots.delete(key)
   }
 
+  /** A seeded 32-bit hash of the key (FNV-1a steps, then murmur3's finaliser). */
   #hash (key: string): number {
     let h = this.#seed
     for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193)

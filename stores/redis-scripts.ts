@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { algorithmNames, algorithms } from '../algorithms/index.js'
 import type { Algorithm } from '../algorithms/index.js'
 import { ceilMulDivLua } from '../algorithms/rational.js'
+import { banGateAlgorithm, banStrikeLua } from '../algorithms/ban.js'
 
 /**
  * The scripts the RedisStore runs: a prelude, the Lua twins of the algorithms (each kept in
@@ -78,8 +79,8 @@ local steps = {}
 `
 
 /** Each built-in algorithm's state shape, by code: its number of fields, and of integers per entry. */
-const shapes = 'local shapes = { ' + algorithmNames.map((name) => {
-  const { code, fields, entries = [] } = algorithms[name]
+const shapes = 'local shapes = { ' + [...algorithmNames.map((name) => algorithms[name]), banGateAlgorithm].map((algorithm) => {
+  const { code, fields, entries = [] } = algorithm
   return `${code} = { ${fields.length}, ${entries.length} }`
 }).join(', ') + ' }\n'
 
@@ -154,11 +155,14 @@ while a <= #ARGV do
   end
   if bAllowed then
     for i = 1, n do
-      local key = KEYS[k + i]
-      local e = now + ttls[i]
-      known[key] = { e, states[i] }
-      if not expiry[key] then written[#written + 1] = key end
-      expiry[key] = e + 2 * lag
+      -- a ban's gate (algorithms/ban.ts) returns no state: it only reads
+      if states[i] then
+        local key = KEYS[k + i]
+        local e = now + ttls[i]
+        known[key] = { e, states[i] }
+        if not expiry[key] then written[#written + 1] = key end
+        expiry[key] = e + 2 * lag
+      end
     end
   end
   local flag = 0
@@ -197,7 +201,8 @@ function hashed (lua: string): RedisScript {
  * @internal
  */
 export function assemble (twins: ReadonlyArray<Pick<Algorithm<any>, 'lua'>>): RedisScript {
-  return hashed(prelude + twins.map((algorithm) => algorithm.lua).join('') + driver)
+  // every consume script has the ban gate's twin: a route with a ban puts it before its buckets
+  return hashed(prelude + banGateAlgorithm.lua + twins.map((algorithm) => algorithm.lua).join('') + driver)
 }
 
 const builtIn = algorithmNames.map((name) => algorithms[name])
@@ -205,13 +210,17 @@ const builtIn = algorithmNames.map((name) => algorithms[name])
 /** The algorithm codes (`Algorithm.code`) that have a script: the built-in algorithms'. */
 export const scriptCodes: readonly string[] = builtIn.map((algorithm) => algorithm.code)
 
-/** One script per algorithm, by algorithm code: what a request whose windows share an algorithm runs. */
-export const scripts: Readonly<Record<string, RedisScript>> = Object.fromEntries(
-  builtIn.map((algorithm) => [algorithm.code, assemble([algorithm])])
-)
-
 /** Every twin in one script, for a request whose windows use different algorithms. */
 export const mixedScript: RedisScript = assemble(builtIn)
+
+/**
+ * One script per algorithm, by algorithm code: what a request whose windows share an
+ * algorithm runs. A request with a ban's gate before its buckets runs the mixed script.
+ */
+export const scripts: Readonly<Record<string, RedisScript>> = Object.fromEntries([
+  ...builtIn.map((algorithm) => [algorithm.code, assemble([algorithm])]),
+  [banGateAlgorithm.code, mixedScript]
+])
 
 /**
  * Deletes the key `KEYS[1]` when its state has expired at `ARGV[1]` (or the server's clock
@@ -322,7 +331,7 @@ export function assembleRefund (twins: ReadonlyArray<Pick<Algorithm<any>, 'lua' 
 
 /** The peek script for `twins`. @internal */
 export function assemblePeek (twins: ReadonlyArray<Pick<Algorithm<any>, 'lua'>>): RedisScript {
-  return hashed(prelude + twins.map((algorithm) => algorithm.lua).join('') + peekDriver)
+  return hashed(prelude + banGateAlgorithm.lua + twins.map((algorithm) => algorithm.lua).join('') + peekDriver)
 }
 
 /** One refund script per algorithm, by algorithm code. */
@@ -333,13 +342,14 @@ export const refundScripts: Readonly<Record<string, RedisScript>> = Object.fromE
 /** Every refund twin in one script, for buckets of different algorithms. */
 export const mixedRefundScript: RedisScript = assembleRefund(builtIn)
 
-/** One peek script per algorithm, by algorithm code. */
-export const peekScripts: Readonly<Record<string, RedisScript>> = Object.fromEntries(
-  builtIn.map((algorithm) => [algorithm.code, assemblePeek([algorithm])])
-)
-
-/** Every twin in one peek script, for buckets of different algorithms. */
+/** Every twin in one peek script, for buckets of different algorithms (and behind a ban's gate). */
 export const mixedPeekScript: RedisScript = assemblePeek(builtIn)
+
+/** One peek script per algorithm, by algorithm code. */
+export const peekScripts: Readonly<Record<string, RedisScript>> = Object.fromEntries([
+  ...builtIn.map((algorithm) => [algorithm.code, assemblePeek([algorithm])]),
+  [banGateAlgorithm.code, mixedPeekScript]
+])
 
 // ---------------------------------------------------------------- concurrency slots
 
@@ -364,4 +374,34 @@ if held >= limit then return { 0, held } end
 redis.call('ZADD', KEYS[1], now + lease, ARGV[3])
 redis.call('PEXPIRE', KEYS[1], lease)
 return { 1, held + 1 }
+`)
+
+// ---------------------------------------------------------------- bans
+
+/**
+ * Counts one denial toward a ban (`Store.strike`) by the Lua twin of algorithms/ban.ts
+ * `banStrike`, in one script: of many requests striking at once, exactly one starts the ban.
+ * `KEYS[1]` is the ban key; `ARGV = after, forMs, backoffMilli, maxMs, windowMs, now | ''`.
+ * The state is kept as the consume driver keeps states (expiry, then the text form), so the
+ * gate reads it. Returns `{ until, started }`.
+ */
+export const strikeScript: RedisScript = hashed(prelude + banStrikeLua + `
+local serverNow = clockNow()
+local now = serverNow
+if ARGV[6] ~= '' then now = tonumber(ARGV[6]) end
+local lag = 0
+if serverNow > now then lag = serverNow - now end
+local raw = redis.call('GET', KEYS[1])
+local s = nil
+if raw then
+  -- a damaged value reads as no state (and is overwritten by the next write)
+  local e, v = decode(raw, { 6, 0 })
+  if e ~= nil and e > now then s = v end
+end
+local state, ttl, untilMs, started = banStrike(s, now, tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
+if state then
+  local e = now + ttl
+  redis.call('SET', KEYS[1], encode(e, state), 'PXAT', num(e + 2 * lag))
+end
+return { untilMs, started }
 `)

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto'
 import { createRequire } from 'node:module'
-import type { DecisionSink, SlotGrant, Store, StoreBucket, StoreDecision, StoreEvents, StoreStats } from '../lib/core/store.js'
+import type { BanStrike, DecisionSink, SlotGrant, Store, StoreBucket, StoreDecision, StoreEvents, StoreStats } from '../lib/core/store.js'
 import { consumeTo } from '../lib/core/store.js'
-import { acquireScript, mixedScript, scripts, sweepScript } from './redis-scripts.js'
+import { acquireScript, mixedScript, scripts, strikeScript, sweepScript } from './redis-scripts.js'
 import { mixedPeekScript, mixedRefundScript, peekScripts, refundScripts } from './redis-scripts.js'
 import type { RedisScript } from './redis-scripts.js'
 import { clusterSlot } from './cluster-slot.js'
+import type { BanRule } from '../lib/core/algorithm.js'
 import { errors } from '../lib/core/errors.js'
 import { formatValue } from '../lib/core/format.js'
 
@@ -459,6 +460,12 @@ export class RedisStore implements Store {
         cursor = next
       } while (cursor !== '0')
     }
+  }
+
+  /** Counts one denial toward a ban (see `Store.strike`), atomically in one script. */
+  async strike (key: string, rule: BanRule, now: number | undefined = this.#clock?.()): Promise<BanStrike> {
+    const r = await this.#run(strikeScript, [this.keyPrefix + key], [rule.after, rule.forMs, rule.backoffMilli, rule.maxMs, rule.windowMs, now ?? '']) as [number, number]
+    return { until: r[0], started: r[1] === 1 }
   }
 
   // acquire and release: a concurrency limit's slots, leases in a sorted set per key

@@ -3,7 +3,10 @@ import { createRequire } from 'node:module'
 import type BetterSqlite3 from 'better-sqlite3'
 import { evaluate } from './store.js'
 import { encodeState, readState } from '../algorithms/encoding.js'
-import type { SlotGrant, Store, StoreBucket, StoreDecision, StoreEvents, StoreStats } from './store.js'
+import { banGateAlgorithm, banStrike } from '../algorithms/ban.js'
+import type { BanState } from '../algorithms/ban.js'
+import type { BanRule } from '../lib/core/algorithm.js'
+import type { BanStrike, SlotGrant, Store, StoreBucket, StoreDecision, StoreEvents, StoreStats } from './store.js'
 import { errors } from '../lib/core/errors.js'
 import { checkInteger, formatValue } from '../lib/core/format.js'
 
@@ -209,6 +212,8 @@ export class SqliteStore<Batched extends boolean = false> implements Store {
     if (decision.allowed) {
       try {
         for (let i = 0; i < buckets.length; i++) {
+          // a ban's gate only reads (algorithms/ban.ts)
+          if (buckets[i].algorithm.gate === true) continue
           this.#upsert.run(buckets[i].key, encodeState(buckets[i].algorithm, states[i] as object), now + ttls[i])
         }
       } catch (err) {
@@ -384,6 +389,25 @@ export class SqliteStore<Batched extends boolean = false> implements Store {
     })
   }
 
+  #strike: BetterSqlite3.Transaction<(key: string, rule: BanRule, now: number) => BanStrike> | undefined
+
+  /**
+   * Counts one denial toward a ban (see `Store.strike`) in one `BEGIN IMMEDIATE` transaction:
+   * of several processes striking the same identity at once, exactly one starts the ban. The
+   * ban state is a row of the buckets' table (its key ends in `}:ban`), read by `consume`'s gate.
+   */
+  strike (key: string, rule: BanRule, now: number = this.#clock()): BanStrike {
+    return this.#run('strike', () => {
+      this.#strike ??= this.#db.transaction((key, rule, now) => {
+        const current = this.#load({ key, algorithm: banGateAlgorithm, params: NO_PARAMS }, now) as BanState | undefined
+        const result = banStrike(current, now, rule)
+        if (result.state !== undefined) this.#upsert.run(key, encodeState(banGateAlgorithm, result.state), now + result.ttlMs)
+        return { until: result.until, started: result.started }
+      })
+      return this.#strike.immediate(key, rule, now)
+    })
+  }
+
   // acquire and release: a concurrency limit's slots, as leases in a table of their own, made
   // on first use
 
@@ -431,6 +455,9 @@ CREATE INDEX IF NOT EXISTS ${TABLE}_leases_expires_at ON ${TABLE}_leases (expire
     this.#run('release', () => statement.run(key, token))
   }
 }
+
+/** A ban state's bucket has no rate: `#load` only reads its key and algorithm. */
+const NO_PARAMS = { limit: 1, windowMs: 1, burst: 1 }
 
 /** A driver error thrown by a write: the database failing, which fails a whole group commit. */
 class WriteError extends Error {

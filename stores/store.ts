@@ -1,7 +1,7 @@
 import type { Decision } from '../lib/core/algorithm.js'
 import type { StoreBucket, StoreDecision } from '../lib/core/store.js'
 
-export type { SlotGrant, Store, StoreBucket, StoreDecision, StoreEvents, StoreStats } from '../lib/core/store.js'
+export type { BanStrike, SlotGrant, Store, StoreBucket, StoreDecision, StoreEvents, StoreStats } from '../lib/core/store.js'
 
 /** The result of running every bucket's algorithm against its current state. */
 export interface Evaluation {
@@ -71,7 +71,8 @@ export function missingStoreMethods (value: unknown): string[] {
 /** The contract's optional methods, and the features of the plugin that need each one. */
 export const optionalStoreMethods = ['refund', 'peek'] as const
 
-export type OptionalStoreMethod = typeof optionalStoreMethods[number]
+/** An optional method a feature may need: those above, and `strike` (the `ban` option), checked only when asked for. */
+export type OptionalStoreMethod = typeof optionalStoreMethods[number] | 'strike'
 
 /**
  * The optional methods among `wanted` that `store` lacks: a feature that needs one (`count`

@@ -36,6 +36,10 @@ t.test('the example API runs and shows its limits', async (t) => {
   t.equal((await app.inject({ url: '/feed', headers: { 'x-forwarded-for': '10.1.2.3' } })).statusCode, 200, 'exempt range')
   t.equal((await app.inject('/nope')).statusCode, 404)
   t.equal((await app.inject('/beta')).statusCode, 200)
+  const guarded = []
+  for (let i = 0; i < 6; i++) guarded.push(await app.inject('/guarded'))
+  t.same(guarded.map((r) => r.statusCode), [200, 200, 429, 429, 403, 403], 'the third denial within the window: banned')
+  t.equal(guarded[4].headers['retry-after'], '30')
   t.same((await app.inject('/partner')).json(), { bucket: 'ip' })
   const quota = await app.inject('/quota')
   t.match(quota.headers.ratelimit, /^limit=2, remaining=1, reset=\d+$/)

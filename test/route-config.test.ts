@@ -67,7 +67,7 @@ t.test('route errors are coded and name the route, the path and the value', asyn
     [{ ip: 5 }, 'FST_LIMITER_INVALID_ROUTE_CONFIG', /config\.rateLimit\.ip: expected a rate .* received 5$/],
     [{ ip: [] }, 'FST_LIMITER_INVALID_ROUTE_CONFIG', /config\.rateLimit\.ip: expected .* received \[\]$/],
     [{ ip: { limit: 1, windowMs: 1, x: 1 } }, 'FST_LIMITER_INVALID_ROUTE_CONFIG', /config\.rateLimit\.ip\.x: unknown option \(allowed: limit, windowMs\)$/],
-    [{ ip: '1/s', foo: 1 }, 'FST_LIMITER_INVALID_ROUTE_CONFIG', /config\.rateLimit\.foo: unknown option \(allowed: ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply, count, delay, concurrency\)$/],
+    [{ ip: '1/s', foo: 1 }, 'FST_LIMITER_INVALID_ROUTE_CONFIG', /config\.rateLimit\.foo: unknown option \(allowed: ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply, count, delay, concurrency, ban, onBan\)$/],
     [{ ip: '1/s', cost: 0 }, 'FST_LIMITER_INVALID_ROUTE_CONFIG', /config\.rateLimit\.cost: expected a positive integer .* received 0$/],
     [{ ip: '1/s', cost: 'x' }, 'FST_LIMITER_INVALID_ROUTE_CONFIG', /config\.rateLimit\.cost: .* received 'x'$/],
     [{ ip: '5/s', cost: 6 }, 'FST_LIMITER_INVALID_ROUTE_CONFIG', /config\.rateLimit\.cost: cost 6 exceeds/],

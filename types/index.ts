@@ -37,16 +37,16 @@ declare module 'fastify/types/register.js' {
   }
 }
 
-export type { FastifyLimiterOptions, RouteRateLimit, RateLimit, RateLimitObject, RateString, RateUnit, RateFunction, RateValue, CountMode } from '../lib/config/schema.js'
+export type { FastifyLimiterOptions, RouteRateLimit, RateLimit, RateLimitObject, RateString, RateUnit, RateFunction, RateValue, CountMode, DurationInput } from '../lib/config/schema.js'
 export type { Rate, RateInput } from '../lib/config/rate.js'
 export type { RateLimitDecision, LimitContext, BucketKind, Identity, HookName, StoreErrorMode, LogLevel, MetricsInput, MetricsRegistry, MaybePromise } from '../lib/core/types.js'
 export type { RateLimitApi, ResetSelector, PeekSelector, LimiterStats } from '../lib/api.js'
-export type { Counters, BucketCounters, RouteCounters, CounterSnapshot } from '../lib/observe/report.js'
+export type { Counters, BucketCounters, BanCounters, RouteCounters, CounterSnapshot } from '../lib/observe/report.js'
 export type { OpenApiInput } from '../lib/observe/openapi.js'
 export type { LogInput } from '../lib/observe/logging.js'
-export type { Store, StoreBucket, StoreDecision, StoreEvents, StoreStats } from '../lib/core/store.js'
+export type { Store, StoreBucket, StoreDecision, StoreEvents, StoreStats, BanStrike } from '../lib/core/store.js'
 export type { Evaluation } from '../stores/store.js'
-export type { Algorithm, AlgorithmName, AlgorithmParams, AlgorithmResult, Decision } from '../lib/core/algorithm.js'
+export type { Algorithm, AlgorithmName, AlgorithmParams, AlgorithmResult, Decision, BanRule } from '../lib/core/algorithm.js'
 export type { MemoryStoreOptions, MemoryStoreStats } from '../stores/memory.js'
 export type { SqliteStoreOptions, SqliteStoreStats } from '../stores/sqlite.js'
 export type { RedisStoreOptions, RedisStoreStats, RedisClient } from '../stores/redis.js'

@@ -7,7 +7,7 @@ import type { BucketKind, CompiledKind, CompiledLimit, CompiledRate, CompiledSlo
 import { compileHeaders, policyItem, policyName } from '../request/headers.js'
 import { PROBLEM_CONTENT_TYPE, errorResponseFor } from '../request/response.js'
 import { keyHead, keyTail } from '../request/keys.js'
-import { checkCount, resolveDelay } from './limit-options.js'
+import { checkCount, resolveBan, resolveDelay } from './limit-options.js'
 import { MAX_RATE_PRODUCT, parseRate } from './rate.js'
 import type { RateInput } from './rate.js'
 import type { RateLimit, RateLimitObject } from './schema.js'
@@ -113,8 +113,24 @@ export function compileLimit (declaration: LimitDeclaration, options: ResolvedOp
     apply,
     count: spec.count === undefined ? options.count : checkCount(options.store, spec.count, where, field('count')),
     delay: spec.delay === undefined ? options.delay : resolveDelay(spec.delay),
-    concurrency: compileConcurrency(spec, declaration, options, apply === 'all')
+    concurrency: compileConcurrency(spec, declaration, options, apply === 'all'),
+    ban: compileBan(spec, where, field, options)
   })
+}
+
+/** The limit's `ban`: its own (`false`: none), else the plugin's; its own `onBan`, else the plugin's. */
+function compileBan (spec: RateLimitObject, where: string, field: (name: string) => string, options: ResolvedOptions): CompiledLimit['ban'] {
+  const onBan = spec.onBan ?? options.onBan
+  if (spec.onBan !== undefined && (spec.ban === false || (spec.ban === undefined && options.ban === undefined))) {
+    throw new errors.INVALID_ROUTE_CONFIG(where, field('onBan'), 'onBan needs a ban (the limit\'s ban or the plugin\'s)')
+  }
+  if (spec.ban === false) return undefined
+  if (spec.ban === undefined) {
+    if (options.ban === undefined || spec.onBan === undefined) return options.ban
+    return Object.freeze({ ...options.ban, onBan })
+  }
+  return resolveBan(spec.ban, onBan, options.store, where, field('ban'),
+    (path, expected, received) => new errors.INVALID_ROUTE_CONFIG(where, path, `expected ${expected}, received ${received}`))
 }
 
 /** The limit's `concurrency`: a slot key head and a limit per kind; checked against the store. */

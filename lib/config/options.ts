@@ -14,7 +14,7 @@ import { errorResponseFor } from '../request/response.js'
 import { resolveLog } from '../observe/logging.js'
 import { resolveOpenApi } from '../observe/openapi.js'
 import { checkPluginOptions } from './check.js'
-import { checkCount, resolveDelay } from './limit-options.js'
+import { checkCount, resolveBan, resolveDelay } from './limit-options.js'
 import type { FastifyLimiterOptions, RateLimit } from './schema.js'
 
 /** The plugin options, checked and fully defaulted once, with the `global` limit as declared. */
@@ -86,6 +86,11 @@ export function resolveOptions (input: FastifyLimiterOptions | undefined, fastif
     storeTimeoutMs,
     count: checkCount(store, o.count ?? 'all', 'fastify-limiter option', 'count'),
     delay: resolveDelay(o.delay),
-    leaseMs: o.leaseMs ?? 60_000
+    leaseMs: o.leaseMs ?? 60_000,
+    ban: o.ban === undefined
+      ? undefined
+      : resolveBan(o.ban, o.onBan, store, 'fastify-limiter option', 'ban',
+        (path, expected, received) => new errors.INVALID_OPTION(`fastify-limiter option ${path}`, expected, received)),
+    onBan: o.onBan
   })
 }

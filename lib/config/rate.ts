@@ -107,3 +107,26 @@ function checked (rate: Rate, input: unknown, where: string, path: string): Rate
   }
   return rate
 }
+
+/** The longest duration a `ban` takes (`for`, `max`): 365 days, so a ban's arithmetic stays exact. */
+export const MAX_DURATION_MS = 365 * day
+
+const durationPattern = /^\s*(\d*)\s*([a-z]+)\s*$/i
+
+/**
+ * Parses a duration: whole milliseconds, or `'<count><unit>'` with the units of a rate
+ * (`'15min'`, `'30s'`, `'1h'`, `'min'` for one minute); from 1 ms to MAX_DURATION_MS.
+ * Returns undefined for anything else (the caller throws its own coded error, naming the option).
+ */
+export function parseDuration (input: unknown): number | undefined {
+  let ms: number | undefined
+  if (typeof input === 'number') {
+    ms = input
+  } else if (typeof input === 'string') {
+    const match = durationPattern.exec(input)
+    const size = match === null ? undefined : units[match[2].toLowerCase()]
+    if (match !== null && size !== undefined) ms = (match[1] === '' ? 1 : Number(match[1])) * size
+  }
+  if (ms === undefined || !Number.isSafeInteger(ms) || ms < 1 || ms > MAX_DURATION_MS) return undefined
+  return ms
+}

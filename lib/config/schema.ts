@@ -122,6 +122,48 @@ export const HeadersSchema = Type.Union([
 
 export const ErrorFormatSchema = Type.Union([Type.Literal('plain'), Type.Literal('problem')])
 
+/** A duration: milliseconds, or a string like `'15min'`, `'30s'`, `'1h'` (the units of a rate). */
+export type DurationInput = number | `${number}${RateUnit}` | RateUnit
+
+const DurationSchema = Type.Union([Type.Integer({ minimum: 1 }), Type.Unsafe<`${number}${RateUnit}` | RateUnit>(Type.String())])
+
+/** The `ban` option: after repeated denials, refuse every request of the identity for a while. */
+export const BanSchema = Type.Object({
+  /**
+   * Denials of one identity within one window of its limit (the window of the rate that
+   * denied) that start a ban; the `after`-th denial itself is answered as banned. An integer
+   * from 1 to 1000000. No default.
+   * @example { ip: '10/min', ban: { after: 5, for: '15min' } }
+   */
+  after: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
+  /**
+   * How long the first ban lasts: milliseconds, or a duration string like `'15min'`, `'30s'`,
+   * `'1h'` (at most 365 days). No default.
+   * @example { ip: '10/min', ban: { after: 5, for: 60_000 } }
+   */
+  for: DurationSchema,
+  /**
+   * Each further ban of the same identity lasts this many times longer than the one before (a
+   * number from 1 to 100, in steps of 0.001), up to `max`. A ban counts as "further" when the
+   * identity offends again before it is forgiven: as long after its last ban as that ban lasted.
+   * @default 1 (every ban lasts `for`)
+   * @example { ip: '10/min', ban: { after: 5, for: '1min', backoff: 2, max: '1h' } }
+   */
+  backoff: Type.Optional(Type.Number({ minimum: 1, maximum: 100 })),
+  /**
+   * The longest ban: milliseconds or a duration string, at least `for`, at most 365 days.
+   * @default `for` when `backoff` is 1; otherwise 24 hours, or `for` when that is longer
+   * @example { ip: '10/min', ban: { after: 3, for: '1min', backoff: 4, max: '2h' } }
+   */
+  max: Type.Optional(DurationSchema),
+  /**
+   * The status of the answer to a banned request (400 to 599), with `Retry-After` until the ban ends.
+   * @default 403
+   * @example { ip: '10/min', ban: { after: 5, for: '15min', statusCode: 429 } }
+   */
+  statusCode: Type.Optional(Type.Integer({ minimum: 400, maximum: 599 }))
+}, { additionalProperties: false })
+
 /** The `delay` option: wait instead of a 429 when the wait is short. */
 export const DelaySchema = Type.Object({
   /**
@@ -307,7 +349,24 @@ export const LimitObjectSchema = Type.Object({
    * @default none
    * @example { user: '100/hour', concurrency: { user: 2 } }
    */
-  concurrency: Type.Optional(ConcurrencySchema)
+  concurrency: Type.Optional(ConcurrencySchema),
+  /**
+   * Ban an identity that keeps being denied, overriding the plugin's `ban`: `{ after, for,
+   * backoff?, max?, statusCode? }`, or `false` for none. After `after` denials within one window
+   * of its limit, every request of the identity gets `statusCode` (403) with `Retry-After` until
+   * the ban ends; `request.rateLimit.banned` is true. Needs a store with `strike()` (the
+   * built-in ones have it).
+   * @default the plugin's `ban` (none unless set)
+   * @example { ip: '10/min', ban: { after: 5, for: '15min', backoff: 2, max: '1d' } }
+   */
+  ban: Type.Optional(Type.Union([Type.Literal(false), BanSchema])),
+  /**
+   * Called once per ban of this limit, overriding the plugin's `onBan`, with the request whose
+   * denial started it and the context of its answer (`banned: true`); sync or async, its
+   * failure is logged and never changes the response. No default.
+   * @example { ip: '10/min', ban: { after: 5, for: '15min' }, onBan: (request, context) => request.log.warn({ route: context.route }, 'banned') }
+   */
+  onBan: Type.Optional(fn<(request: FastifyRequest, context: LimitContext) => void | PromiseLike<void>>('a function (request, context) => void'))
 }, { additionalProperties: false })
 
 /** A limit: a rate string (shorthand for `{ ip }`) or an object. */
@@ -318,7 +377,7 @@ export const RouteLimitSchema = Type.Union([Type.Literal(false), LimitSchema])
 
 /** What each top-level key of a limit must be, for error messages. */
 export const limitExpectations: Record<string, string> = {
-  '': "a rate string like '10/min', false, or an object with ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply, count, delay, concurrency",
+  '': "a rate string like '10/min', false, or an object with ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply, count, delay, concurrency, ban, onBan",
   ip: "a rate like '10/min' or '3/5min', { limit, windowMs }, a non-empty array of them, or a function (request) => rate | rate[] | undefined",
   user: "a rate like '10/min' or '3/5min', { limit, windowMs }, a non-empty array of them, or a function (request) => rate | rate[] | undefined",
   key: 'a function (request) => string | number | undefined',
@@ -334,7 +393,9 @@ export const limitExpectations: Record<string, string> = {
   apply: "one of 'first', 'all'",
   count: "one of 'all', 'failed', 'successful', or a function (request, reply) => boolean",
   delay: 'false or { maxMs, queue } (maxMs an integer from 1 to 60000, queue from 1 to 1000000)',
-  concurrency: '{ ip, user, key }: at least one, each an integer from 1 to 1000000'
+  concurrency: '{ ip, user, key }: at least one, each an integer from 1 to 1000000',
+  ban: "false or { after, for, backoff, max, statusCode } (after an integer from 1 to 1000000, for and max durations like '15min' or milliseconds, backoff a number from 1 to 100, statusCode from 400 to 599)",
+  onBan: 'a function (request, context) => void'
 }
 
 /** A pino level for a log line, or false for none. */
@@ -512,6 +573,24 @@ export const PluginOptionsSchema = Type.Object({
    */
   delay: Type.Optional(DelaySchema),
   /**
+   * Ban identities that keep being denied, for every limit that does not say: after `after`
+   * denials within one window of the limit, every request of the identity gets `statusCode`
+   * (403) with `Retry-After` for `for`; each further ban lasts `backoff` times longer, up to
+   * `max`. Needs a store with `strike()` (the built-in ones have it). Routes may override
+   * (`false`: no ban).
+   * @default undefined (no bans)
+   * @example { ban: { after: 10, for: '15min', backoff: 2, max: '1d' } }
+   */
+  ban: Type.Optional(BanSchema),
+  /**
+   * Called once per ban (exactly once, even with concurrent requests and several processes),
+   * with the request whose denial started it and the context of its answer (`banned: true`);
+   * sync or async, its failure is logged and never changes the response. Routes may override.
+   * No default.
+   * @example { onBan: (request, context) => request.log.warn({ route: context.route, retryAfter: context.retryAfter }, 'banned') }
+   */
+  onBan: Type.Optional(fn<(request: FastifyRequest, context: LimitContext) => void | PromiseLike<void>>('a function (request, context) => void')),
+  /**
    * How long a concurrency slot (route `concurrency`) lives at most on SQLite and Redis, in ms
    * (1000 to 86400000): a slot is released when its request ends, and the lease brings back
    * the slots of an app server that crashed. Longer than your slowest request.
@@ -619,7 +698,7 @@ export const optionExpectations: Record<string, string> = {
   sqlite: "a database file path like 'limits.db', or { path, cleanupIntervalMs, busyTimeoutMs, batch }",
   redis: "a URL like 'redis://localhost:6379', an ioredis client or Cluster, or true to use fastify.redis from @fastify/redis",
   algorithm: limitExpectations.algorithm,
-  global: "a rate string like '10/min' or a limit object { ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply, count, delay, concurrency }",
+  global: "a rate string like '10/min' or a limit object { ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply, count, delay, concurrency, ban, onBan }",
   user: 'a function (request) => string | number | undefined',
   hook: "one of 'onRequest', 'preValidation', 'preHandler'",
   keyPrefix: 'up to 64 characters of A-Z a-z 0-9 . _ : -',
@@ -632,6 +711,8 @@ export const optionExpectations: Record<string, string> = {
   count: limitExpectations.count,
   storeTimeoutMs: 'an integer from 1 to 60000 (milliseconds)',
   delay: '{ maxMs, queue } (maxMs an integer from 1 to 60000, queue from 1 to 1000000)',
+  ban: "{ after, for, backoff, max, statusCode } (after an integer from 1 to 1000000, for and max durations like '15min' or milliseconds, backoff a number from 1 to 100, statusCode from 400 to 599)",
+  onBan: 'a function (request, context) => void',
   leaseMs: 'an integer from 1000 to 86400000 (milliseconds)',
   ipv6Subnet: 'an integer from 1 to 128',
   onExceeded: 'a function (request, context) => void',

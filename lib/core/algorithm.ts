@@ -80,6 +80,12 @@ export interface Algorithm<S = unknown> {
   /** Whether the route option `burst` applies to this algorithm. */
   readonly usesBurst: boolean
   /**
+   * Set only on the internal gate of a route with a `ban` (algorithms/ban.ts): a bucket that
+   * reads its state and may deny, but whose state `consume` never writes. Stores skip its write
+   * (in their loops over several buckets: a gate never comes alone, the route's buckets follow it).
+   */
+  readonly gate?: true
+  /**
    * The state's integer fields, in the order its text form (algorithms/encoding.ts) writes them
    * and the Lua twin reads them (`s[1]`, `s[2]`, ...).
    */
@@ -115,4 +121,18 @@ export interface Algorithm<S = unknown> {
    * exact). Pure, like `consume`, and for any `cost >= 1`.
    */
   refund (state: S | undefined, now: number, cost: number, params: AlgorithmParams): RefundResult<S>
+}
+
+/** A route's `ban` option, resolved to integers, with the window of the rate that denied: what a strike needs. */
+export interface BanRule {
+  /** Denials within one window of the rate that start a ban. */
+  readonly after: number
+  /** The first ban's length, ms. */
+  readonly forMs: number
+  /** The backoff factor in thousandths (1.5 is 1500): each further ban lasts that much longer. */
+  readonly backoffMilli: number
+  /** The longest ban, ms. */
+  readonly maxMs: number
+  /** The window of the rate whose denial is counted, ms: strikes further apart start over. */
+  readonly windowMs: number
 }

@@ -1,4 +1,4 @@
-import type { Algorithm, AlgorithmParams, Decision } from './algorithm.js'
+import type { Algorithm, AlgorithmParams, BanRule, Decision } from './algorithm.js'
 
 /**
  * The store contract: what every store (memory, SQLite, Redis, a custom one) implements, and
@@ -49,6 +49,14 @@ export interface SlotGrant {
   inFlight: number
   /** Names the slot taken, for `release`; `''` when none was. */
   token: string
+}
+
+/** What `Store.strike` returns. */
+export interface BanStrike {
+  /** Epoch ms the identity's ban ends; a value not after the strike's time: not banned. */
+  until: number
+  /** True when this strike started the ban: exactly one strike per ban gets it. */
+  started: boolean
 }
 
 /** What `stats()` returns; stores may add fields of their own. */
@@ -127,6 +135,14 @@ export interface Store {
   acquire? (key: string, limit: number, leaseMs: number, now?: number): SlotGrant | Promise<SlotGrant>
   /** Gives back the slot `token` names under `key`; a slot already given back or expired is a no-op. */
   release? (key: string, token: string): void | Promise<void>
+  /**
+   * Counts one denial of the identity whose ban state `key` holds (the `ban` option),
+   * atomically, through algorithms/ban.ts `banStrike`: while banned nothing changes; otherwise
+   * the denial is counted and the `rule.after`-th within `rule.windowMs` starts a ban, and only
+   * that call reports `started`. Optional, like `refund`: a route with `ban` refuses a store without it.
+   * @param now epoch ms to decide at; when omitted the store uses its own clock
+   */
+  strike? (key: string, rule: BanRule, now?: number): BanStrike | Promise<BanStrike>
   /** @internal see `consumeTo` */
   [consumeTo]? (buckets: readonly StoreBucket[], cost: number, now: number | undefined, sink: DecisionSink): void
 }

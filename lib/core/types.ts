@@ -32,6 +32,12 @@ export interface RateLimitDecision {
    */
   delayedMs?: number
   /**
+   * True when the request was answered as banned (the `ban` option: its `statusCode`, 403 by
+   * default, with `Retry-After` until the ban ends), or in dry-run mode would have been;
+   * absent otherwise.
+   */
+  banned?: boolean
+  /**
    * On a 429 of a concurrency limit: the identity's requests in flight on the route (its
    * `concurrency` limit); absent otherwise.
    */
@@ -40,7 +46,7 @@ export interface RateLimitDecision {
 
 /** What `errorResponseBuilder` and `onExceeded` receive about a denial. */
 export interface LimitContext extends RateLimitDecision {
-  /** Always 429. */
+  /** 429; for a banned request, the ban's `statusCode` (403 unless set). */
   statusCode: number
   /** `Retry-After` in whole seconds, rounded up. */
   retryAfter: number
@@ -146,6 +152,19 @@ export interface CompiledLimit {
   readonly delay: DelaySettings | undefined
   /** The route's `concurrency`: in-flight requests per identity, by kind; undefined: none. */
   readonly concurrency: Readonly<Partial<Record<BucketKind, CompiledSlots>>> | undefined
+  /** The limit's `ban` (the route's, else the plugin's), resolved; undefined: no bans. */
+  readonly ban: CompiledBan | undefined
+}
+
+/** The `ban` option, resolved to integers once, with the `onBan` that applies. */
+export interface CompiledBan {
+  readonly after: number
+  readonly forMs: number
+  /** `backoff` in thousandths (algorithms/ban.ts computes with integers only). */
+  readonly backoffMilli: number
+  readonly maxMs: number
+  readonly statusCode: number
+  readonly onBan: ((request: FastifyRequest, context: LimitContext) => MaybePromise<void>) | undefined
 }
 
 /** One kind of a concurrency limit, compiled: the slot key's head and the limit. */
@@ -312,4 +331,8 @@ export interface ResolvedOptions {
   readonly delay: DelaySettings | undefined
   /** How long a concurrency slot lives at most on SQLite and Redis, in ms. */
   readonly leaseMs: number
+  /** The plugin's `ban`, resolved (with the plugin's `onBan`); routes may override it. */
+  readonly ban: CompiledBan | undefined
+  /** The plugin's `onBan`: a route's `ban` without an `onBan` of its own uses it. */
+  readonly onBan: CompiledBan['onBan']
 }

@@ -48,7 +48,9 @@ export async function setupMetrics (
     degraded: `${prefix}degraded_total`,
     delayed: `${prefix}delayed_total`,
     delayAborted: `${prefix}delay_aborted_total`,
-    concurrencyDenied: `${prefix}concurrency_denied_total`
+    concurrencyDenied: `${prefix}concurrency_denied_total`,
+    banned: `${prefix}banned_total`,
+    bans: `${prefix}bans_total`
   }
   for (const name of Object.values(names)) {
     if (registry.getSingleMetric(name) !== undefined) {
@@ -82,7 +84,7 @@ export async function setupMetrics (
       each((route, bucket, c) => this.inc({ route, bucket }, c.nearLimit))
     }
   })
-  const perRoute = (name: string, help: string, field: 'storeErrors' | 'degraded' | 'delayed' | 'delayAborted' | 'concurrencyDenied') => new client.Counter({
+  const perRoute = (name: string, help: string, field: 'storeErrors' | 'degraded' | 'delayed' | 'delayAborted' | 'concurrencyDenied' | 'banned' | 'bans') => new client.Counter({
     name,
     help,
     labelNames: ['route'],
@@ -100,6 +102,8 @@ export async function setupMetrics (
   perRoute(names.delayed, 'Requests that waited instead of a 429 (delay) and then passed, by route.', 'delayed')
   perRoute(names.delayAborted, 'Requests dropped while waiting (delay) because the client went away, by route.', 'delayAborted')
   perRoute(names.concurrencyDenied, 'Requests refused (429) because their identity had its concurrency limit of requests in flight, by route.', 'concurrencyDenied')
+  perRoute(names.banned, 'Requests answered as banned (the ban option: its statusCode, 403 by default), by route.', 'banned')
+  perRoute(names.bans, 'Bans started (the ban option), by route.', 'bans')
   return () => {
     for (const name of Object.values(names)) registry.removeSingleMetric(name)
   }

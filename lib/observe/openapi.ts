@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http'
 import type { FastifyInstance, RouteOptions } from 'fastify'
 import type { BucketKind, CompiledKind, CompiledLimit, ErrorFormat, HeaderFormat, HeaderNames, OpenApiDocs } from '../core/types.js'
 
@@ -151,6 +152,10 @@ export function limitExtension (limit: CompiledLimit): Schema {
   }
   if (limit.delay !== undefined) extension.delay = { maxMs: limit.delay.maxMs, queue: limit.delay.queue }
   if (limit.concurrency !== undefined) extension.concurrency = Object.fromEntries(Object.values(limit.concurrency).map((c) => [c.kind, c.limit]))
+  if (limit.ban !== undefined) {
+    const { after, forMs, backoffMilli, maxMs, statusCode } = limit.ban
+    extension.ban = { after, forMs, backoff: backoffMilli / 1000, maxMs, statusCode }
+  }
   for (const kind of kinds) {
     extension[kind.kind] = kind.dynamic !== undefined
       ? 'per request'
@@ -179,7 +184,41 @@ export function limitLine (limit: CompiledLimit): string {
   if (limit.concurrency !== undefined) {
     line += `, at most ${Object.values(limit.concurrency).map((c) => `${c.limit} ${kindWords[c.kind]}`).join(' and ')} in flight`
   }
+  if (limit.ban !== undefined) {
+    const { after, forMs, backoffMilli, maxMs, statusCode } = limit.ban
+    line += `, ${after} denials within a window ban the client for ${forMs} ms`
+    if (backoffMilli !== 1000) line += ` (each further ban ${backoffMilli / 1000} times longer, up to ${maxMs} ms)`
+    line += ` with a ${statusCode}`
+  }
   return `${line}).`
+}
+
+/**
+ * The answer to a banned request (the `ban` option): the 429's body with the ban's status (the
+ * default bodies say so in their schema), and the 429's headers (Retry-After until the ban ends).
+ */
+function banResponse (limit: CompiledLimit, docs: OpenApiDocs, mediaTypes: boolean, line: string): Schema {
+  const { statusCode } = limit.ban as NonNullable<CompiledLimit['ban']>
+  let body = docs.errorSchema
+  if (body === defaultErrorSchema) {
+    const properties = body.properties as Record<string, Schema>
+    body = {
+      ...body,
+      properties: {
+        statusCode: { type: 'integer', enum: [statusCode] },
+        error: { type: 'string', enum: [STATUS_CODES[statusCode] ?? 'Error'] },
+        message: { ...properties.message, example: 'Banned after repeated requests over the rate limit, retry in 15 minutes' }
+      }
+    }
+  } else if (body === problemErrorSchema) {
+    const properties = body.properties as Record<string, Schema>
+    body = { ...body, properties: { ...properties, status: { type: 'integer', enum: [statusCode] } } }
+  }
+  const description = `Banned: too many requests over the limit. ${line}`
+  const headers = Object.keys(docs.deniedHeaders).length === 0 ? {} : { headers: docs.deniedHeaders }
+  return docs.errorContentType === undefined || !mediaTypes
+    ? { ...body, 'x-response-description': description, ...headers }
+    : { 'x-response-description': description, content: { [docs.errorContentType]: { schema: body ?? {} } }, ...headers }
 }
 
 /** A copy of a route schema that documents `limit`; the route's own schema is not touched. */
@@ -202,6 +241,9 @@ export function documentSchema (schema: Schema | undefined, limit: CompiledLimit
     // with `headers: false` there is nothing to add
     if (Object.keys(extra).length === 0) continue
     response[code] = { ...entry as Schema, headers: { ...extra, ...(entry as Schema).headers as Schema } }
+  }
+  if (limit.ban !== undefined && !limit.dryRun && response[String(limit.ban.statusCode)] === undefined) {
+    response[String(limit.ban.statusCode)] = banResponse(limit, docs, mediaTypes, line)
   }
   if (limit.onStoreError === 'deny' && response['503'] === undefined) response['503'] = unavailableResponse()
   const description = typeof schema?.description === 'string' ? `${schema.description}\n\n${line}` : line

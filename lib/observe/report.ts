@@ -26,8 +26,16 @@ export interface ConcurrencyCounters {
   concurrencyDenied: number
 }
 
+/** Bans (the `ban` option). */
+export interface BanCounters {
+  /** Requests answered as banned (the ban's `statusCode`), the ones that started a ban included. */
+  banned: number
+  /** Bans started (each also counted once in `banned`); `onBan` is called once for each. */
+  bans: number
+}
+
 /** The plugin's counters, reported by `fastify.rateLimit.stats()`. */
-export interface Counters extends BucketCounters, DelayCounters, ConcurrencyCounters {
+export interface Counters extends BucketCounters, DelayCounters, ConcurrencyCounters, BanCounters {
   /** Store calls that failed or timed out. */
   storeErrors: number
   /**
@@ -40,9 +48,9 @@ export interface Counters extends BucketCounters, DelayCounters, ConcurrencyCoun
 /**
  * One route's (or group's, or `'global'`'s) counters, and the same split by bucket kind. The
  * delay counters appear on a route once one of its requests has waited, `concurrencyDenied`
- * once one was refused by its concurrency limit.
+ * once one was refused by its concurrency limit, the ban counters once one was banned.
  */
-export interface RouteCounters extends Omit<Counters, keyof DelayCounters | keyof ConcurrencyCounters>, Partial<DelayCounters & ConcurrencyCounters> {
+export interface RouteCounters extends Omit<Counters, keyof DelayCounters | keyof ConcurrencyCounters | keyof BanCounters>, Partial<DelayCounters & ConcurrencyCounters & BanCounters> {
   buckets: Partial<Record<BucketKind, BucketCounters>>
 }
 
@@ -63,7 +71,7 @@ const zero = (): BucketCounters => ({ allowed: 0, denied: 0, dryRunDenied: 0, ne
  * denials only, at the configured levels (lib/logging.ts).
  */
 export class Reporter {
-  readonly counters: Counters = { ...zero(), storeErrors: 0, degraded: 0, delayed: 0, delayAborted: 0, concurrencyDenied: 0 }
+  readonly counters: Counters = { ...zero(), storeErrors: 0, degraded: 0, delayed: 0, delayAborted: 0, concurrencyDenied: 0, banned: 0, bans: 0 }
   readonly #routes = new Map<string, RouteCounters>()
   readonly #log: LogOptions
 
@@ -130,6 +138,17 @@ export class Reporter {
     const route = this.#route(limit.route)
     this.counters.concurrencyDenied++
     route.concurrencyDenied = (route.concurrencyDenied ?? 0) + 1
+  }
+
+  /** A request answered as banned; `started`: its denial started the ban. */
+  banned (_request: FastifyRequest, limit: CompiledLimit, started: boolean): void {
+    const route = this.#route(limit.route)
+    this.counters.banned++
+    route.banned = (route.banned ?? 0) + 1
+    route.bans ??= 0
+    if (!started) return
+    this.counters.bans++
+    route.bans++
   }
 
   /** A copy of every counter, for `stats()` and metrics. */

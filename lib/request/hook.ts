@@ -16,6 +16,8 @@ import type { Delayable, Waiter } from './delay.js'
 import { Slots } from './concurrency.js'
 import { settleOnResponse } from './count.js'
 import type { SlotAttempt } from './concurrency.js'
+import { Bans, UNCHECKED, rateIndex, withGates } from './ban.js'
+import type { BanAttempt } from './ban.js'
 
 /** The steps of a request before the store, in order; each may call a function of the user. */
 const EXEMPT = 0
@@ -39,7 +41,7 @@ interface Answers {
 }
 
 /** One request's way through one limit: what each step after the store call needs. */
-class Attempt implements Delayable, SlotAttempt, CallTarget {
+class Attempt implements Delayable, SlotAttempt, BanAttempt, CallTarget {
   readonly answers: Answers
   readonly request: FastifyRequest
   readonly reply: FastifyReply
@@ -65,6 +67,10 @@ class Attempt implements Delayable, SlotAttempt, CallTarget {
   waiter: Waiter | undefined = undefined
   /** Set once the limit's concurrency slot was asked for (taken, or not needed). */
   slotted = false
+  /** With a `ban`: the gates and buckets the store decides (lib/request/ban.ts). */
+  gated: StoreBucket[] | undefined = undefined
+  /** With a `ban`: where the request is with it (ban.ts UNCHECKED, STRUCK, BANNED, STARTED). */
+  ban = UNCHECKED
 
   constructor (answers: Answers, request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, limit: CompiledLimit) {
     this.answers = answers
@@ -96,6 +102,7 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
   const delays = new DelayQueue((attempt) => start(attempt as Attempt), clock, report)
   runtime.closing.push(() => delays.close())
   const slots = new Slots(options, report, guard.fallback, notify)
+  const bans = new Bans(runtime, (attempt, decision, blocked) => deny(attempt as Attempt, decision, blocked))
   const answers: Answers = {
     answered (attempt, d) {
       guard.succeeded()
@@ -111,13 +118,14 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     const { request, limit, resolved } = attempt
     // which kind and rate the decision describes: the buckets are each kind's rates in turn
     let j = 0
-    let index = d.index
+    // a ban's gates come before the rates (ban.ts)
+    let index = limit.ban === undefined ? d.index : rateIndex(attempt, d)
     while (index >= resolved[j].kind.rates.length) index -= resolved[j++].kind.rates.length
     const bucket = resolved[j]
     const rate = bucket.kind.rates[index]
     const blocked = !d.allowed && !limit.dryRun
     // delay: a short wait instead of the 429, decided again later
-    if (blocked && limit.delay !== undefined && delays.wait(attempt, d.retryAfterMs)) return
+    if (blocked && limit.delay !== undefined && attempt.ban === UNCHECKED && delays.wait(attempt, d.retryAfterMs)) return
     if (blocked && attempt.cacheKey !== undefined) {
       (denials as NonNullable<typeof denials>).set(attempt.cacheKey, attempt.cost, d, attempt.now)
     }
@@ -156,6 +164,8 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
   /** A denial: tell `onExceeded`, count it, and answer 429 unless the limit is in dry-run mode. */
   function deny (attempt: Attempt, decision: RateLimitDecision, blocked: boolean): void {
     const { request, limit } = attempt
+    // a ban: the denial is counted toward it first, and the answer may be a ban (ban.ts)
+    if (limit.ban !== undefined && bans.hold(attempt, decision, blocked)) return
     const retryAfter = Math.ceil(decision.retryAfterMs / 1000)
     // Every field written out: `{ ...decision, statusCode, ... }` takes V8's slow object-clone
     // path here and cost about 20 µs per denial (bench/, "every response 429").
@@ -173,7 +183,12 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
       route: limit.route,
       dryRun: limit.dryRun
     }
+    if (decision.banned === true) {
+      denial.banned = true
+      denial.statusCode = (limit.ban as NonNullable<CompiledLimit['ban']>).statusCode
+    }
     notify(request, denial)
+    if (limit.ban !== undefined) bans.told(attempt, denial)
     if (!blocked) {
       report.dryRunDenied(request, denial)
       attempt.done(attempt.error)
@@ -188,15 +203,15 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
       return
     }
     if (isThenable(body)) {
-      body.then((value) => send(attempt, value), (err: unknown) => attempt.done(err as Error))
+      body.then((value) => send(attempt, value, denial.statusCode), (err: unknown) => attempt.done(err as Error))
       return
     }
-    send(attempt, body)
+    send(attempt, body, denial.statusCode)
   }
 
-  function send (attempt: Attempt, body: unknown): void {
+  function send (attempt: Attempt, body: unknown, statusCode: number): void {
     if (attempt.limit.errorContentType !== undefined) attempt.reply.type(attempt.limit.errorContentType)
-    attempt.reply.code(429).send(body)
+    attempt.reply.code(statusCode).send(body)
   }
 
   function notify (request: FastifyRequest, denial: LimitContext): void {
@@ -225,7 +240,7 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     delays.leave(attempt)
     if (limit.onStoreError === 'fallback') {
       attempt.fallback = true
-      decide(attempt, guard.fallback.consume(attempt.buckets, attempt.cost, attempt.now))
+      decide(attempt, guard.fallback.consume(attempt.limit.ban === undefined ? attempt.buckets : attempt.gated as StoreBucket[], attempt.cost, attempt.now))
     } else if (limit.onStoreError === 'allow') {
       attempt.done(attempt.error)
     } else {
@@ -249,13 +264,15 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
       degrade(attempt)
       return
     }
+    // with a ban, its gates go first (lib/request/ban.ts)
+    const asked = attempt.limit.ban === undefined ? buckets : attempt.gated as StoreBucket[]
     if (direct !== undefined) {
-      direct.call(store, buckets, cost, now, guard.call(attempt))
+      direct.call(store, asked, cost, now, guard.call(attempt))
       return
     }
     let result: StoreDecision | PromiseLike<StoreDecision>
     try {
-      result = store.consume(buckets, cost, now)
+      result = store.consume(asked, cost, now)
     } catch (err) {
       failed(attempt, err, 'sync')
       return
@@ -410,6 +427,7 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
   function charge (attempt: Attempt): void {
     const { resolved } = attempt
     attempt.buckets = resolved.length === 1 ? bucketsOf(resolved[0]) : resolved.flatMap(bucketsOf)
+    if (attempt.limit.ban !== undefined) attempt.gated = withGates(resolved, attempt.buckets)
     start(attempt)
   }
 

@@ -21,3 +21,23 @@ export function describeDecision (resolved: readonly ResolvedBucket[], d: StoreD
     rate: kind.rates[index].text
   }
 }
+
+/**
+ * `describeDecision` for a limit with a ban, whose buckets follow one gate per identity
+ * (lib/request/ban.ts): a gate's denial is the identity banned (`banned: true`, its first rate).
+ */
+export function describeGated (resolved: readonly ResolvedBucket[], d: StoreDecision): RateLimitDecision {
+  const gates = resolved.length
+  if (d.index >= gates) return describeDecision(resolved, { ...d, index: d.index - gates })
+  const { kind } = resolved[d.index]
+  return {
+    allowed: false,
+    limit: d.limit,
+    remaining: 0,
+    resetMs: d.resetMs,
+    retryAfterMs: d.retryAfterMs,
+    bucket: kind.kind,
+    rate: kind.rates[0].text,
+    banned: true
+  }
+}

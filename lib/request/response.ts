@@ -1,13 +1,27 @@
+import { STATUS_CODES } from 'node:http'
 import type { FastifyRequest } from 'fastify'
 import type { ErrorFormat, LimitContext } from '../core/types.js'
 import { BREAKER_MS } from './guard.js'
 
 /** The default 429 body: `{ statusCode, error, message }`, like Fastify's own errors. */
 export function defaultErrorResponse (_request: FastifyRequest, context: LimitContext) {
+  if (context.banned === true) return bannedResponse(context)
   return {
     statusCode: context.statusCode,
     error: 'Too Many Requests',
     message: `Rate limit exceeded, retry in ${context.after}`
+  }
+}
+
+/** What the default bodies say of a ban. */
+export const BANNED_MESSAGE = 'Banned after repeated requests over the rate limit'
+
+/** The default body of a banned request (the `ban` option): its status (403 unless set) and reason. */
+function bannedResponse (context: LimitContext) {
+  return {
+    statusCode: context.statusCode,
+    error: STATUS_CODES[context.statusCode] ?? 'Error',
+    message: `${BANNED_MESSAGE}, retry in ${context.after}`
   }
 }
 
@@ -27,7 +41,7 @@ export function problemResponse (_request: FastifyRequest, context: LimitContext
     type: QUOTA_EXCEEDED_TYPE,
     title: 'Request cannot be satisfied as assigned quota has been exceeded',
     status: context.statusCode,
-    detail: `Rate limit exceeded, retry in ${context.after}`,
+    detail: `${context.banned === true ? BANNED_MESSAGE : 'Rate limit exceeded'}, retry in ${context.after}`,
     'violated-policies': [`${context.bucket}-${context.rate}`]
   }
 }

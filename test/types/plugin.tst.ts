@@ -9,7 +9,7 @@ import { Registry } from 'prom-client'
 import { describe, expect, test } from 'tstyche'
 import limiter, { MemoryStore } from 'fastify-limiter'
 import type {
-  FastifyLimiterOptions, LimiterStats, RateFunction, RateLimit, RateLimitApi, RateLimitDecision, RouteCounters, RouteRateLimit
+  FastifyLimiterOptions, LimitContext, LimiterStats, RateFunction, RateLimit, RateLimitApi, RateLimitDecision, RouteCounters, RouteRateLimit
 } from 'fastify-limiter'
 
 const app = Fastify()
@@ -100,6 +100,19 @@ describe('config.rateLimit', () => {
     expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: '1/s', concurrency: 2 }>()
   })
 
+  test('ban and onBan per route', () => {
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '10/min', ban: { after: 5, for: '15min' } }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '10/min', ban: { after: 3, for: 60_000, backoff: 2, max: '1d', statusCode: 429 } }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '10/min', ban: false }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '10/min', ban: { after: 1, for: 'h' }, onBan: (request: FastifyRequest, context: LimitContext) => void }>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: '10/min', ban: { for: '15min' } }>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: '10/min', ban: { after: 5, for: '15 fortnights' } }>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: '10/min', ban: { after: 5, for: '15min', backoff: '2' } }>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: '10/min', ban: true }>()
+    expect<FastifyLimiterOptions>().type.toBeAssignableFrom<{ ban: { after: 10, for: '1h' }, onBan: () => Promise<void> }>()
+    expect<FastifyLimiterOptions>().type.not.toBeAssignableFrom<{ ban: false }>()
+  })
+
   test('rejects wrong ones', () => {
     expect<RouteRateLimit>().type.not.toBeAssignableFrom<'10/minn'>()
     expect<RouteRateLimit>().type.not.toBeAssignableFrom<'ten/min'>()
@@ -166,6 +179,7 @@ describe('decorators', () => {
     expect(app.rateLimit.stats()).type.toBe<Promise<LimiterStats>>()
     expect<LimiterStats['routes']>().type.toBe<Record<string, RouteCounters>>()
     expect<LimiterStats['nearLimit']>().type.toBe<number>()
+    expect<LimiterStats['bans']>().type.toBe<number>()
     expect(app.rateLimit.reset).type.toBeCallableWith({ route: 'GET /a', ip: '1.2.3.4' })
     expect(app.rateLimit.reset).type.not.toBeCallableWith({ address: '1.2.3.4' })
     app.get('/typed', async (request) => {
@@ -173,6 +187,7 @@ describe('decorators', () => {
       expect(request.rateLimit?.bucket).type.toBe<'ip' | 'user' | 'key' | undefined>()
       expect(request.rateLimit?.delayedMs).type.toBe<number | undefined>()
       expect(request.rateLimit?.inFlight).type.toBe<number | undefined>()
+      expect(request.rateLimit?.banned).type.toBe<boolean | undefined>()
       return 'ok'
     })
     expect<FastifyInstance['rateLimit']>().type.toBe<RateLimitApi>()
