@@ -69,6 +69,15 @@ local function encode (e, state)
   return table.concat(parts, ',')
 end
 
+-- stores/store.ts moreRestrictive: whether a bucket's decision is the one a request reports
+-- over the one chosen so far (b...): a denial over an allowance, then the longest retry, then
+-- the lowest remaining
+local function moreRestrictive (allowed, remaining, retry, bAllowed, bRemaining, bRetry)
+  if allowed ~= bAllowed then return not allowed end
+  if not allowed then return retry > bRetry end
+  return remaining < bRemaining
+end
+
 local function clockNow ()
   local clock = redis.call('TIME')
   return tonumber(clock[1]) * 1000 + floor(tonumber(clock[2]) / 1000)
@@ -137,19 +146,7 @@ while a <= #ARGV do
     local allowed, remaining, resetMs, retry, state, ttl = steps[ARGV[b]](s, now, cost, p)
     states[i] = state
     ttls[i] = ttl
-    -- stores/store.ts moreRestrictive: a denial over an allowance, then the longest retry,
-    -- then the lowest remaining
-    local pick = best == nil
-    if not pick then
-      if allowed ~= bAllowed then
-        pick = not allowed
-      elseif not allowed then
-        pick = retry > bRetry
-      else
-        pick = remaining < bRemaining
-      end
-    end
-    if pick then
+    if best == nil or moreRestrictive(allowed, remaining, retry, bAllowed, bRemaining, bRetry) then
       best, bAllowed, bLimit, bRemaining, bReset, bRetry = i, allowed, limit, remaining, resetMs, retry
     end
   end
@@ -299,18 +296,7 @@ for i = 1, #KEYS do
   end
   local p = { limit = limit, windowMs = tonumber(ARGV[a + 2]), burst = tonumber(ARGV[a + 3]) }
   local allowed, remaining, resetMs, retry = steps[ARGV[a]](s, now, cost, p)
-  -- the same choice as the consume driver (stores/store.ts moreRestrictive)
-  local pick = best == nil
-  if not pick then
-    if allowed ~= bAllowed then
-      pick = not allowed
-    elseif not allowed then
-      pick = retry > bRetry
-    else
-      pick = remaining < bRemaining
-    end
-  end
-  if pick then
+  if best == nil or moreRestrictive(allowed, remaining, retry, bAllowed, bRemaining, bRetry) then
     best, bAllowed, bLimit, bRemaining, bReset, bRetry = i, allowed, limit, remaining, resetMs, retry
   end
 end
