@@ -214,7 +214,7 @@ export interface Load {
 }
 
 /** Runs the load generator (bench/load.ts) to completion and returns what it measured. */
-export async function runLoad (script: string, url: string, seconds: number, connections: number, clients: string): Promise<Load> {
+export async function runLoad (script: string, url: string, { seconds, connections, clients }: { seconds: number, connections: number, clients: string }): Promise<Load> {
   const child = spawn(process.execPath, [script, url, String(seconds), String(connections), clients], { stdio: ['ignore', 'pipe', 'inherit'] })
   children.add(child)
   let out = ''

@@ -92,8 +92,10 @@ export function summarize (profile: CpuProfile, root: string, count = 15): Omit<
 
 /** Runs server `name` under `--cpu-prof`, loads it, stops it, and summarises the profile. */
 export async function profileServer (
-  name: ServerName, appScript: string, loadScript: string, redisPort: number, sqliteDir: string,
-  seconds: number, connections: number
+  name: ServerName,
+  { appScript, loadScript, redisPort, sqliteDir, seconds, connections }: {
+    appScript: string, loadScript: string, redisPort: number, sqliteDir: string, seconds: number, connections: number
+  }
 ): Promise<ProfileSummary> {
   const dir = mkdtempSync(join(tmpdir(), 'fastify-limiter-bench-prof-'))
   try {
@@ -102,8 +104,8 @@ export async function profileServer (
     const url = `http://127.0.0.1:${port}/`
     let requests = 0
     try {
-      await runLoad(loadScript, url, 1, connections, servers[name].clients)
-      requests = (await runLoad(loadScript, url, seconds, connections, servers[name].clients)).requests
+      await runLoad(loadScript, url, { seconds: 1, connections, clients: servers[name].clients })
+      requests = (await runLoad(loadScript, url, { seconds, connections, clients: servers[name].clients })).requests
     } finally {
       await server.stop()
     }

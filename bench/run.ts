@@ -64,12 +64,12 @@ async function measure (name: ServerName, round: number): Promise<Omit<Measureme
   try {
     const url = `http://127.0.0.1:${port}/`
     const { clients } = servers[name]
-    await runLoad(loadScript, url, warmup, connections, clients)
+    await runLoad(loadScript, url, { seconds: warmup, connections, clients })
     const commands0 = await redisCommands(url)
     const redisCpu0 = await redisCpuMicros(redisClients)
     // the server's process and, for a multi-process server, its workers
     const cpu0 = treeCpuMicros(server.pid)
-    const load = await runLoad(loadScript, url, seconds, connections, clients)
+    const load = await runLoad(loadScript, url, { seconds, connections, clients })
     const cpu = treeCpuMicros(server.pid) - cpu0
     const redisCpu = await redisCpuMicros(redisClients) - redisCpu0
     const commands = await redisCommands(url) - commands0
@@ -111,7 +111,7 @@ try {
     for (const name of ['fl-memory-sw', 'fl-memory-429', 'fl-redis'] as const) {
       if (!names.includes(name)) continue
       await redis.client.flushall()
-      profiles.push(await profileServer(name, appScript, loadScript, redis.port, sqliteDir, seconds, connections))
+      profiles.push(await profileServer(name, { appScript, loadScript, redisPort: redis.port, sqliteDir, seconds, connections }))
     }
   }
   if (args.memory) {

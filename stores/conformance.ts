@@ -159,9 +159,15 @@ function decisionOf (d: StoreDecision): StoreDecision {
   return { allowed, limit, remaining, resetMs, retryAfterMs, index, now }
 }
 
-function bucket (key: string, name: AlgorithmName, limit: number, windowMs: number, burst = limit): StoreBucket {
+function bucket (key: string, name: AlgorithmName, limit: number, windowMs: number): StoreBucket {
+  return withBurst(key, name, { limit, windowMs, burst: limit })
+}
+
+/** A bucket of an algorithm that takes a `burst` of its own (the window ones ignore it). */
+function withBurst (key: string, name: AlgorithmName, rate: AlgorithmParams): StoreBucket {
   const algorithm = algorithms[name]
-  return { key, algorithm, params: { limit, windowMs, burst: algorithm.usesBurst ? burst : limit } }
+  const { limit, windowMs } = rate
+  return { key, algorithm, params: { limit, windowMs, burst: algorithm.usesBurst ? rate.burst : limit } }
 }
 
 const MINUTE = 60_000
@@ -187,7 +193,8 @@ export async function storeConformance<S extends Store> (t: ConformanceTest, opt
   }
 
   /** Consumes on the store and on the reference at the store's `now`; they must agree. */
-  async function agree (store: S, reference: Reference, buckets: StoreBucket[], cost: number, now: number | undefined, where: string) {
+  /** One consume on the store under test and on the pure reference, which must decide alike. */
+  async function agree ({ store, reference }: { store: S, reference: Reference }, { buckets, cost, now }: { buckets: StoreBucket[], cost: number, now?: number }, where: string) {
     const actual = decisionOf(await store.consume(buckets, cost, now))
     const expected = reference.consume(buckets, cost, actual.now)
     assert.deepEqual(actual, expected, `${name}: ${where}`)
@@ -212,7 +219,7 @@ export async function storeConformance<S extends Store> (t: ConformanceTest, opt
     const pool = Array.from({ length: 4 }, (_, i) => {
       const limit = 1 + rand(8)
       const windowMs = [1000, MINUTE, 3_600_000, 1 + rand(5000)][rand(4)]
-      return bucket(`conformance:${run}:${i}`, algorithm, limit, windowMs, limit + rand(6))
+      return withBurst(`conformance:${run}:${i}`, algorithm, { limit, windowMs, burst: limit + rand(6) })
     })
     const longest = Math.max(...pool.map((b) => b.params.windowMs))
     clock.now += rand(DAY)
@@ -232,7 +239,7 @@ export async function storeConformance<S extends Store> (t: ConformanceTest, opt
       const cost = 1 + rand(maxCost)
       // half the calls pass `now`, half leave the store to read its clock
       const now = supportsInjectedClock && rand(2) === 0 ? clock.now : undefined
-      await agree(store, reference, chosen, cost, now, where)
+      await agree({ store, reference }, { buckets: chosen, cost, now }, where)
     }
   }
 
@@ -243,12 +250,12 @@ export async function storeConformance<S extends Store> (t: ConformanceTest, opt
         const loose = bucket('all-or-nothing:loose', algorithm, 5, MINUTE)
         const tight = bucket('all-or-nothing:tight', algorithm, 2, MINUTE)
         const fresh = bucket('all-or-nothing:fresh', algorithm, 5, MINUTE)
-        for (let i = 0; i < 2; i++) await agree(store, reference, [loose, tight], 1, undefined, `allowed ${i}`)
-        const denied = await agree(store, reference, [tight, fresh, loose], 1, undefined, 'denied')
+        for (let i = 0; i < 2; i++) await agree({ store, reference }, { buckets: [loose, tight], cost: 1 }, `allowed ${i}`)
+        const denied = await agree({ store, reference }, { buckets: [tight, fresh, loose], cost: 1 }, 'denied')
         assert.equal(denied.allowed, false)
         assert.equal(denied.index, 0, 'the decision names the window that denied')
         assert.equal((await store.stats()).keys, 2, 'a denied request creates no bucket')
-        const after = await agree(store, reference, [loose], 1, undefined, 'loose alone')
+        const after = await agree({ store, reference }, { buckets: [loose], cost: 1 }, 'loose alone')
         assert.equal(after.allowed, true)
         assert.equal(after.remaining, 2, 'the loose window was charged for the two allowed requests only')
       })
@@ -549,7 +556,7 @@ export async function storeConformance<S extends Store> (t: ConformanceTest, opt
             const reference = new Reference()
             const pool = Array.from({ length: 3 }, (_, i) => {
               const limit = 1 + rand(8)
-              return bucket(`refunds:${run}:${i}`, algorithm, limit, [1000, MINUTE, 1 + rand(5000)][rand(3)], limit + rand(6))
+              return withBurst(`refunds:${run}:${i}`, algorithm, { limit, windowMs: [1000, MINUTE, 1 + rand(5000)][rand(3)], burst: limit + rand(6) })
             })
             const charged: Array<[StoreBucket[], number]> = []
             clock.now += rand(DAY)
@@ -568,7 +575,7 @@ export async function storeConformance<S extends Store> (t: ConformanceTest, opt
               } else if (op === 1) {
                 assert.deepEqual(decisionOf(await store.peek(chosen, cost, now)), reference.peek(chosen, cost, clock.now), `${name}: peek, ${where}`)
               } else {
-                const d = await agree(raw, reference, chosen, cost, now, where)
+                const d = await agree({ store: raw, reference }, { buckets: chosen, cost, now }, where)
                 if (d.allowed) charged.push([chosen, cost])
               }
             }
@@ -603,7 +610,7 @@ export async function storeConformance<S extends Store> (t: ConformanceTest, opt
 
     await t.test(`${name}: ${algorithm}: retryAfterMs is exact`, async () => {
       await withStore(async (store, clock) => {
-        const buckets = [bucket('retry:a', algorithm, 3, MINUTE, 4), bucket('retry:b', algorithm, 2, 10_000)]
+        const buckets = [withBurst('retry:a', algorithm, { limit: 3, windowMs: MINUTE, burst: 4 }), bucket('retry:b', algorithm, 2, 10_000)]
         let denied: StoreDecision | undefined
         while (denied === undefined) {
           const d = await store.consume(buckets, 1)

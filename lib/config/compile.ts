@@ -129,8 +129,11 @@ function compileBan (spec: RateLimitObject, where: string, field: (name: string)
     if (options.ban === undefined || spec.onBan === undefined) return options.ban
     return Object.freeze({ ...options.ban, onBan })
   }
-  return resolveBan(spec.ban, onBan, options.store, where, field('ban'),
-    (path, expected, received) => new errors.INVALID_ROUTE_CONFIG(where, path, `expected ${expected}, received ${received}`))
+  return resolveBan({ ban: spec.ban, onBan, store: options.store }, {
+    where,
+    path: field('ban'),
+    fail: (path, expected, received) => new errors.INVALID_ROUTE_CONFIG(where, path, `expected ${expected}, received ${received}`)
+  })
 }
 
 /** The limit's `concurrency`: a slot key head and a limit per kind; checked against the store. */

@@ -39,12 +39,8 @@ const DEFAULT_MAX_BAN_MS = 24 * 60 * 60 * 1000
  * declaration (`where`) and the option path (`path`, e.g. `config.rateLimit.ban`).
  */
 export function resolveBan (
-  ban: Static<typeof BanSchema>,
-  onBan: CompiledBan['onBan'],
-  store: Store,
-  where: string,
-  path: string,
-  fail: (path: string, expected: string, received: string) => Error
+  { ban, onBan, store }: { ban: Static<typeof BanSchema>, onBan: CompiledBan['onBan'], store: Store },
+  { where, path, fail }: { where: string, path: string, fail: (path: string, expected: string, received: string) => Error }
 ): CompiledBan {
   if (missingOptionalMethods(store, ['strike']).length > 0) throw new errors.STORE_LACKS_METHOD(where, path, 'strike')
   const forMs = parseDuration(ban.for)

@@ -89,8 +89,11 @@ export function resolveOptions (input: FastifyLimiterOptions | undefined, fastif
     leaseMs: o.leaseMs ?? 60_000,
     ban: o.ban === undefined
       ? undefined
-      : resolveBan(o.ban, o.onBan, store, 'fastify-limiter option', 'ban',
-        (path, expected, received) => new errors.INVALID_OPTION(`fastify-limiter option ${path}`, expected, received)),
+      : resolveBan({ ban: o.ban, onBan: o.onBan, store }, {
+        where: 'fastify-limiter option',
+        path: 'ban',
+        fail: (path, expected, received) => new errors.INVALID_OPTION(`fastify-limiter option ${path}`, expected, received)
+      }),
     onBan: o.onBan
   })
 }

@@ -42,7 +42,8 @@ interface Answers {
 
 /** One request's way through one limit: what each step after the store call needs. */
 class Attempt implements Delayable, SlotAttempt, BanAttempt, CallTarget {
-  readonly answers: Answers
+  /** The hook's handling of store answers, set as the attempt is made. */
+  answers: Answers | undefined = undefined
   readonly request: FastifyRequest
   readonly reply: FastifyReply
   readonly done: HookHandlerDoneFunction
@@ -72,8 +73,7 @@ class Attempt implements Delayable, SlotAttempt, BanAttempt, CallTarget {
   /** With a `ban`: where the request is with it (ban.ts UNCHECKED, STRUCK, BANNED, STARTED). */
   ban = UNCHECKED
 
-  constructor (answers: Answers, request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, limit: CompiledLimit) {
-    this.answers = answers
+  constructor (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, limit: CompiledLimit) {
     this.request = request
     this.reply = reply
     this.done = done
@@ -82,12 +82,12 @@ class Attempt implements Delayable, SlotAttempt, BanAttempt, CallTarget {
 
   /** The store decided (through the guard, see `StoreGuard.call`). */
   answered (d: StoreDecision): void {
-    this.answers.answered(this, d)
+    (this.answers as Answers).answered(this, d)
   }
 
   /** The store failed or timed out. */
   unanswered (err: unknown): void {
-    this.answers.unanswered(this, err)
+    (this.answers as Answers).unanswered(this, err)
   }
 }
 
@@ -472,7 +472,9 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
         return
       }
     }
-    advance(new Attempt(answers, request, reply, done, limit))
+    const attempt = new Attempt(request, reply, done, limit)
+    attempt.answers = answers
+    advance(attempt)
   }
 }
 
