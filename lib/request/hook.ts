@@ -74,7 +74,7 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
   const { store, exempt, clock } = options
   const delays = new DelayQueue((attempt) => start(attempt as Attempt), clock, report)
   runtime.closing.push(() => delays.close())
-  const slots = new Slots(options, report, guard.fallback, notify)
+  const slots = new Slots({ options, report, guard, notify, answered: (attempt) => delays.leave(attempt as Attempt) })
 
   /** Acts on a decision: keeps it on the request, then lets the request on or answers it. */
   function decide (attempt: Attempt, d: StoreDecision): void {
