@@ -11,7 +11,7 @@ import { UNAVAILABLE_RETRY_S, humanAfter, unavailableResponse } from './response
 import type { Runtime } from './runtime.js'
 import { DelayQueue } from './delay.js'
 import type { Delayable, Waiter } from './delay.js'
-import { Slots } from './concurrency.js'
+import { Slots, releaseSlots } from './concurrency.js'
 import type { SlotAttempt } from './concurrency.js'
 
 /** The steps of a request before the store, in order; each may call a function of the user. */
@@ -87,7 +87,10 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     const rate = bucket.kind.rates[index]
     const blocked = !d.allowed && !limit.dryRun
     // delay: a short wait instead of the 429, decided again later
-    if (blocked && limit.delay !== undefined && delays.wait(attempt, d.retryAfterMs)) return
+    if (blocked && limit.delay !== undefined && delays.wait(attempt, d.retryAfterMs)) {
+      unslot(attempt)
+      return
+    }
     if (blocked && attempt.cacheKey !== undefined) {
       (denials as NonNullable<typeof denials>).set(attempt.cacheKey, attempt.cost, d, attempt.now)
     }
@@ -409,8 +412,22 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
 
   function proceed (attempt: Attempt): void {
     // delay: behind the waiting requests of the same identity, in arrival order
-    if (attempt.waiter === undefined && attempt.limit.delay !== undefined && delays.behind(attempt)) return
+    if (attempt.waiter === undefined && attempt.limit.delay !== undefined && delays.behind(attempt)) {
+      unslot(attempt)
+      return
+    }
     consume(attempt)
+  }
+
+  /**
+   * A request that starts waiting (`delay`) gives back its concurrency slot and takes one again
+   * when it is decided again (see start): a waiting request is not in flight, and holding a
+   * slot while it waits would starve its own client's slots.
+   */
+  function unslot (attempt: Attempt): void {
+    if (!attempt.slotted) return
+    attempt.slotted = false
+    releaseSlots(attempt.request, runtime)
   }
 
   return function rateLimitHook (request, reply, done) {
