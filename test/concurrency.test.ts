@@ -1,4 +1,5 @@
 import t from 'tap'
+import type * as Tap from 'tap'
 import Fastify from 'fastify'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { request as httpRequest } from 'node:http'
@@ -404,4 +405,82 @@ t.test('on SQLite a slot is a lease row, gone when the request ends', async (t) 
   const other = new SqliteStore({ path })
   t.teardown(() => other.close())
   t.match(other.acquire('fl:{GET%20/r:ip:127.0.0.1}:inflight', 1, 5000), { allowed: true, inFlight: 1 })
+})
+
+/** Memory and SQLite stores, each as a fresh one for a test. */
+const localStores: Array<[string, (t: Tap.Test) => Store]> = [
+  ['memory', () => new MemoryStore()],
+  ['SQLite', (t) => {
+    const store = new SqliteStore({ path: join(tempDir(t), 'slots.db') })
+    t.teardown(() => store.close())
+    return store
+  }]
+]
+
+for (const [name, make] of localStores) {
+  t.test(`${name}: clear() and reset() drop the slots of the identities they forget`, async (t) => {
+    const store = make(t)
+    const fastify = await app({ store })
+    t.teardown(() => fastify.close())
+    const held = gate()
+    const seen: FastifyRequest[] = []
+    fastify.get('/r', { config: { rateLimit: { ip: '100/min', concurrency: { ip: 1 } } } }, async (request) => {
+      seen.push(request)
+      return await held.handler(request)
+    })
+    const inFlight: Array<Promise<{ statusCode: number }>> = []
+    /** Holds the route's one slot (of 127.0.0.1) with a request that waits at the gate. */
+    async function hold (): Promise<void> {
+      let refused = 0
+      inFlight.push(fastify.inject('/r').then((res) => {
+        if (res.statusCode === 429) refused++
+        return res
+      }))
+      await until(() => held.entered === inFlight.length || refused > 0)
+      t.equal(refused, 0, 'it got the slot')
+      t.equal((await fastify.inject('/r')).statusCode, 429, 'the slot is held')
+    }
+    await hold()
+    await fastify.rateLimit.clear()
+    await hold()
+    t.pass('clear() dropped the held slot')
+    await fastify.rateLimit.reset({ ip: '127.0.0.1' })
+    await hold()
+    t.pass('reset({ ip }) dropped it')
+    await fastify.rateLimit.reset(seen[seen.length - 1])
+    await hold()
+    t.pass('reset(request) dropped it')
+    held.open()
+    t.same((await Promise.all(inFlight)).map((r) => r.statusCode), [200, 200, 200, 200])
+    t.equal((await fastify.inject('/r')).statusCode, 200)
+  })
+
+  t.test(`${name}: clear(prefix) drops the slots under the prefix only`, async (t) => {
+    const store = make(t)
+    const acquire = store.acquire as NonNullable<Store['acquire']>
+    t.match(await acquire.call(store, 'a:{x}:inflight', 2, 5000), { allowed: true, inFlight: 1 })
+    t.match(await acquire.call(store, 'b:{x}:inflight', 2, 5000), { allowed: true, inFlight: 1 })
+    await store.clear('a:{')
+    t.match(await acquire.call(store, 'a:{x}:inflight', 2, 5000), { allowed: true, inFlight: 1 }, 'dropped')
+    t.match(await acquire.call(store, 'b:{x}:inflight', 2, 5000), { allowed: true, inFlight: 2 }, 'kept')
+    await store.reset('b:{x}:inflight')
+    t.match(await acquire.call(store, 'b:{x}:inflight', 2, 5000), { allowed: true, inFlight: 1 }, 'reset(key) drops them')
+    await store.clear()
+    t.match(await acquire.call(store, 'a:{x}:inflight', 1, 5000), { allowed: true, inFlight: 1 }, 'clear() drops all')
+  })
+}
+
+t.test('SQLite: reset and clear before any lease table exists, and from another connection', async (t) => {
+  const path = join(tempDir(t), 'slots.db')
+  const first = new SqliteStore({ path })
+  t.teardown(() => first.close())
+  first.reset('fl:{x}:inflight')
+  first.clear('fl:{')
+  first.clear()
+  const other = new SqliteStore({ path })
+  t.teardown(() => other.close())
+  t.match(other.acquire('fl:{x}:inflight', 1, 5000), { allowed: true })
+  // the table another connection made: this one finds it now
+  first.clear('fl:{')
+  t.match(other.acquire('fl:{x}:inflight', 1, 5000), { allowed: true, inFlight: 1 })
 })

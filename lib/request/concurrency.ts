@@ -235,7 +235,16 @@ interface SlotRequest {
 }
 
 /** The end of a slot's store key: never the tail of a rate's bucket (`}:<code>:...`). */
-export const SLOT_TAIL = '}:inflight'
+const SLOT_TAIL = '}:inflight'
+
+/**
+ * The store key of the slots `limit` keeps for the (encoded) `identity` of a kind, when its
+ * `concurrency` counts that kind: what `fastify.rateLimit.reset()` forgets besides buckets.
+ */
+export function slotKey (limit: CompiledLimit, kind: BucketKind, identity: string): string | undefined {
+  const slots = limit.concurrency?.[kind]
+  return slots === undefined ? undefined : slots.head + identity + SLOT_TAIL
+}
 
 /**
  * Gives back the slot the request holds, once: the hooks of every way a request ends call it
