@@ -484,3 +484,43 @@ t.test('SQLite: reset and clear before any lease table exists, and from another 
   first.clear('fl:{')
   t.match(other.acquire('fl:{x}:inflight', 1, 5000), { allowed: true, inFlight: 1 })
 })
+
+t.test('a slot is released exactly once for a request the rates refuse, a 503, and a 429 whose builder throws', async (t) => {
+  class FailingRates extends CountingStore {
+    override consume (): never {
+      throw new Error('rates down')
+    }
+  }
+  const cases = [
+    ['refused by its rate after taking a slot', new CountingStore(), {}, 429, 2],
+    // the rates' store threw at once: the breaker opened, so the second request asks the store for nothing
+    ['a 503: the rates\' store failed (onStoreError deny)', new FailingRates(), { onStoreError: 'deny' }, 503, 1],
+    ['a 429 whose errorResponseBuilder throws', new CountingStore(), { errorResponseBuilder: () => { throw new Error('builder broke') } }, 500, 2]
+  ] as const
+  for (const [name, store, options, status, taken] of cases) {
+    const fastify = await app({ store, ...options })
+    fastify.get('/r', { config: { rateLimit: { ip: '1/min', concurrency: { ip: 1 } } } }, async () => 'ok')
+    const codes = [(await fastify.inject('/r')).statusCode, (await fastify.inject('/r')).statusCode]
+    t.equal(codes[1], status, name)
+    // every slot taken was released, each once (the tokens differ)
+    t.equal(store.acquired, taken, name)
+    t.same(store.released.length, taken, name)
+    t.equal(new Set(store.released).size, taken, name)
+    t.equal((await fastify.inject('/r')).statusCode, status, `${name}: the slot is free again`)
+    await fastify.close()
+  }
+})
+
+t.test('failed releases are each counted, and logged at most once a second', async (t) => {
+  const lines: Array<Record<string, any>> = []
+  const logger = { level: 'error', stream: { write: (line: string) => { lines.push(JSON.parse(line)) } } }
+  class BadRelease extends MemoryStore {
+    override release (): void { throw new Error('release failure') }
+  }
+  const fastify = await app({ store: new BadRelease() }, { logger })
+  t.teardown(() => fastify.close())
+  fastify.get('/r', { config: { rateLimit: { ip: '100/min', concurrency: { ip: 3 } } } }, async () => 'ok')
+  t.same([(await fastify.inject('/r')).statusCode, (await fastify.inject('/r')).statusCode, (await fastify.inject('/r')).statusCode], [200, 200, 200])
+  t.equal((await fastify.rateLimit.stats()).storeErrors, 3)
+  t.same(lines.map((l) => [l.err.message, l.suppressed]), [['release failure', 0]])
+})
