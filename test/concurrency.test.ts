@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { Registry } from 'prom-client'
 import limiter, { MemoryStore, SqliteStore } from '../index.js'
 import type { FastifyLimiterOptions, LimitContext, RateLimitDecision, Store } from '../index.js'
-import { thrown } from './helpers.js'
+import { Clock, thrown } from './helpers.js'
 import { tempDir } from './sqlite-helpers.js'
 
 /** A memory store that counts its acquires and releases. */
@@ -441,6 +441,8 @@ for (const [name, make] of localStores) {
       t.equal((await fastify.inject('/r')).statusCode, 429, 'the slot is held')
     }
     await hold()
+    await fastify.rateLimit.reset({ user: 'alice' })
+    t.equal((await fastify.inject('/r')).statusCode, 429, 'reset({ user }) leaves the slots kept per IP')
     await fastify.rateLimit.clear()
     await hold()
     t.pass('clear() dropped the held slot')
@@ -517,10 +519,14 @@ t.test('failed releases are each counted, and logged at most once a second', asy
   class BadRelease extends MemoryStore {
     override release (): void { throw new Error('release failure') }
   }
-  const fastify = await app({ store: new BadRelease() }, { logger })
+  const clock = new Clock()
+  const fastify = await app({ store: new BadRelease(), clock: clock.read }, { logger })
   t.teardown(() => fastify.close())
-  fastify.get('/r', { config: { rateLimit: { ip: '100/min', concurrency: { ip: 3 } } } }, async () => 'ok')
+  fastify.get('/r', { config: { rateLimit: { ip: '100/min', concurrency: { ip: 10 } } } }, async () => 'ok')
   t.same([(await fastify.inject('/r')).statusCode, (await fastify.inject('/r')).statusCode, (await fastify.inject('/r')).statusCode], [200, 200, 200])
   t.equal((await fastify.rateLimit.stats()).storeErrors, 3)
   t.same(lines.map((l) => [l.err.message, l.suppressed]), [['release failure', 0]])
+  clock.advance(1000)
+  t.equal((await fastify.inject('/r')).statusCode, 200)
+  t.same(lines.map((l) => [l.err.message, l.suppressed]), [['release failure', 0], ['release failure', 2]], 'a second later: logged, with the count not logged')
 })
