@@ -530,3 +530,46 @@ t.test('failed releases are each counted, and logged at most once a second', asy
   t.equal((await fastify.inject('/r')).statusCode, 200)
   t.same(lines.map((l) => [l.err.message, l.suppressed]), [['release failure', 0], ['release failure', 2]], 'a second later: logged, with the count not logged')
 })
+
+t.test('a client that aborts while its slot is being taken does not keep the slot', async (t) => {
+  // acquire answers when the test says so, after the client went away
+  const memory = new CountingStore()
+  const store = {
+    acquired: () => memory.acquired,
+    released: memory.released,
+    answer: () => {},
+    consume: (buckets, cost, now) => memory.consume(buckets, cost, now),
+    reset: (key) => memory.reset(key),
+    clear: (prefix) => memory.clear(prefix),
+    stats: () => memory.stats(),
+    close: () => memory.close(),
+    acquire: async (key, limit, leaseMs, now) => {
+      await new Promise<void>((resolve) => { store.answer = resolve })
+      return memory.acquire(key, limit, leaseMs, now)
+    },
+    release: (key, token) => memory.release(key, token)
+  } satisfies Store & Record<string, unknown>
+  // long enough for the test to answer the acquire (were it to time out, the late grant would be
+  // given back too); the guard's deadline timer keeps the process up for that long at the end
+  const fastify = await app({ store, storeTimeoutMs: 2_000 })
+  t.teardown(() => fastify.close())
+  let entered = 0
+  let aborts = 0
+  fastify.get('/r', { config: { rateLimit: { ip: '100/min', concurrency: { ip: 1 } } }, onRequestAbort: (_request, done) => { aborts++; done() } }, async () => {
+    entered++
+    return 'ok'
+  })
+  await fastify.listen({ port: 0, host: '127.0.0.1' })
+  const aborted = send(fastify, '/r')
+  const answer = store.answer
+  await until(() => store.answer !== answer)
+  aborted.destroy()
+  await new Promise((resolve) => aborted.on('close', resolve))
+  // the server sees the abort before the slot is granted (its onRequestAbort finds none to release)
+  await until(() => aborts === 1)
+  store.answer()
+  await until(() => store.acquired() === 1)
+  await until(() => store.released.length === 1)
+  t.equal(entered, 0, 'dropped: its handler never ran')
+  t.equal((await fastify.rateLimit.stats()).allowed, 0, 'nor was it charged')
+})

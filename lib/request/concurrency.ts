@@ -4,6 +4,7 @@ import { formatValue } from '../core/format.js'
 import type { SlotGrant, Store } from '../core/store.js'
 import type { BucketKind, CompiledLimit, CompiledSlots, LimitContext, RateLimitDecision, ResolvedOptions } from '../core/types.js'
 import type { Reporter } from '../observe/report.js'
+import { gone } from './delay.js'
 import { Since } from './guard.js'
 import type { StoreGuard } from './guard.js'
 import { ipIdentity } from './identity.js'
@@ -146,7 +147,15 @@ export class Slots {
     const { attempt, kind, key, next } = wanted
     const { request, limit } = attempt
     if (grant.allowed) {
-      request[kSlots] = { store, key, token: grant.token, limit }
+      const slot: HeldSlot = { store, key, token: grant.token, limit }
+      // the client went away while the slot was being taken: its end hooks have run already and
+      // would never give it back, so it is given back now and the request dropped, charged nothing
+      if (gone(attempt)) {
+        giveBack(this.#settings, request, slot)
+        this.#settings.answered(attempt)
+        return
+      }
+      request[kSlots] = slot
       next()
       return
     }
