@@ -114,7 +114,7 @@ async function fastifyLimiter (fastify: FastifyInstance, input: FastifyLimiterOp
    * of these hooks to run releases them, the others find none (releaseSlots).
    */
   function releasing (route: RouteOptions): void {
-    const release = (request: FastifyRequest) => releaseSlots(request, runtime.report)
+    const release = (request: FastifyRequest) => releaseSlots(request, runtime)
     append(route, 'onResponse', (request: FastifyRequest, _reply: FastifyReply, done: () => void) => { release(request); done() })
     append(route, 'onRequestAbort', (request: FastifyRequest, done: () => void) => { release(request); done() })
     append(route, 'onTimeout', (request: FastifyRequest, _reply: FastifyReply, done: () => void) => { release(request); done() })

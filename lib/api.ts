@@ -14,6 +14,7 @@ import { describeDecision, describeGated } from './request/peek.js'
 import { banKey, withGates } from './request/ban.js'
 import { missingOptionalMethods } from '../stores/store.js'
 import { createHook } from './request/hook.js'
+import { kSlots, slotKey } from './request/concurrency.js'
 import type { Hook } from './request/hook.js'
 import { ipIdentity } from './request/identity.js'
 import { encodePart, keyHead } from './request/keys.js'
@@ -104,17 +105,27 @@ export function createApi (scope: ApiScope): RateLimitApi {
     return keys
   }
 
+  /** The key of the concurrency slots `limit` keeps for the identity of `resolved`, if any. */
+  function slotKeys (limit: CompiledLimit, resolved: ResolvedBucket): string[] {
+    const key = slotKey(limit, resolved.kind.kind, resolved.identity)
+    return key === undefined ? [] : [key]
+  }
+
   async function requestKeys (request: FastifyRequest): Promise<string[]> {
+    // the buckets, and the concurrency slots of the same identities and the one the request holds
     const keys: string[] = []
     for (let a = request[kApplied]; a !== null; a = a.previous) {
-      keys.push(...keysOf(a, a.limit))
+      keys.push(...keysOf(a, a.limit), ...slotKeys(a.limit, a))
     }
-    if (keys.length > 0) return keys
-    // The limiter did not run on this request: work out what it would have counted.
-    const route = request.routeOptions
-    for (const limit of registry.find(route.url === undefined ? NOT_FOUND : routeLabel(route.method, route.url))) {
-      for (const resolved of await resolveBuckets(request, limit, options)) keys.push(...keysOf(resolved, limit))
+    const held = request[kSlots]
+    if (keys.length === 0) {
+      // The limiter did not run on this request: work out what it would have counted.
+      const route = request.routeOptions
+      for (const limit of registry.find(route.url === undefined ? NOT_FOUND : routeLabel(route.method, route.url))) {
+        for (const resolved of await resolveBuckets(request, limit, options)) keys.push(...keysOf(resolved, limit), ...slotKeys(limit, resolved))
+      }
     }
+    if (held !== null) keys.push(held.key)
     return keys
   }
 
@@ -122,7 +133,7 @@ export function createApi (scope: ApiScope): RateLimitApi {
    * The limits a selector names and, for each, the buckets of the identities it gives (a kind
    * whose rates a function decides: the buckets of every rate it returned lately).
    */
-  function selected (selector: ResetSelector, method: 'reset' | 'peek'): Array<{ limit: CompiledLimit, resolved: ResolvedBucket[] }> {
+  function selected (selector: ResetSelector, method: 'reset' | 'peek'): Array<{ limit: CompiledLimit, resolved: ResolvedBucket[], slots: string[] }> {
     if (selector === null || typeof selector !== 'object') {
       throw new errors.INVALID_SELECTOR(method, `expected a request or { route?, ip?, user?, key? }, received ${formatValue(selector)}`)
     }
@@ -141,25 +152,29 @@ export function createApi (scope: ApiScope): RateLimitApi {
     } else if (method === 'peek') {
       throw new errors.INVALID_SELECTOR(method, 'name the route (or group) to peek at')
     }
-    const found: Array<{ limit: CompiledLimit, resolved: ResolvedBucket[] }> = []
+    const found: Array<{ limit: CompiledLimit, resolved: ResolvedBucket[], slots: string[] }> = []
     for (const limit of limits) {
       const resolved: ResolvedBucket[] = []
+      const slots: string[] = []
       for (const [name, identity] of identities) {
+        const slot = slotKey(limit, name, identity)
+        if (slot !== undefined) slots.push(slot)
         const kind = limit[name]
         if (kind === undefined) continue
         if (kind.dynamic === undefined) resolved.push({ kind, identity })
         // rates a function decides: the buckets of every rate it returned lately
         else for (const known of kind.dynamic.known()) resolved.push({ kind: known, identity })
       }
-      found.push({ limit, resolved })
+      found.push({ limit, resolved, slots })
     }
     return found
   }
 
   function selectorKeys (selector: ResetSelector): string[] {
     const keys: string[] = []
-    for (const { limit, resolved } of selected(selector, 'reset')) {
+    for (const { limit, resolved, slots } of selected(selector, 'reset')) {
       for (const r of resolved) keys.push(...keysOf(r, limit))
+      keys.push(...slots)
     }
     return keys
   }

@@ -139,15 +139,22 @@ export class MemoryStore implements Store {
     return decision
   }
 
+  /** Forgets the bucket under `key`, or the concurrency slots held under it. */
   reset (key: string): void {
+    this.#slots.delete(key)
     const slot = this.#find(key, this.#hash(key))
     if (slot !== NONE) this.#remove(slot)
   }
 
+  /** Forgets every bucket and concurrency slot, or those whose key starts with `prefix`. */
   clear (prefix?: string): void {
     if (prefix === undefined || prefix === '') {
+      this.#slots.clear()
       this.#allocate(Math.min(this.maxKeys, FIRST_CAPACITY))
       return
+    }
+    for (const key of this.#slots.keys()) {
+      if (key.startsWith(prefix)) this.#slots.delete(key)
     }
     for (let slot = 0; slot < this.#used; slot++) {
       const key = this.#keys[slot]

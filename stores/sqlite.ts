@@ -304,16 +304,44 @@ export class SqliteStore<Batched extends boolean = false> implements Store {
     this.#events = events
   }
 
+  /** Forgets the bucket under `key`, or the concurrency slots (leases) held under it. */
   reset (key: string): void {
-    this.#run('reset', () => this.#delete.run(key))
+    this.#run('reset', () => {
+      this.#delete.run(key)
+      this.#leaseCleanup()?.key.run(key)
+    })
   }
 
+  /** Forgets every bucket and concurrency lease, or those whose key starts with `prefix`. */
   clear (prefix?: string): void {
     this.#run('clear', () => {
-      if (prefix === undefined || prefix === '') return this.#deleteAll.run()
+      const leases = this.#leaseCleanup()
+      if (prefix === undefined || prefix === '') {
+        leases?.all.run()
+        return this.#deleteAll.run()
+      }
+      leases?.prefix.run({ prefix })
       this.#deletePrefix ??= this.#db.prepare(`DELETE FROM ${TABLE} WHERE substr(key, 1, length(@prefix)) = @prefix`)
       return this.#deletePrefix.run({ prefix })
     })
+  }
+
+  #leaseDeletes: LeaseDeletes | undefined
+
+  /**
+   * The statements that drop leases for `reset` and `clear`, once the leases table exists (made
+   * by the first acquire of this or another process on the file); undefined before: no lease.
+   */
+  #leaseCleanup (): LeaseDeletes | undefined {
+    if (this.#leaseDeletes !== undefined) return this.#leaseDeletes
+    const table = `${TABLE}_leases`
+    if (this.#db.prepare('SELECT 1 FROM sqlite_master WHERE type = \'table\' AND name = ?').get(table) === undefined) return undefined
+    this.#leaseDeletes = {
+      key: this.#db.prepare(`DELETE FROM ${table} WHERE key = ?`),
+      all: this.#db.prepare(`DELETE FROM ${table}`),
+      prefix: this.#db.prepare(`DELETE FROM ${table} WHERE substr(key, 1, length(@prefix)) = @prefix`)
+    }
+    return this.#leaseDeletes
   }
 
   /** Deletes expired rows; runs on the cleanup timer. Returns how many were deleted. */
@@ -458,6 +486,13 @@ CREATE INDEX IF NOT EXISTS ${TABLE}_leases_expires_at ON ${TABLE}_leases (expire
 
 /** A ban state's bucket has no rate: `#load` only reads its key and algorithm. */
 const NO_PARAMS = { limit: 1, windowMs: 1, burst: 1 }
+
+/** The statements that drop concurrency leases (`reset`, `clear`). */
+interface LeaseDeletes {
+  readonly key: BetterSqlite3.Statement<[string]>
+  readonly all: BetterSqlite3.Statement<[]>
+  readonly prefix: BetterSqlite3.Statement<[{ prefix: string }]>
+}
 
 /** A driver error thrown by a write: the database failing, which fails a whole group commit. */
 class WriteError extends Error {

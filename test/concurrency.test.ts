@@ -1,4 +1,5 @@
 import t from 'tap'
+import type * as Tap from 'tap'
 import Fastify from 'fastify'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { request as httpRequest } from 'node:http'
@@ -8,7 +9,7 @@ import { join } from 'node:path'
 import { Registry } from 'prom-client'
 import limiter, { MemoryStore, SqliteStore } from '../index.js'
 import type { FastifyLimiterOptions, LimitContext, RateLimitDecision, Store } from '../index.js'
-import { thrown } from './helpers.js'
+import { Clock, thrown } from './helpers.js'
 import { tempDir } from './sqlite-helpers.js'
 
 /** A memory store that counts its acquires and releases. */
@@ -404,4 +405,171 @@ t.test('on SQLite a slot is a lease row, gone when the request ends', async (t) 
   const other = new SqliteStore({ path })
   t.teardown(() => other.close())
   t.match(other.acquire('fl:{GET%20/r:ip:127.0.0.1}:inflight', 1, 5000), { allowed: true, inFlight: 1 })
+})
+
+/** Memory and SQLite stores, each as a fresh one for a test. */
+const localStores: Array<[string, (t: Tap.Test) => Store]> = [
+  ['memory', () => new MemoryStore()],
+  ['SQLite', (t) => {
+    const store = new SqliteStore({ path: join(tempDir(t), 'slots.db') })
+    t.teardown(() => store.close())
+    return store
+  }]
+]
+
+for (const [name, make] of localStores) {
+  t.test(`${name}: clear() and reset() drop the slots of the identities they forget`, async (t) => {
+    const store = make(t)
+    const fastify = await app({ store })
+    t.teardown(() => fastify.close())
+    const held = gate()
+    const seen: FastifyRequest[] = []
+    fastify.get('/r', { config: { rateLimit: { ip: '100/min', concurrency: { ip: 1 } } } }, async (request) => {
+      seen.push(request)
+      return await held.handler(request)
+    })
+    const inFlight: Array<Promise<{ statusCode: number }>> = []
+    /** Holds the route's one slot (of 127.0.0.1) with a request that waits at the gate. */
+    async function hold (): Promise<void> {
+      let refused = 0
+      inFlight.push(fastify.inject('/r').then((res) => {
+        if (res.statusCode === 429) refused++
+        return res
+      }))
+      await until(() => held.entered === inFlight.length || refused > 0)
+      t.equal(refused, 0, 'it got the slot')
+      t.equal((await fastify.inject('/r')).statusCode, 429, 'the slot is held')
+    }
+    await hold()
+    await fastify.rateLimit.reset({ user: 'alice' })
+    t.equal((await fastify.inject('/r')).statusCode, 429, 'reset({ user }) leaves the slots kept per IP')
+    await fastify.rateLimit.clear()
+    await hold()
+    t.pass('clear() dropped the held slot')
+    await fastify.rateLimit.reset({ ip: '127.0.0.1' })
+    await hold()
+    t.pass('reset({ ip }) dropped it')
+    await fastify.rateLimit.reset(seen[seen.length - 1])
+    await hold()
+    t.pass('reset(request) dropped it')
+    held.open()
+    t.same((await Promise.all(inFlight)).map((r) => r.statusCode), [200, 200, 200, 200])
+    t.equal((await fastify.inject('/r')).statusCode, 200)
+  })
+
+  t.test(`${name}: clear(prefix) drops the slots under the prefix only`, async (t) => {
+    const store = make(t)
+    const acquire = store.acquire as NonNullable<Store['acquire']>
+    t.match(await acquire.call(store, 'a:{x}:inflight', 2, 5000), { allowed: true, inFlight: 1 })
+    t.match(await acquire.call(store, 'b:{x}:inflight', 2, 5000), { allowed: true, inFlight: 1 })
+    await store.clear('a:{')
+    t.match(await acquire.call(store, 'a:{x}:inflight', 2, 5000), { allowed: true, inFlight: 1 }, 'dropped')
+    t.match(await acquire.call(store, 'b:{x}:inflight', 2, 5000), { allowed: true, inFlight: 2 }, 'kept')
+    await store.reset('b:{x}:inflight')
+    t.match(await acquire.call(store, 'b:{x}:inflight', 2, 5000), { allowed: true, inFlight: 1 }, 'reset(key) drops them')
+    await store.clear()
+    t.match(await acquire.call(store, 'a:{x}:inflight', 1, 5000), { allowed: true, inFlight: 1 }, 'clear() drops all')
+  })
+}
+
+t.test('SQLite: reset and clear before any lease table exists, and from another connection', async (t) => {
+  const path = join(tempDir(t), 'slots.db')
+  const first = new SqliteStore({ path })
+  t.teardown(() => first.close())
+  first.reset('fl:{x}:inflight')
+  first.clear('fl:{')
+  first.clear()
+  const other = new SqliteStore({ path })
+  t.teardown(() => other.close())
+  t.match(other.acquire('fl:{x}:inflight', 1, 5000), { allowed: true })
+  // the table another connection made: this one finds it now
+  first.clear('fl:{')
+  t.match(other.acquire('fl:{x}:inflight', 1, 5000), { allowed: true, inFlight: 1 })
+})
+
+t.test('a slot is released exactly once for a request the rates refuse, a 503, and a 429 whose builder throws', async (t) => {
+  class FailingRates extends CountingStore {
+    override consume (): never {
+      throw new Error('rates down')
+    }
+  }
+  const cases = [
+    ['refused by its rate after taking a slot', new CountingStore(), {}, 429, 2],
+    // the rates' store threw at once: the breaker opened, so the second request asks the store for nothing
+    ['a 503: the rates\' store failed (onStoreError deny)', new FailingRates(), { onStoreError: 'deny' }, 503, 1],
+    ['a 429 whose errorResponseBuilder throws', new CountingStore(), { errorResponseBuilder: () => { throw new Error('builder broke') } }, 500, 2]
+  ] as const
+  for (const [name, store, options, status, taken] of cases) {
+    const fastify = await app({ store, ...options })
+    fastify.get('/r', { config: { rateLimit: { ip: '1/min', concurrency: { ip: 1 } } } }, async () => 'ok')
+    const codes = [(await fastify.inject('/r')).statusCode, (await fastify.inject('/r')).statusCode]
+    t.equal(codes[1], status, name)
+    // every slot taken was released, each once (the tokens differ)
+    t.equal(store.acquired, taken, name)
+    t.same(store.released.length, taken, name)
+    t.equal(new Set(store.released).size, taken, name)
+    t.equal((await fastify.inject('/r')).statusCode, status, `${name}: the slot is free again`)
+    await fastify.close()
+  }
+})
+
+t.test('failed releases are each counted, and logged at most once a second', async (t) => {
+  const lines: Array<Record<string, any>> = []
+  const logger = { level: 'error', stream: { write: (line: string) => { lines.push(JSON.parse(line)) } } }
+  class BadRelease extends MemoryStore {
+    override release (): void { throw new Error('release failure') }
+  }
+  const clock = new Clock()
+  const fastify = await app({ store: new BadRelease(), clock: clock.read }, { logger })
+  t.teardown(() => fastify.close())
+  fastify.get('/r', { config: { rateLimit: { ip: '100/min', concurrency: { ip: 10 } } } }, async () => 'ok')
+  t.same([(await fastify.inject('/r')).statusCode, (await fastify.inject('/r')).statusCode, (await fastify.inject('/r')).statusCode], [200, 200, 200])
+  t.equal((await fastify.rateLimit.stats()).storeErrors, 3)
+  t.same(lines.map((l) => [l.err.message, l.suppressed]), [['release failure', 0]])
+  clock.advance(1000)
+  t.equal((await fastify.inject('/r')).statusCode, 200)
+  t.same(lines.map((l) => [l.err.message, l.suppressed]), [['release failure', 0], ['release failure', 2]], 'a second later: logged, with the count not logged')
+})
+
+t.test('a client that aborts while its slot is being taken does not keep the slot', async (t) => {
+  // acquire answers when the test says so, after the client went away
+  const memory = new CountingStore()
+  const store = {
+    acquired: () => memory.acquired,
+    released: memory.released,
+    answer: () => {},
+    consume: (buckets, cost, now) => memory.consume(buckets, cost, now),
+    reset: (key) => memory.reset(key),
+    clear: (prefix) => memory.clear(prefix),
+    stats: () => memory.stats(),
+    close: () => memory.close(),
+    acquire: async (key, limit, leaseMs, now) => {
+      await new Promise<void>((resolve) => { store.answer = resolve })
+      return memory.acquire(key, limit, leaseMs, now)
+    },
+    release: (key, token) => memory.release(key, token)
+  } satisfies Store & Record<string, unknown>
+  // long enough for the test to answer the acquire (were it to time out, the late grant would be
+  // given back too); the guard's deadline timer keeps the process up for that long at the end
+  const fastify = await app({ store, storeTimeoutMs: 2_000 })
+  t.teardown(() => fastify.close())
+  let entered = 0
+  let aborts = 0
+  fastify.get('/r', { config: { rateLimit: { ip: '100/min', concurrency: { ip: 1 } } }, onRequestAbort: (_request, done) => { aborts++; done() } }, async () => {
+    entered++
+    return 'ok'
+  })
+  await fastify.listen({ port: 0, host: '127.0.0.1' })
+  const aborted = send(fastify, '/r')
+  const answer = store.answer
+  await until(() => store.answer !== answer)
+  aborted.destroy()
+  await new Promise((resolve) => aborted.on('close', resolve))
+  // the server sees the abort before the slot is granted (its onRequestAbort finds none to release)
+  await until(() => aborts === 1)
+  store.answer()
+  await until(() => store.acquired() === 1)
+  await until(() => store.released.length === 1)
+  t.equal(entered, 0, 'dropped: its handler never ran')
+  t.equal((await fastify.rateLimit.stats()).allowed, 0, 'nor was it charged')
 })

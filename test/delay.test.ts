@@ -8,7 +8,7 @@ import { request as httpRequest } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { Registry } from 'prom-client'
-import limiter from '../index.js'
+import limiter, { MemoryStore } from '../index.js'
 import type { FastifyLimiterOptions } from '../index.js'
 import { thrown } from './helpers.js'
 
@@ -237,6 +237,76 @@ t.test('a waiting request whose second decision fails follows onStoreError and l
   t.equal(first.body, '', 'without a decision')
   t.equal((await behind).statusCode, 429, 'then the one behind it was decided: 200 ms more to wait after about 200 ms waited is past maxMs')
   t.match(await fastify.rateLimit.stats(), { degraded: 1, storeErrors: 1, delayed: 0 })
+})
+
+/** A memory store that counts the concurrency slots it holds. */
+class SlotCounter extends MemoryStore {
+  held = 0
+  taken = 0
+  /** Set to refuse every slot, as when other app servers hold them all. */
+  full = false
+  override acquire (key: string, limit: number, leaseMs?: number, now?: number) {
+    if (this.full) return { allowed: false, inFlight: limit, token: '' }
+    const grant = super.acquire(key, limit, leaseMs, now)
+    if (grant.allowed) {
+      this.held++
+      this.taken++
+    }
+    return grant
+  }
+
+  override release (key: string, token: string): void {
+    this.held--
+    super.release(key, token)
+  }
+}
+
+t.test('a waiting request holds no concurrency slot: it gives it back to wait and takes one again after', async (t) => {
+  // read 1: request 1 passes; read 2: request 2 is denied (200 ms to wait), then the clock moves;
+  // read 3: request 3 takes a slot, finds request 2 waiting and queues behind it; read 4: request
+  // 2 passes; read 5: request 3 is denied in that window, then the clock moves; read 6: it passes
+  const clock = steppedClock((read) => read === 2 || read === 5 ? 200 : 0)
+  const store = new SlotCounter()
+  const fastify = await app({ store, clock: clock.read, delay: { maxMs: 1000 } })
+  t.teardown(() => fastify.close())
+  fastify.get('/r', { config: { rateLimit: { ...RATE, concurrency: { ip: 2 } } } }, handler)
+  t.equal((await fastify.inject('/r')).statusCode, 200)
+  t.equal(store.held, 0)
+  const second = fastify.inject('/r')
+  await new Promise((resolve) => setImmediate(resolve))
+  const third = fastify.inject('/r')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(clock.reads, 3, 'both wait')
+  t.equal(store.held, 0, 'waiting requests hold no slot')
+  const answers = await Promise.all([second, third])
+  t.same(answers.map((a) => a.statusCode), [200, 200])
+  t.same(answers.map((a) => a.json().delayedMs), [200, 200])
+  t.equal(store.held, 0, 'every slot given back once')
+  // a slot each time a request is decided: request 1 once, 2 twice (arrival, after its wait),
+  // 3 three times (arrival, when request 2 left the line, after its own wait)
+  t.equal(store.taken, 6, 'requests 2 and 3 took a slot again each time they were decided')
+})
+
+t.test('a request whose slots are full after waiting gets the concurrency 429 and lets the next one on', async (t) => {
+  // read 1: request 1 passes; read 2: request 2 is denied and waits; read 3: request 3 queues
+  // behind it; then another app server takes every slot (the store refuses), and request 2,
+  // decided again, gets the concurrency 429; request 3, next in line, too
+  const clock = steppedClock((read) => read === 2 ? 200 : 0)
+  const store = new SlotCounter()
+  const fastify = await app({ store, clock: clock.read, delay: { maxMs: 1000 } })
+  t.teardown(() => fastify.close())
+  fastify.get('/r', { config: { rateLimit: { ...RATE, concurrency: { ip: 1 } } } }, handler)
+  t.equal((await fastify.inject('/r')).statusCode, 200)
+  const second = fastify.inject('/r')
+  await new Promise((resolve) => setImmediate(resolve))
+  const third = fastify.inject('/r')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(clock.reads, 3, 'both wait')
+  store.full = true
+  const answers = await Promise.all([second, third])
+  t.same(answers.map((a) => [a.statusCode, a.headers['retry-after']]), [[429, '1'], [429, '1']], 'the concurrency 429')
+  t.equal(store.held, 0)
+  t.match(await fastify.rateLimit.stats(), { concurrencyDenied: 2, delayed: 0 })
 })
 
 t.test('the OpenAPI document says which routes wait', async (t) => {

@@ -90,12 +90,13 @@ export interface Store {
    * @param now epoch ms to decide at; when omitted the store uses its own clock
    */
   consume (buckets: readonly StoreBucket[], cost: number, now?: number): StoreDecision | Promise<StoreDecision>
-  /** Forget one bucket. */
+  /** Forget one bucket, or the concurrency slots held under `key` (a store with `acquire`). */
   reset (key: string): void | Promise<void>
   /**
    * Forget every bucket whose key starts with `prefix` (the plugin passes its own key prefix,
    * `'<keyPrefix>:{'`, or `'{'` for an empty one, so that apps sharing a store clear only their
-   * own buckets); every bucket this store holds when `prefix` is omitted or `''`.
+   * own buckets); every bucket this store holds when `prefix` is omitted or `''`. A store with
+   * `acquire` forgets the concurrency slots under those keys too.
    */
   clear (prefix?: string): void | Promise<void>
   stats (): StoreStats | Promise<StoreStats>

@@ -203,7 +203,7 @@ export class DelayQueue {
  * Whether the client went away: the request aborted or destroyed by an error, or the response
  * closed before it was sent (a request stream merely read to its end is not that).
  */
-function gone (attempt: Delayable): boolean {
+export function gone (attempt: Pick<Delayable, 'request' | 'reply'>): boolean {
   const { raw } = attempt.request
   const response = attempt.reply.raw
   return raw.aborted || raw.errored != null || (response.destroyed && !response.writableFinished)

@@ -13,7 +13,7 @@ import type { Runtime } from './runtime.js'
 import type { CallTarget } from './guard.js'
 import { DelayQueue } from './delay.js'
 import type { Delayable, Waiter } from './delay.js'
-import { Slots } from './concurrency.js'
+import { Slots, releaseSlots } from './concurrency.js'
 import { settleOnResponse } from './count.js'
 import type { SlotAttempt } from './concurrency.js'
 import { Bans, UNCHECKED, rateIndex, withGates } from './ban.js'
@@ -101,7 +101,7 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
   const { store, exempt, clock } = options
   const delays = new DelayQueue((attempt) => start(attempt as Attempt), clock, report)
   runtime.closing.push(() => delays.close())
-  const slots = new Slots(options, report, guard.fallback, notify)
+  const slots = new Slots({ options, report, guard, notify, answered: (attempt) => delays.leave(attempt as Attempt) })
   const bans = new Bans(runtime, (attempt, decision, blocked) => deny(attempt as Attempt, decision, blocked))
   const answers: Answers = {
     answered (attempt, d) {
@@ -125,7 +125,10 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
     const rate = bucket.kind.rates[index]
     const blocked = !d.allowed && !limit.dryRun
     // delay: a short wait instead of the 429, decided again later
-    if (blocked && limit.delay !== undefined && attempt.ban === UNCHECKED && delays.wait(attempt, d.retryAfterMs)) return
+    if (blocked && limit.delay !== undefined && attempt.ban === UNCHECKED && delays.wait(attempt, d.retryAfterMs)) {
+      unslot(attempt)
+      return
+    }
     if (blocked && attempt.cacheKey !== undefined) {
       (denials as NonNullable<typeof denials>).set(attempt.cacheKey, attempt.cost, d, attempt.now)
     }
@@ -459,8 +462,22 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
 
   function proceed (attempt: Attempt): void {
     // delay: behind the waiting requests of the same identity, in arrival order
-    if (attempt.waiter === undefined && attempt.limit.delay !== undefined && delays.behind(attempt)) return
+    if (attempt.waiter === undefined && attempt.limit.delay !== undefined && delays.behind(attempt)) {
+      unslot(attempt)
+      return
+    }
     consume(attempt)
+  }
+
+  /**
+   * A request that starts waiting (`delay`) gives back its concurrency slot and takes one again
+   * when it is decided again (see start): a waiting request is not in flight, and holding a
+   * slot while it waits would starve its own client's slots.
+   */
+  function unslot (attempt: Attempt): void {
+    if (!attempt.slotted) return
+    attempt.slotted = false
+    releaseSlots(attempt.request, runtime)
   }
 
   return function rateLimitHook (request, reply, done) {
