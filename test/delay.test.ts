@@ -177,7 +177,10 @@ t.test('delay options are checked at registration', async (t) => {
 t.test('without a clock, delayedMs is measured on the monotonic clock', async (t) => {
   const fastify = await app({ delay: { maxMs: 5000 } })
   t.teardown(() => fastify.close())
-  fastify.get('/r', { config: { rateLimit: { ip: { limit: 1, windowMs: 100 }, algorithm: 'fixed-window' } } }, handler)
+  // a sliding log has no window boundary the two requests could fall on either side of (a fixed
+  // window of 100 ms let both pass on a busy machine): the second waits up to 500 ms, unless the
+  // machine stalls longer than that between two requests sent in the same turn
+  fastify.get('/r', { config: { rateLimit: { ip: { limit: 1, windowMs: 500 }, algorithm: 'sliding-log' } } }, handler)
   const answers = await Promise.all([fastify.inject('/r'), fastify.inject('/r')])
   t.same(answers.map((a) => a.statusCode), [200, 200])
   const waited = answers.map((a) => a.json().delayedMs).filter((ms) => ms !== undefined)
