@@ -27,8 +27,12 @@ import { banGateAlgorithm, banStrikeLua } from '../algorithms/ban.js'
  * window); `ARGV = per request: cost, now | '', its number of keys, then per key: algorithm code,
  * limit, windowMs, burst`. For each request the script decides every window and, when all allow, keeps
  * their new states; each key is written once, at the end (with `PXAT` from the algorithm's ttl). It returns, as integers,
- * `allowed, limit, remaining, resetMs, retryAfterMs, index, now` per request, then the 1-based
- * KEYS indices of damaged values (not a state this store wrote), which it read as empty and deleted.
+ * the server's time (epoch ms), then per request `index * 2 + allowed` (the deciding bucket's
+ * 0-based index), `remaining, resetMs, retryAfterMs`, then the 1-based KEYS indices of damaged
+ * values (not a state this store wrote), which it read as empty and deleted. (The caller knows
+ * each bucket's limit and each request's injected time; the fewer integers, the less ioredis
+ * parses.) The peek driver replies as the consume driver did before that: seven integers per
+ * request, `allowed, limit, remaining, resetMs, retryAfterMs, index, now`.
  */
 
 const prelude = `
@@ -101,7 +105,8 @@ local out, damaged = {}, {}
 -- requests in one turn costs one GET and one SET, not one of each per request (measured: the
 -- SET inside the script was a third of its time per request)
 local known, expiry, written = {}, {}, {}
-local k, a, o = 0, 1, 0
+out[1] = serverNow
+local k, a, o = 0, 1, 1
 -- one request after another, exactly as separate calls would decide them: a request sees the
 -- states the requests before it in the batch wrote
 while a <= #ARGV do
@@ -162,11 +167,12 @@ while a <= #ARGV do
       end
     end
   end
+  -- the deciding bucket's index and whether it allowed, in one integer; the caller knows the
+  -- bucket's limit and the request's injected time (the reply's first integer is the server's)
   local flag = 0
   if bAllowed then flag = 1 end
-  out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5], out[o + 6], out[o + 7] =
-    flag, bLimit, bRemaining, bReset, bRetry, best - 1, now
-  o = o + 7
+  out[o + 1], out[o + 2], out[o + 3], out[o + 4] = (best - 1) * 2 + flag, bRemaining, bReset, bRetry
+  o = o + 4
   k = k + n
   a = a + 3 + 4 * n
 end

@@ -73,7 +73,9 @@ function decideBy (client: Redis, script: RedisScript, prefix: string): Decide {
     const args = buckets.flatMap(({ algorithm, params }) => [algorithm.code, params.limit, params.windowMs, params.burst])
     // one request in the scripts' batch layout: cost, now, its number of keys, then per key the rate
     const r = await client.call('eval', script.lua, keys.length, ...keys, cost, now, keys.length, ...args) as number[]
-    return { allowed: r[0] === 1, limit: r[1], remaining: r[2], resetMs: r[3], retryAfterMs: r[4], index: r[5], now: r[6] }
+    // the reply: the server's time, then `index * 2 + allowed, remaining, resetMs, retryAfterMs`
+    const index = r[1] >> 1
+    return { allowed: (r[1] & 1) === 1, limit: buckets[index].params.limit, remaining: r[2], resetMs: r[3], retryAfterMs: r[4], index, now }
   }
 }
 
