@@ -31,8 +31,8 @@ import { banGateAlgorithm, banStrikeLua } from '../algorithms/ban.js'
  * 0-based index), `remaining, resetMs, retryAfterMs`, then the 1-based KEYS indices of damaged
  * values (not a state this store wrote), which it read as empty and deleted. (The caller knows
  * each bucket's limit and each request's injected time; the fewer integers, the less ioredis
- * parses.) The peek driver replies as the consume driver did before that: seven integers per
- * request, `allowed, limit, remaining, resetMs, retryAfterMs, index, now`.
+ * parses.) The peek driver, for one request, replies seven integers: `allowed, limit,
+ * remaining, resetMs, retryAfterMs, index, now`.
  */
 
 const prelude = `
@@ -80,6 +80,16 @@ local function moreRestrictive (allowed, remaining, retry, bAllowed, bRemaining,
   if allowed ~= bAllowed then return not allowed end
   if not allowed then return retry > bRetry end
   return remaining < bRemaining
+end
+
+-- the state a key holds at now: nil for none, an expired one or a damaged one (decode gives nil:
+-- it reads as an empty bucket, as in the consume driver); then whether the key held a value
+local function liveState (key, now)
+  local raw = redis.call('GET', key)
+  if not raw then return nil, false end
+  local e, v = decode(raw)
+  if e ~= nil and e > now then return v, true end
+  return nil, true
 end
 
 local function clockNow ()
@@ -261,19 +271,13 @@ local lag = 0
 if serverNow > now then lag = serverNow - now end
 for i = 1, #KEYS do
   local a = 3 + (i - 1) * 4
-  local raw = redis.call('GET', KEYS[i])
-  local s = nil
-  if raw then
-    -- a damaged value (decode gives nil) reads as an empty bucket, as in the consume driver
-    local e, v = decode(raw)
-    if e ~= nil and e > now then s = v end
-  end
+  local s, held = liveState(KEYS[i], now)
   local p = { limit = tonumber(ARGV[a + 1]), windowMs = tonumber(ARGV[a + 2]), burst = tonumber(ARGV[a + 3]) }
   local state, ttl = refunds[ARGV[a]](s, now, cost, p)
   if state then
     local e = now + ttl
     redis.call('SET', KEYS[i], encode(e, state), 'PXAT', num(e + 2 * lag))
-  elseif raw then
+  elseif held then
     -- an empty bucket is no state
     redis.call('DEL', KEYS[i])
   end
@@ -282,8 +286,9 @@ return now
 `
 
 /**
- * The peek driver: the consume driver's decision, with nothing written. Same `KEYS`, `ARGV`
- * and reply as the consume driver.
+ * The peek driver: the consume driver's decision, with nothing written. The same `KEYS` and
+ * `ARGV` as the consume driver; the reply is seven integers, `allowed, limit, remaining,
+ * resetMs, retryAfterMs, index, now`.
  */
 const peekDriver = `
 local cost = tonumber(ARGV[1])
@@ -293,13 +298,7 @@ local best, bAllowed, bLimit, bRemaining, bReset, bRetry
 for i = 1, #KEYS do
   local a = 3 + (i - 1) * 4
   local limit = tonumber(ARGV[a + 1])
-  local raw = redis.call('GET', KEYS[i])
-  local s = nil
-  if raw then
-    -- a damaged value (decode gives nil) reads as an empty bucket, as in the consume driver
-    local e, v = decode(raw)
-    if e ~= nil and e > now then s = v end
-  end
+  local s = liveState(KEYS[i], now)
   local p = { limit = limit, windowMs = tonumber(ARGV[a + 2]), burst = tonumber(ARGV[a + 3]) }
   local allowed, remaining, resetMs, retry = steps[ARGV[a]](s, now, cost, p)
   if best == nil or moreRestrictive(allowed, remaining, retry, bAllowed, bRemaining, bRetry) then
