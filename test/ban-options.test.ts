@@ -8,7 +8,7 @@ import client from 'prom-client'
 import limiter, { MemoryStore } from '../index.js'
 import type { FastifyLimiterOptions, LimitContext, Store } from '../index.js'
 import type { BanStrike } from '../stores/store.js'
-import { build } from './helpers.js'
+import { build, requiredOnlyStore } from './helpers.js'
 
 const ok = async () => ({ ok: true })
 
@@ -68,15 +68,7 @@ t.test('bad plugin ban options are FST_LIMITER_INVALID_OPTION naming the option'
 })
 
 t.test('a store without strike() is refused by a limit with a ban, and only then', async (t) => {
-  const memory = new MemoryStore()
-  t.teardown(() => memory.close())
-  const store: Store = {
-    consume: (buckets, cost, now) => memory.consume(buckets, cost, now),
-    reset: (key) => memory.reset(key),
-    clear: (prefix) => memory.clear(prefix),
-    stats: () => memory.stats(),
-    close: () => {}
-  }
+  const store = requiredOnlyStore(t)
   const app = Fastify()
   t.teardown(() => app.close())
   await app.register(limiter, { store })

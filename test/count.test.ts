@@ -11,7 +11,7 @@ import { MemoryStore } from '../stores/memory.js'
 import { RedisStore } from '../stores/redis.js'
 import { SqliteStore } from '../stores/sqlite.js'
 import type { FastifyLimiterOptions, Store } from '../index.js'
-import { build, hit } from './helpers.js'
+import { build, hit, requiredOnlyStore } from './helpers.js'
 import { tempDir } from './sqlite-helpers.js'
 import { connect, redisAvailable, startRedis } from './redis/server.js'
 
@@ -118,15 +118,7 @@ t.test('an uncountable request (a cost that cannot be computed) stays charged', 
 })
 
 t.test('a store without refund() cannot take a count other than all', async (t) => {
-  const memory = new MemoryStore()
-  t.teardown(() => memory.close())
-  const store: Store = {
-    consume: (b, c, n) => memory.consume(b, c, n),
-    reset: (k) => memory.reset(k),
-    clear: (p) => memory.clear(p),
-    stats: () => memory.stats(),
-    close: () => {}
-  }
+  const store = requiredOnlyStore(t)
   await t.rejects(build({ store, count: 'failed' }), { code: 'FST_LIMITER_STORE_LACKS_METHOD', message: /fastify-limiter option: count 'failed' needs the store method refund\(\)/ })
   const { app } = await build({ store })
   t.throws(() => app.get('/r', { config: { rateLimit: { ip: '1/min', count: () => true } } }, async () => 'ok'), {
@@ -139,16 +131,9 @@ t.test('a store without refund() cannot take a count other than all', async (t) 
 
 t.test('a refund that fails is logged once and never fails the response; the request stays counted', async (t) => {
   for (const how of ['throws', 'rejects'] as const) {
-    const memory = new MemoryStore()
-    t.teardown(() => memory.close())
-    const store: Store = {
-      consume: (b, c, n) => memory.consume(b, c, n),
-      reset: (k) => memory.reset(k),
-      clear: (p) => memory.clear(p),
-      stats: () => memory.stats(),
-      close: () => {},
+    const store = requiredOnlyStore(t, {
       refund: how === 'throws' ? () => { throw new Error('refund down') } : async () => { throw new Error('refund down') }
-    }
+    })
     const logs: string[] = []
     const { app } = await build({ store, algorithm: 'fixed-window', count: 'failed' }, { logger: { level: 'warn', stream: { write: (line: string) => { logs.push(line) } } } })
     app.get('/r', { config: { rateLimit: '2/min' } }, async () => 'ok')

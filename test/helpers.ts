@@ -2,6 +2,8 @@ import Fastify from 'fastify'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import limiter from '../index.js'
 import type { FastifyLimiterOptions } from '../index.js'
+import { MemoryStore } from '../stores/memory.js'
+import type { Store } from '../stores/store.js'
 
 /** A clock the tests move by hand: no sleeps anywhere. */
 export class Clock {
@@ -55,4 +57,21 @@ export function thrown (fn: () => unknown): (Error & { code?: string }) | undefi
  */
 export function childArgs (...args: string[]): string[] {
   return [...process.execArgv, ...args]
+}
+
+/**
+ * A store with only the required methods (as a custom store written before the optional ones),
+ * deciding on a real MemoryStore; `extra` adds methods. Closed with the test.
+ */
+export function requiredOnlyStore (t: { teardown: (fn: () => void) => void }, extra: Partial<Store> = {}): Store {
+  const memory = new MemoryStore()
+  t.teardown(() => memory.close())
+  return {
+    consume: (buckets, cost, now) => memory.consume(buckets, cost, now),
+    reset: (key) => memory.reset(key),
+    clear: (prefix) => memory.clear(prefix),
+    stats: () => memory.stats(),
+    close: () => {},
+    ...extra
+  }
 }

@@ -6,11 +6,10 @@ import { join } from 'node:path'
 import Fastify from 'fastify'
 import type { FastifyInstance } from 'fastify'
 import limiter from '../index.js'
-import { MemoryStore } from '../stores/memory.js'
 import { RedisStore } from '../stores/redis.js'
 import { SqliteStore } from '../stores/sqlite.js'
-import type { FastifyLimiterOptions, Store } from '../index.js'
-import { build } from './helpers.js'
+import type { FastifyLimiterOptions } from '../index.js'
+import { build, requiredOnlyStore } from './helpers.js'
 import { tempDir } from './sqlite-helpers.js'
 import { connect, redisAvailable, startRedis } from './redis/server.js'
 
@@ -104,15 +103,7 @@ t.test('peek errors are coded', async (t) => {
   await t.rejects(app.rateLimit.peek({ route: 'GET /nope', ip: '127.0.0.1' }), { code: 'FST_LIMITER_UNKNOWN_ROUTE', message: /^fastify\.rateLimit\.peek: no rate-limited route or group 'GET \/nope'/ })
   await t.rejects(app.rateLimit.peek({ route: 'GET /r' }), { code: 'FST_LIMITER_INVALID_SELECTOR', message: /name at least one of ip, user or key/ })
   await t.rejects(app.rateLimit.peek({ route: 'GET /r', ip: '' }), { message: /^fastify\.rateLimit\.peek: ip must be a non-empty string/ })
-  const memory = new MemoryStore()
-  t.teardown(() => memory.close())
-  const store: Store = {
-    consume: (b, c, n) => memory.consume(b, c, n),
-    reset: (k) => memory.reset(k),
-    clear: (p) => memory.clear(p),
-    stats: () => memory.stats(),
-    close: () => {}
-  }
+  const store = requiredOnlyStore(t)
   const old = await build({ store })
   old.app.get('/r', { config: { rateLimit: '1/min' } }, async () => 'ok')
   await t.rejects(old.app.rateLimit.peek({ route: 'GET /r', ip: '127.0.0.1' }), { code: 'FST_LIMITER_STORE_LACKS_METHOD', message: /fastify\.rateLimit\.peek\(\): peek\(\) needs the store method peek\(\)/ })
