@@ -11,7 +11,7 @@ import type { Algorithm, AlgorithmParams, AlgorithmResult, BanRule, RefundResult
  *   the denial and starts a ban at the `after`-th one within one window of the rate that denied.
  *
  * Every field is an integer and every step uses `floor` only, so the Lua twins (`banGateLua`,
- * `banStrikeLua`) decide bit for bit as these functions (test/redis/ban-agreement.test.ts).
+ * `banStrikeLua`) decide bit for bit as these functions (test/stores/redis/ban-agreement.test.ts).
  */
 
 /** The ban state of one identity on one route (or group). */

@@ -7,7 +7,7 @@ import Fastify from 'fastify'
 import { Redis } from 'ioredis'
 import limiter, { RedisStore, algorithmNames, algorithms } from '../index.js'
 import type { AlgorithmName, FastifyLimiterOptions, StoreBucket } from '../index.js'
-import { startRedis } from '../test/redis/server.js'
+import { startRedis } from '../test/support/redis.js'
 
 const KEYS = 10_000
 const teardowns: Array<() => unknown> = []

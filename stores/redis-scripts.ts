@@ -13,7 +13,7 @@ import { banGateAlgorithm, banStrikeLua } from '../algorithms/ban.js'
  * operations: Lua numbers are IEEE doubles like JavaScript's, `math.floor`, `math.ceil` and
  * `/` round alike, and `math.fmod` is JavaScript's `%` (Lua's own `%` is `a - floor(a/b)*b`,
  * which is not exact near 2^53). So a twin decides bit for bit as its TypeScript original;
- * test/redis/agreement.test.ts checks it on random traffic, and test/redis/lua-mutants.test.ts
+ * test/stores/redis/agreement.test.ts checks it on random traffic, and test/stores/redis/lua-mutants.test.ts
  * that this check catches a broken twin.
  *
  * State is kept as one string per key: its expiry (epoch ms), a comma, then the state in its

@@ -3,7 +3,7 @@
  * `(state | undefined, now, cost, params)` on integer milliseconds: nothing here reads a
  * clock, a store or a request. The memory and SQLite stores call these functions; the
  * Redis store runs their Lua twins, kept in the same file as each function, and
- * test/redis/agreement.test.ts proves they agree.
+ * test/stores/redis/agreement.test.ts proves they agree.
  */
 
 /** The six algorithm names accepted by the `algorithm` option. */

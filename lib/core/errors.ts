@@ -4,7 +4,7 @@ type Cause = { cause: unknown }
 
 /**
  * Every error the plugin throws, created once. Tests assert on `code`; the README's error
- * table is checked against this registry by test/errors.test.ts. Registration errors are
+ * table is checked against this registry by test/plugin/errors.test.ts. Registration errors are
  * TypeErrors (a bad option or route config); request-time errors are 500s that reach
  * Fastify's error handler with the original error as `cause`.
  */

@@ -1,8 +1,8 @@
 import t from 'tap'
 import fc from 'fast-check'
 import { gcraAlgorithm, leakyBucketAlgorithm, tokenBucketAlgorithm } from '../../algorithms/index.js'
-import { expect, extremeParamsArb, paramsArb, replay, scenarioArb } from './helpers.js'
-import type { Scenario } from './helpers.js'
+import { expect, extremeParamsArb, paramsArb, replay, scenarioArb } from '../support/algorithms.js'
+import type { Scenario } from '../support/algorithms.js'
 
 // Three states, three sets of arithmetic, one bucket: with the same rate and burst they must
 // agree on every field of every decision, and on how long the state must be kept.

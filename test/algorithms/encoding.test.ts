@@ -2,10 +2,10 @@ import t from 'tap'
 import fc from 'fast-check'
 import { algorithmNames, algorithms } from '../../algorithms/index.js'
 import { decodeState, encodeState } from '../../algorithms/encoding.js'
-import { expect, extremeParamsArb, paramsArb, replay, scenarioArb } from './helpers.js'
+import { expect, extremeParamsArb, paramsArb, replay, scenarioArb } from '../support/algorithms.js'
 
 // The text form of a state, which the SQLite store writes and the Lua twins read and write
-// (test/redis/agreement.test.ts checks that Redis holds the same text).
+// (test/stores/redis/agreement.test.ts checks that Redis holds the same text).
 
 for (const name of algorithmNames) {
   const algorithm = algorithms[name]

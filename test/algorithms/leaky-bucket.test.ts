@@ -1,5 +1,5 @@
 import t from 'tap'
 import { leakyBucketAlgorithm } from '../../algorithms/index.js'
-import { testBucketProperties } from './helpers.js'
+import { testBucketProperties } from '../support/algorithms.js'
 
 testBucketProperties(t, leakyBucketAlgorithm)

@@ -8,8 +8,8 @@ import type { Algorithm } from '../../algorithms/index.js'
 import {
   anyIntervalAtMostL, burstPlusRefill, decidesBy, matchesBucketReference, neverOverLimit, remainingIsExact,
   resetIsExact, retryIsExact, slidingWindowFits
-} from './helpers.js'
-import { refundIsWellFormed, refundNeverBelowEmpty, refundUndoesConsume } from './refunds.js'
+} from '../support/algorithms.js'
+import { refundIsWellFormed, refundNeverBelowEmpty, refundUndoesConsume } from '../support/refunds.js'
 
 // Mutation tests: the real source of an algorithm with one deliberate bug, run through the
 // same property the real one passes. Each property must catch its mutant, or it proves nothing.
@@ -18,7 +18,7 @@ const algorithmsDir = fileURLToPath(new URL('../../algorithms/', import.meta.url
 const scratch = mkdtempSync(join(tmpdir(), 'fastify-limiter-mutants-'))
 t.teardown(() => rmSync(scratch, { recursive: true, force: true }))
 
-/** The Lua twin in an algorithm's file, which test/redis/lua-mutants.test.ts mutates. */
+/** The Lua twin in an algorithm's file, which test/stores/redis/lua-mutants.test.ts mutates. */
 const twin = /(\nconst lua = `[^`]*`\n)/
 
 /**

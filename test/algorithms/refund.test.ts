@@ -1,8 +1,8 @@
 import t from 'tap'
 import fc from 'fast-check'
 import { algorithmNames, algorithms } from '../../algorithms/index.js'
-import { extremeParamsArb, paramsArb, scenarioArb } from './helpers.js'
-import { refundProperties } from './refunds.js'
+import { extremeParamsArb, paramsArb, scenarioArb } from '../support/algorithms.js'
+import { refundProperties } from '../support/refunds.js'
 
 // The refunds of every algorithm (the `count` option gives back the charge of a request that
 // should not count): on ordinary traffic, on clocks that sometimes go backwards, and at the

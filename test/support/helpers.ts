@@ -1,0 +1,77 @@
+import Fastify from 'fastify'
+import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import limiter from '../../index.js'
+import type { FastifyLimiterOptions } from '../../index.js'
+import { MemoryStore } from '../../stores/memory.js'
+import type { Store } from '../../stores/store.js'
+
+/** A clock the tests move by hand: no sleeps anywhere. */
+export class Clock {
+  // A fixed instant 20 s into a minute, so window boundaries are predictable.
+  now = 1_700_000_000_000
+  readonly read = (): number => this.now
+  advance (ms: number): void {
+    this.now += ms
+  }
+}
+
+export interface Built {
+  app: FastifyInstance
+  clock: Clock
+}
+
+/** A Fastify app with the limiter registered on an injected clock. */
+export async function build (
+  options: FastifyLimiterOptions = {},
+  server: FastifyServerOptions = {}
+): Promise<Built> {
+  const clock = new Clock()
+  const app = Fastify(server)
+  await app.register(limiter, { clock: clock.read, ...options })
+  return { app, clock }
+}
+
+/** Sends `count` GETs to `url` and returns their status codes. */
+export async function hit (app: FastifyInstance, url: string, count: number, headers: Record<string, string> = {}): Promise<number[]> {
+  const codes: number[] = []
+  for (let i = 0; i < count; i++) {
+    codes.push((await app.inject({ url, headers })).statusCode)
+  }
+  return codes
+}
+
+/** Runs `fn` and returns the error it throws (or fails the caller's assertion with undefined). */
+export function thrown (fn: () => unknown): (Error & { code?: string }) | undefined {
+  try {
+    fn()
+  } catch (err) {
+    return err as Error & { code?: string }
+  }
+  return undefined
+}
+
+/**
+ * Node arguments for a child process that runs TypeScript sources: the test's own loader
+ * (tap's), so the child transpiles exactly like the test and its coverage merges with the
+ * parent's (a child on another loader, such as tsx, reports coverage of different code).
+ */
+export function childArgs (...args: string[]): string[] {
+  return [...process.execArgv, ...args]
+}
+
+/**
+ * A store with only the required methods (as a custom store written before the optional ones),
+ * deciding on a real MemoryStore; `extra` adds methods. Closed with the test.
+ */
+export function requiredOnlyStore (t: { teardown: (fn: () => void) => void }, extra: Partial<Store> = {}): Store {
+  const memory = new MemoryStore()
+  t.teardown(() => memory.close())
+  return {
+    consume: (buckets, cost, now) => memory.consume(buckets, cost, now),
+    reset: (key) => memory.reset(key),
+    clear: (prefix) => memory.clear(prefix),
+    stats: () => memory.stats(),
+    close: () => {},
+    ...extra
+  }
+}
