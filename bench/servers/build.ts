@@ -9,6 +9,7 @@ import type { RateLimiterAbstract } from 'rate-limiter-flexible'
 import limiter, { SqliteStore } from '../../index.js'
 import { servers } from './names.js'
 import type { ServerName } from './names.js'
+import { redisFloor } from './redis-floor.js'
 
 // @fastify/rate-limit is loaded by a computed name: its type declarations augment Fastify's
 // `rateLimit` config and decorator the same way this plugin does, and the two cannot be compiled together.
@@ -116,6 +117,10 @@ export async function build (name: ServerName, redisPort: number, sqliteDir: str
     case 'fl-redis-cluster':
       await app.register(limiter, { redis: cluster() })
       config = { rateLimit: `${HIGH}/hour` }
+      break
+    case 'redis-floor':
+      // the client of fl-redis-unpipelined: the floor batches by itself, as the plugin does
+      await redisFloor(app, redis(redisPort, false), HIGH)
       break
     case 'fl-redis':
       await app.register(limiter, { redis: redis(redisPort) })

@@ -12,6 +12,7 @@ export const servers = {
   'fl-many-clients': { label: 'fastify-limiter memory, a new client per request', clients: 'distinct' },
   'fl-sqlite': { label: 'fastify-limiter SQLite (WAL file, group commit)', clients: 'one' },
   'fl-sqlite-4proc': { label: 'fastify-limiter SQLite, 4 processes sharing one file', clients: 'one' },
+  'redis-floor': { label: 'Redis floor: one batched EVALSHA per turn + 3 headers', clients: 'one' },
   'fl-redis': { label: 'fastify-limiter Redis (auto-pipelined)', clients: 'one' },
   'fl-redis-many-clients': { label: 'fastify-limiter Redis, a new client per request', clients: 'distinct' },
   'fl-redis-cluster': { label: 'fastify-limiter Redis Cluster (3 masters)', clients: 'one' },
