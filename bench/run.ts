@@ -12,7 +12,7 @@ import { freePort, redisCommands, redisCpuMicros, runLoad, startRedis, startRedi
 import { profileServer } from './profile.js'
 import type { ProfileSummary } from './profile.js'
 import { writeReport } from './report.js'
-import type { BenchResults, Measurement } from './report.js'
+import type { BenchResults, Measurement } from './rows.js'
 import { servers } from './servers/names.js'
 import type { ServerName } from './servers/names.js'
 
