@@ -1,5 +1,5 @@
 // Turns the rows of a run into the chart (SVG) and, between their markers, the results section of
-// BENCHMARKS.md and the summary in docs/performance.md.
+// BENCHMARKS.md, the summary in docs/performance.md and the cost of each store in README.md.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ProfileSummary } from './profile.js'
@@ -133,7 +133,32 @@ function performanceSection (list: Row[], results: BenchResults): string {
   ].join('\n')
 }
 
-/** Writes bench/results/latest.json, docs/benchmarks.svg and the generated parts of BENCHMARKS.md and docs/performance.md. */
+/**
+ * README's "Which store": what each store costs with its default options (the memory store's
+ * sliding-window, SQLite by `sqlite:`, Redis on a client made as the store makes one from a URL).
+ */
+function whichStore (list: Row[], results: BenchResults): string {
+  const by = new Map(list.map((r) => [r.name, r]))
+  const bare = by.get('bare')
+  const cost = (name: ServerName) => {
+    const r = by.get(name)
+    if (r === undefined || bare === undefined) return 'not measured in this run'
+    return `**${fmt(r.ratio)}** of bare Fastify (${fmt(r.cpuUs, 1)} µs of server CPU per request against ${fmt(bare.cpuUs, 1)}; ` +
+      `the benchmark's "${r.label}")`
+  }
+  const redisCpu = by.get('fl-redis-unpipelined')?.redisCpuUs
+  return [
+    'What each store costs with its default options: server CPU per request as a ratio to bare Fastify (1.00 = no ' +
+    `limiter, higher is better), from \`npm run bench\` at ${results.commit} (${results.date.slice(0, 10)}; [Benchmarks](BENCHMARKS.md)).`,
+    '',
+    `- memory: ${cost('fl-memory-sw')}`,
+    `- SQLite, \`sqlite: 'limits.db'\`: ${cost('fl-sqlite')}`,
+    `- Redis, \`redis: 'redis://…'\`: ${cost('fl-redis-unpipelined')}` +
+    (redisCpu === undefined ? '' : `, and ${fmt(redisCpu, 1)} µs of Redis server CPU per request`)
+  ].join('\n')
+}
+
+/** Writes bench/results/latest.json, docs/benchmarks.svg and the generated parts of BENCHMARKS.md, docs/performance.md and README.md. */
 export function writeReport (root: string, results: BenchResults): void {
   const list = rows(results)
   mkdirSync(join(root, 'bench', 'results'), { recursive: true })
@@ -164,5 +189,6 @@ export function writeReport (root: string, results: BenchResults): void {
   replaceBetween(file, 'bench', body)
   const performancePage = join(root, 'docs', 'performance.md')
   if (readFileSync(performancePage, 'utf8').includes('<!-- performance:start -->')) replaceBetween(performancePage, 'performance', performanceSection(list, results))
+  replaceBetween(join(root, 'README.md'), 'which-store', whichStore(list, results))
   process.stdout.write(`\n${table(list)}\n\n${targetTables(list, results)}\n`)
 }
