@@ -100,7 +100,7 @@ function judge (t: Target, by: Map<ServerName, Row>, noise: number): Judged {
 
 /** "not measured", naming the servers a target needs that the run did not measure. */
 function notMeasured (needs: ServerName[], by: Map<ServerName, Row>): string {
-  return `not measured (no run of ${needs.filter((n) => !by.has(n)).map((n) => servers[n].label).join(', ')})`
+  return `not measured (no run of ${needs.filter((n) => !by.has(n)).map((n) => `"${servers[n].label}"`).join(' nor of ')})`
 }
 
 /** The noise of a run: the median absolute deviation of the bare row's per-run ratios (NaN without one). */
