@@ -1,20 +1,21 @@
 import fp from 'fastify-plugin'
-import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
+import type { FastifyInstance, RouteOptions } from 'fastify'
 import { createApi } from './lib/api.js'
 import type { RateLimitApi } from './lib/api.js'
 import { errors } from './lib/core/errors.js'
 import { kApplied, kRegistration } from './lib/core/symbols.js'
-import type { CompiledLimit, RateLimitDecision } from './lib/core/types.js'
+import type { CompiledLimit } from './lib/core/types.js'
 import type { Store, StoreEvents } from './lib/core/store.js'
 import { resolveOptions } from './lib/config/options.js'
 import { registerLimit } from './lib/config/register.js'
 import { checkLimit } from './lib/config/check.js'
 import { GROUP, RouteRegistry, routeId, routeLabel } from './lib/config/routes.js'
 import type { FastifyLimiterOptions } from './lib/config/schema.js'
+import { createEngine } from './lib/request/engine.js'
 import { createHook } from './lib/request/hook.js'
 import type { Hook } from './lib/request/hook.js'
 import { createRuntime } from './lib/request/runtime.js'
-import { releaseSlots, kSlots } from './lib/request/concurrency.js'
+import { kSlot } from './lib/request/settle.js'
 import { setupMetrics } from './lib/observe/metrics.js'
 import { OpenApiCollector } from './lib/observe/openapi.js'
 
@@ -27,7 +28,8 @@ type Scoped = FastifyInstance & { [kRegistration]?: Registration }
 
 /**
  * The plugin: options are resolved once; every route's limit is registered at `onRoute` and
- * enforced by a hook of its own; `onSend` writes the headers; `fastify.rateLimit` is the API.
+ * enforced by a hook of its own (lib/request: resolve, decide, respond, settle); `fastify.rateLimit`
+ * is the API.
  *
  * It may be registered once per encapsulated context, each time with its own options: a route is
  * limited by the registration of its own context or, failing that, of the nearest one above it,
@@ -36,7 +38,8 @@ type Scoped = FastifyInstance & { [kRegistration]?: Registration }
 async function fastifyLimiter (fastify: FastifyInstance, input: FastifyLimiterOptions): Promise<void> {
   if (Object.hasOwn(fastify, kRegistration)) throw new errors.ALREADY_REGISTERED()
   const settings = resolveOptions(input, fastify)
-  const runtime = createRuntime(settings)
+  const runtime = createRuntime(settings, fastify.log)
+  const engine = createEngine(runtime)
   const registry = new RouteRegistry()
   const removeMetrics = await setupMetrics(settings.metrics, runtime.report)
   const docs = settings.openapi === undefined ? undefined : new OpenApiCollector(settings.openapi)
@@ -55,17 +58,17 @@ async function fastifyLimiter (fastify: FastifyInstance, input: FastifyLimiterOp
       namespace: group === undefined ? '' : GROUP,
       names: ['global', group]
     })
-    globalHook = createHook(() => compiled, runtime)
+    globalHook = createHook(() => compiled, engine)
     globalLimit = compiled
   }
 
-  const registration: Registration = { api: createApi({ settings, runtime, registry }) }
+  const registration: Registration = { api: createApi({ settings, engine, registry, global: globalLimit }) }
   ;(fastify as Scoped)[kRegistration] = registration
   // a registration in a child context finds these already made by one above it
   if (!fastify.hasRequestDecorator('rateLimit')) {
     fastify.decorateRequest('rateLimit', undefined)
     fastify.decorateRequest(kApplied, null)
-    fastify.decorateRequest(kSlots, null)
+    fastify.decorateRequest(kSlot, null)
   }
   if (!fastify.hasDecorator('rateLimit')) {
     fastify.decorate('rateLimit', {
@@ -92,7 +95,6 @@ async function fastifyLimiter (fastify: FastifyInstance, input: FastifyLimiterOp
     const declared = route.config?.rateLimit
     if (declared === undefined) {
       docs?.add(instance, route, globalLimit)
-      if (globalLimit?.concurrency !== undefined) releasing(route)
       return globalHook
     }
     const label = routeLabel(route.method, route.url)
@@ -105,38 +107,14 @@ async function fastifyLimiter (fastify: FastifyInstance, input: FastifyLimiterOp
       limit: declared, where, path: 'config.rateLimit', route: group ?? label, id, namespace: group === undefined ? '' : GROUP, names: [label, id, route.url, group]
     })
     docs?.add(instance, route, compiled)
-    if (compiled.concurrency !== undefined) releasing(route)
-    return createHook(() => compiled, runtime)
+    return createHook(() => compiled, engine)
   }
 
-  /**
-   * A route with a concurrency limit gives its slots back however its requests end: the first
-   * of these hooks to run releases them, the others find none (releaseSlots).
-   */
-  function releasing (route: RouteOptions): void {
-    const release = (request: FastifyRequest) => releaseSlots(request, runtime)
-    append(route, 'onResponse', (request: FastifyRequest, _reply: FastifyReply, done: () => void) => { release(request); done() })
-    append(route, 'onRequestAbort', (request: FastifyRequest, done: () => void) => { release(request); done() })
-    append(route, 'onTimeout', (request: FastifyRequest, _reply: FastifyReply, done: () => void) => { release(request); done() })
-    append(route, 'onError', (request: FastifyRequest, _reply: FastifyReply, _error: Error, done: () => void) => { release(request); done() })
-  }
-
-  // Each limit writes its own format (routes may override `headers`), so the hook is always there;
-  // the route's nearest registration writes them (once, when several registrations are above it).
-  fastify.addHook('onSend', function (request: FastifyRequest, reply: FastifyReply, payload: unknown, done) {
-    const applied = request[kApplied]
-    if (applied !== null && applied.limit.writeHeaders !== undefined && nearest(this)) {
-      applied.limit.writeHeaders(reply, request.rateLimit as RateLimitDecision, {
-        policy: applied.kind.policy,
-        policyName: applied.rate.policyName,
-        now: applied.now,
-        blocked: applied.blocked,
-        rate: applied.rate,
-        rates: applied.kind.rates,
-        identity: applied.identity
-      })
-    }
-    done(null, payload)
+  // Requests waiting in the delay line are decided at once when Fastify closes: before the
+  // server waits for its requests to finish (onClose would come after that wait).
+  fastify.addHook('preClose', (done) => {
+    runtime.delays.close()
+    done()
   })
 
   // A store that connects (Redis) is waited for, bounded, so that the first requests after
@@ -156,7 +134,8 @@ async function fastifyLimiter (fastify: FastifyInstance, input: FastifyLimiterOp
   }
 
   fastify.addHook('onClose', async () => {
-    for (const close of runtime.closing) close()
+    // inject() closes without a preClose of a listening server's kind: decided here at the latest
+    runtime.delays.close()
     runtime.guard.close()
     removeMetrics?.()
     if (settings.ownsStore) await settings.store.close()
@@ -188,12 +167,6 @@ function reasonOf (err: unknown): string {
     if (typeof message === 'string') return typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message
   }
   return String(err)
-}
-
-/** Adds `hook` to a route's own hooks of that name, after the ones it has. */
-function append (route: RouteOptions, name: 'onResponse' | 'onRequestAbort' | 'onTimeout' | 'onError', hook: (...args: any[]) => void): void {
-  const existing = route[name] as unknown
-  route[name] = (existing === undefined ? [hook] : [...(Array.isArray(existing) ? existing : [existing]), hook]) as never
 }
 
 /** The plugin. Register it before the routes it should limit. */

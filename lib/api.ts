@@ -1,39 +1,51 @@
 import type { FastifyRequest } from 'fastify'
 import { errors } from './core/errors.js'
 import { formatValue } from './core/format.js'
-import type { Store, StoreBucket, StoreStats } from './core/store.js'
+import type { Store, StoreStats } from './core/store.js'
 import { kApplied } from './core/symbols.js'
-import type { CompiledLimit, RateLimitDecision, ResolvedBucket } from './core/types.js'
+import type { CompiledKind, CompiledLimit, RateLimitDecision, ResolvedBucket } from './core/types.js'
 import type { PluginSettings } from './config/options.js'
 import { registerLimit } from './config/register.js'
 import { GROUP, NOT_FOUND, routeId, routeLabel } from './config/routes.js'
 import type { RouteRegistry } from './config/routes.js'
 import type { RateLimit } from './config/schema.js'
-import { bucketsOf, checkCost, resolveBuckets, resolverFailed } from './request/bucket.js'
-import { describeDecision, describeGated } from './request/peek.js'
-import { banKey, withGates } from './request/ban.js'
-import { missingOptionalMethods } from '../stores/store.js'
+import { banKey } from './request/ban.js'
+import { bucketsOf } from './request/bucket.js'
+import { slotKey } from './request/concurrency.js'
+import { CONSUME, DECIDED, DECIDING, Flow, LET_THROUGH, NOT_LIMITED, PEEK, RESOLVE_ONLY } from './request/flow.js'
+import type { Engine, FlowMode, Runtime } from './request/flow.js'
 import { createHook } from './request/hook.js'
-import { kSlots, slotKey } from './request/concurrency.js'
 import type { Hook } from './request/hook.js'
 import { ipIdentity } from './request/identity.js'
 import { encodePart, keyHead } from './request/keys.js'
-import type { Runtime } from './request/runtime.js'
+import { MAX_SETTLED_COST, kSlot, settleNow } from './request/settle.js'
 import type { CounterSnapshot } from './observe/report.js'
+import { missingOptionalMethods } from '../stores/store.js'
 
 /** What `fastify.rateLimit.reset()` takes besides a request: which buckets to forget. */
 export interface ResetSelector {
   /** A route (`'POST /login'`), a URL (`'/login'`, every method) or a group; default: every limit. */
   route?: string
+  /** A group (the same as `route` naming it). */
+  group?: string
   ip?: string
   user?: string | number
   key?: string | number
 }
 
 /** What `fastify.rateLimit.peek()` takes besides a request: a route or group and an identity. */
-export interface PeekSelector extends ResetSelector {
-  /** A route (`'POST /login'`), a URL or a group: required. */
-  route: string
+export interface PeekSelector extends ResetSelector {}
+
+/** What `fastify.rateLimit.consume()` takes besides a request: one route or group, and an identity. */
+export interface ConsumeSelector extends ResetSelector {}
+
+/** `consume()`'s options. */
+export interface ConsumeOptions {
+  /**
+   * Cost units to charge, an integer from 1 to the limit's smallest capacity.
+   * @default the limit's `cost` (for a request; for a selector, 1 when the limit's cost is a function)
+   */
+  cost?: number
 }
 
 /** `stats()`: the totals, a `routes` breakdown (by route, then bucket kind), and the store's stats. */
@@ -48,17 +60,35 @@ export interface RateLimitApi {
   readonly store: Store
   /**
    * Forgets buckets: those a request was counted in (for example after a successful login),
-   * or those a selector names.
+   * or those a selector names. A refund or settlement of a charge made before gives nothing back.
    */
   reset (target: FastifyRequest | ResetSelector): Promise<void>
   /**
    * The decision a request would get now, with nothing charged: for a request (its route's
-   * limits, identities, rates and cost, as the hook would work them out), or for a route or
-   * group and an identity (`{ route, ip }`, `{ route, user }`, `{ route, key }`; cost 1). With
-   * several limits, the most restrictive decision; undefined when no limit applies. Needs a
-   * store with `peek()` (FST_LIMITER_STORE_LACKS_METHOD otherwise).
+   * limits, identities, rates and cost, as the hook works them out), or for a route or group and
+   * an identity (`{ route, ip }`, `{ route, user }`, `{ route, key }`; cost 1). With several
+   * limits, the most restrictive decision; undefined when no limit applies. A store failure
+   * follows the limit's onStoreError (`'deny'`: FST_LIMITER_STORE_UNAVAILABLE). Needs a store
+   * with `peek()` (FST_LIMITER_STORE_LACKS_METHOD otherwise).
    */
   peek (target: FastifyRequest | PeekSelector): Promise<RateLimitDecision | undefined>
+  /**
+   * Charges a limit's buckets outside the HTTP hook (a WebSocket message, a GraphQL field, a
+   * job) and resolves to the decision, as the hook would make it: for a request (its route's
+   * limit, and the identity it was counted as), or for one route or group and an identity. A
+   * denial is a decision (`allowed: false`, `retryAfterMs`), never a rejection; undefined when
+   * no limit applies (exempt, or no bucket kind counts it). A store failure follows the limit's
+   * onStoreError: `'fallback'` decides on the local memory store, `'allow'` allows, `'deny'`
+   * rejects with FST_LIMITER_STORE_UNAVAILABLE.
+   */
+  consume (target: FastifyRequest | ConsumeSelector, options?: ConsumeOptions): Promise<RateLimitDecision | undefined>
+  /**
+   * Settles the request's charge now, from the handler that learned its real cost (an integer
+   * from 0): more is charged (even past the limit: debt), less refunded, once; the response's
+   * `count` and `settle` then leave it alone. Resolves true when a charge was settled, false
+   * when there was none to settle (not charged, already settled, or reset since).
+   */
+  settle (request: FastifyRequest, cost: number): Promise<boolean>
   /**
    * Forgets every bucket of this registration: those under its `keyPrefix`, and no other app's
    * that shares the store with another prefix.
@@ -73,15 +103,20 @@ export interface RateLimitApi {
   hook (limit: RateLimit): Hook
 }
 
-/** What `fastify.rateLimit` works on: one registration's settings, runtime and registry. */
+/** What `fastify.rateLimit` works on: one registration's settings, engine and registry. */
 export interface ApiScope {
   readonly settings: PluginSettings
-  readonly runtime: Runtime
+  readonly engine: Engine
   readonly registry: RouteRegistry
+  /** The `global` limit, compiled: what a route without `config.rateLimit` is limited by. */
+  readonly global: CompiledLimit | undefined
 }
 
+type Method = 'reset' | 'peek' | 'consume' | 'settle'
+
 export function createApi (scope: ApiScope): RateLimitApi {
-  const { settings: options, runtime, registry } = scope
+  const { settings: options, engine, registry, global } = scope
+  const runtime: Runtime = engine.runtime
   const { report } = runtime
   const { store } = options
   // What every key of this registration starts with: `<keyPrefix>:{`, or `{` for an empty
@@ -92,158 +127,204 @@ export function createApi (scope: ApiScope): RateLimitApi {
   /** `hook()` limits made so far: each gets a key namespace of its own. */
   let hooks = 0
 
-  async function resetKeys (keys: string[]): Promise<void> {
-    // remembered denials may name these buckets: forget them all (reset is rare)
-    runtime.denials?.clear()
-    await Promise.all([...new Set(keys)].map((key) => store.reset(key)))
+  /** Runs one flow of the engine to its end: the decision, or undefined when no limit applies. */
+  function decide (limit: CompiledLimit, mode: FlowMode, on: { request?: FastifyRequest, given?: number, resolved?: ResolvedBucket[] }): Promise<Flow> {
+    return new Promise((resolve, reject) => {
+      const flow = new Flow(engine, limit, mode, {
+        request: on.request,
+        log: on.request?.log ?? runtime.log,
+        given: on.given,
+        end: (f) => f.error === undefined ? resolve(f) : reject(f.error)
+      })
+      if (on.resolved !== undefined) {
+        // a selector names the identity: nothing to resolve
+        flow.resolved = on.resolved
+        flow.cost = on.given ?? 1
+        flow.stage = DECIDING
+        if (on.resolved.length === 0) flow.outcome = NOT_LIMITED
+      }
+      engine.run(flow)
+    })
   }
 
-  /** The store keys of an identity under a limit: its buckets, and its ban state when the limit bans. */
-  function keysOf (resolved: ResolvedBucket, limit: CompiledLimit): string[] {
+  const decisionOf = (flow: Flow): RateLimitDecision | undefined =>
+    flow.outcome === DECIDED || flow.outcome === LET_THROUGH ? flow.decision : undefined
+
+  /** The limits a request is counted by: those that ran on it, else those its route declares (or `global`). */
+  function limitsOf (request: FastifyRequest): CompiledLimit[] {
+    const ran: CompiledLimit[] = []
+    for (let a = request[kApplied]; a !== null; a = a.previous) {
+      if (a.owner === runtime && !ran.includes(a.limit)) ran.unshift(a.limit)
+    }
+    if (ran.length > 0) return ran
+    const route = request.routeOptions
+    if (route.url === undefined) return registry.find(NOT_FOUND)
+    const declared = (route.config as { rateLimit?: unknown } | undefined)?.rateLimit
+    if (declared === undefined) return global === undefined ? [] : [global]
+    return registry.find(routeLabel(route.method, route.url))
+  }
+
+  /** The store keys of an identity under a limit: its buckets, its ban state, its concurrency slots. */
+  function keysOf (limit: CompiledLimit, resolved: ResolvedBucket): string[] {
     const keys = bucketsOf(resolved).map((b) => b.key)
     if (limit.ban !== undefined) keys.push(banKey(resolved.kind, resolved.identity))
+    const slot = slotKey(limit, resolved.kind.kind, resolved.identity)
+    if (slot !== undefined) keys.push(slot)
     return keys
-  }
-
-  /** The key of the concurrency slots `limit` keeps for the identity of `resolved`, if any. */
-  function slotKeys (limit: CompiledLimit, resolved: ResolvedBucket): string[] {
-    const key = slotKey(limit, resolved.kind.kind, resolved.identity)
-    return key === undefined ? [] : [key]
   }
 
   async function requestKeys (request: FastifyRequest): Promise<string[]> {
-    // the buckets, and the concurrency slots of the same identities and the one the request holds
     const keys: string[] = []
     for (let a = request[kApplied]; a !== null; a = a.previous) {
-      keys.push(...keysOf(a, a.limit), ...slotKeys(a.limit, a))
+      if (a.owner === runtime) keys.push(...keysOf(a.limit, a))
     }
-    const held = request[kSlots]
     if (keys.length === 0) {
-      // The limiter did not run on this request: work out what it would have counted.
-      const route = request.routeOptions
-      for (const limit of registry.find(route.url === undefined ? NOT_FOUND : routeLabel(route.method, route.url))) {
-        for (const resolved of await resolveBuckets(request, limit, options)) keys.push(...keysOf(resolved, limit), ...slotKeys(limit, resolved))
+      // the limiter did not run on this request: work out what it would have counted
+      for (const limit of limitsOf(request)) {
+        const flow = await decide(limit, RESOLVE_ONLY, { request })
+        for (const resolved of flow.resolved) keys.push(...keysOf(limit, resolved))
       }
     }
-    if (held !== null) keys.push(held.key)
+    const held = request[kSlot]
+    if (held !== null && held.runtime === runtime) keys.push(held.key)
     return keys
   }
 
-  /**
-   * The limits a selector names and, for each, the buckets of the identities it gives (a kind
-   * whose rates a function decides: the buckets of every rate it returned lately).
-   */
-  function selected (selector: ResetSelector, method: 'reset' | 'peek'): Array<{ limit: CompiledLimit, resolved: ResolvedBucket[], slots: string[] }> {
+  /** The identities a selector gives, encoded as they stand in store keys. */
+  function identitiesOf (selector: ResetSelector, method: Method): Array<['ip' | 'user' | 'key', string]> {
     if (selector === null || typeof selector !== 'object') {
-      throw new errors.INVALID_SELECTOR(method, `expected a request or { route?, ip?, user?, key? }, received ${formatValue(selector)}`)
+      throw new errors.INVALID_SELECTOR(method, `expected a request or { route?, group?, ip?, user?, key? }, received ${formatValue(selector)}`)
     }
-    const extra = Object.keys(selector).filter((k) => !['route', 'ip', 'user', 'key'].includes(k))
+    const extra = Object.keys(selector).filter((k) => !['route', 'group', 'ip', 'user', 'key'].includes(k))
     if (extra.length > 0) throw new errors.INVALID_SELECTOR(method, `unknown field ${formatValue(extra[0])}`)
-    const { route, ip, user, key } = selector
-    const identities: Array<[keyof Pick<CompiledLimit, 'ip' | 'user' | 'key'>, string]> = []
-    if (ip !== undefined) identities.push(['ip', encodePart(ipIdentity(checkId(method, 'ip', ip), options.ipv6Subnet))])
-    if (user !== undefined) identities.push(['user', encodePart(checkId(method, 'user', user))])
+    const { ip, user, key } = selector
+    const identities: Array<['ip' | 'user' | 'key', string]> = []
     if (key !== undefined) identities.push(['key', encodePart(checkId(method, 'key', key))])
+    if (user !== undefined) identities.push(['user', encodePart(checkId(method, 'user', user))])
+    if (ip !== undefined) identities.push(['ip', encodePart(ipIdentity(checkId(method, 'ip', ip), options.ipv6Subnet))])
     if (identities.length === 0) throw new errors.INVALID_SELECTOR(method, 'name at least one of ip, user or key')
-    let limits: Iterable<CompiledLimit> = registry.all
-    if (route !== undefined) {
-      limits = registry.find(checkId(method, 'route', route))
-      if ((limits as CompiledLimit[]).length === 0) throw new errors.UNKNOWN_ROUTE(method, formatValue(route))
-    } else if (method === 'peek') {
-      throw new errors.INVALID_SELECTOR(method, 'name the route (or group) to peek at')
+    return identities
+  }
+
+  /** The limits a selector's route or group names: every limit when it names none (reset only). */
+  function limitsNamed (selector: ResetSelector, method: Method): CompiledLimit[] {
+    const { route, group } = selector
+    if (route !== undefined && group !== undefined) throw new errors.INVALID_SELECTOR(method, 'name a route or a group, not both')
+    const name = route ?? group
+    if (name === undefined) {
+      if (method !== 'reset') throw new errors.INVALID_SELECTOR(method, `name the route (or group) to ${method}`)
+      return [...registry.all]
     }
-    const found: Array<{ limit: CompiledLimit, resolved: ResolvedBucket[], slots: string[] }> = []
-    for (const limit of limits) {
-      const resolved: ResolvedBucket[] = []
-      const slots: string[] = []
-      for (const [name, identity] of identities) {
-        const slot = slotKey(limit, name, identity)
-        if (slot !== undefined) slots.push(slot)
-        const kind = limit[name]
-        if (kind === undefined) continue
-        if (kind.dynamic === undefined) resolved.push({ kind, identity })
-        // rates a function decides: the buckets of every rate it returned lately
-        else for (const known of kind.dynamic.known()) resolved.push({ kind: known, identity })
+    const limits = registry.find(checkId(method, route === undefined ? 'group' : 'route', name))
+    if (limits.length === 0) throw new errors.UNKNOWN_ROUTE(method, formatValue(name))
+    return limits
+  }
+
+  /** Every bucket of the identities a selector gives under a limit (rates a function decides: every rate it returned lately). */
+  function everyBucket (limit: CompiledLimit, identities: Array<['ip' | 'user' | 'key', string]>): ResolvedBucket[] {
+    const resolved: ResolvedBucket[] = []
+    for (const [name, identity] of identities) {
+      const kind = limit[name]
+      if (kind === undefined) continue
+      if (kind.dynamic === undefined) resolved.push({ kind, identity })
+      else for (const known of kind.dynamic.known()) resolved.push({ kind: known, identity })
+    }
+    return resolved
+  }
+
+  /** The buckets a consume by selector charges: as the hook would pick them (the first kind given, or every one with `apply: 'all'`). */
+  function chargedBuckets (limit: CompiledLimit, identities: Array<['ip' | 'user' | 'key', string]>): ResolvedBucket[] {
+    const resolved: ResolvedBucket[] = []
+    for (const [name, identity] of identities) {
+      const kind: CompiledKind | undefined = limit[name]
+      if (kind === undefined) continue
+      if (kind.dynamic !== undefined) {
+        throw new errors.INVALID_SELECTOR('consume', `the ${name} rates of ${limit.route} are decided by a function of the request: consume with the request`)
       }
-      found.push({ limit, resolved, slots })
+      resolved.push({ kind, identity })
+      if (limit.apply !== 'all') break
     }
-    return found
+    return resolved
   }
 
-  function selectorKeys (selector: ResetSelector): string[] {
-    const keys: string[] = []
-    for (const { limit, resolved, slots } of selected(selector, 'reset')) {
-      for (const r of resolved) keys.push(...keysOf(r, limit))
-      keys.push(...slots)
+  /** The cost of a consume: given (checked), else the limit's. */
+  function costOf (limit: CompiledLimit, given: unknown, request: boolean): number | undefined {
+    if (given === undefined) return request || typeof limit.cost !== 'number' ? undefined : limit.cost
+    if (typeof given !== 'number' || !Number.isInteger(given) || given < 1 || given > limit.maxCost) {
+      throw new errors.INVALID_COST(`fastify.rateLimit.consume() on ${limit.route}`, formatValue(given), limit.maxCost)
     }
-    return keys
-  }
-
-  /** What `limit` would decide now for these buckets at `cost`, with nothing charged. */
-  async function peekAt (limit: CompiledLimit, resolved: ResolvedBucket[], cost: number): Promise<RateLimitDecision | undefined> {
-    if (resolved.length === 0) return undefined
-    const buckets = resolved.flatMap(bucketsOf)
-    const now = options.clock === undefined ? undefined : options.clock()
-    const peek = store.peek as NonNullable<Store['peek']>
-    const ask = (all: StoreBucket[]) => runtime.guard.bound(Promise.resolve().then(() => peek.call(store, all, cost, now)))
-    if (limit.ban === undefined) return describeDecision(resolved, await ask(buckets))
-    // a ban: the gates first (lib/request/ban.ts); a rate's denial may hide a longer ban, which
-    // the request would be answered with, so then the gates are asked alone
-    const gates = withGates(resolved, [])
-    let d = await ask(withGates(resolved, buckets))
-    if (!d.allowed && d.index >= gates.length) {
-      const gated = await ask(gates)
-      if (!gated.allowed) d = gated
-    }
-    return describeGated(resolved, d)
-  }
-
-  async function peekRequest (request: FastifyRequest): Promise<RateLimitDecision | undefined> {
-    if (options.exempt !== undefined && await options.exempt(request)) return undefined
-    // the limits that ran on the request (hook() ones too), else those its route declares
-    const limits = new Set<CompiledLimit>()
-    for (let a = request[kApplied]; a !== null; a = a.previous) limits.add(a.limit)
-    if (limits.size === 0) {
-      const route = request.routeOptions
-      for (const limit of registry.find(route.url === undefined ? NOT_FOUND : routeLabel(route.method, route.url))) limits.add(limit)
-    }
-    const decisions: Array<RateLimitDecision | undefined> = []
-    for (const limit of limits) {
-      const resolved = await resolveBuckets(request, limit, options)
-      if (resolved.length === 0) continue
-      let cost = 1
-      if (typeof limit.cost === 'number') cost = limit.cost
-      else {
-        let value: unknown
-        try {
-          value = await limit.cost(request)
-        } catch (err) {
-          throw resolverFailed(limit, 'cost', err)
-        }
-        cost = checkCost(limit, value, Math.min(limit.maxCost, ...resolved.map((r) => r.kind.maxCost)))
-      }
-      decisions.push(await peekAt(limit, resolved, cost))
-    }
-    return mostRestrictive(decisions)
+    return given
   }
 
   const api: RateLimitApi = {
     store,
     async reset (target) {
-      const keys = isRequest(target) ? await requestKeys(target) : selectorKeys(target)
-      await resetKeys(keys)
+      let keys: string[]
+      if (isRequest(target)) {
+        keys = await requestKeys(target)
+      } else {
+        const identities = identitiesOf(target, 'reset')
+        keys = []
+        for (const limit of limitsNamed(target, 'reset')) {
+          for (const r of everyBucket(limit, identities)) keys.push(...keysOf(limit, r))
+          // a kind counted only by concurrency (no rates of its own) still has slots
+          for (const [name, identity] of identities) {
+            const slot = slotKey(limit, name, identity)
+            if (slot !== undefined && limit[name] === undefined) keys.push(slot)
+          }
+        }
+      }
+      // remembered denials may name these buckets: forget them all (reset is rare)
+      runtime.denials?.clear()
+      const unique = [...new Set(keys)]
+      runtime.resets.reset(unique)
+      await Promise.all(unique.map((key) => store.reset(key)))
     },
     async peek (target) {
       if (missingOptionalMethods(store, ['peek']).length > 0) {
         throw new errors.STORE_LACKS_METHOD('fastify.rateLimit.peek()', 'peek()', 'peek')
       }
-      if (isRequest(target)) return await peekRequest(target)
       const decisions: Array<RateLimitDecision | undefined> = []
-      for (const { limit, resolved } of selected(target, 'peek')) decisions.push(await peekAt(limit, resolved, 1))
+      if (isRequest(target)) {
+        for (const limit of limitsOf(target)) decisions.push(decisionOf(await decide(limit, PEEK, { request: target })))
+      } else {
+        const identities = identitiesOf(target, 'peek')
+        for (const limit of limitsNamed(target, 'peek')) decisions.push(decisionOf(await decide(limit, PEEK, { resolved: everyBucket(limit, identities) })))
+      }
       return mostRestrictive(decisions)
+    },
+    async consume (target, options = {}) {
+      if (options === null || typeof options !== 'object') throw new errors.INVALID_SELECTOR('consume', `options must be { cost? }, received ${formatValue(options)}`)
+      if (isRequest(target)) {
+        let last: RateLimitDecision | undefined
+        // each limit in turn, as the hook charges them: a denial charges no later limit
+        for (const limit of limitsOf(target)) {
+          const decision = decisionOf(await decide(limit, CONSUME, { request: target, given: costOf(limit, options.cost, true) }))
+          if (decision === undefined) continue
+          if (!decision.allowed && decision.dryRun !== true) return decision
+          last = mostRestrictive([last, decision])
+        }
+        return last
+      }
+      const identities = identitiesOf(target, 'consume')
+      const limits = limitsNamed(target, 'consume')
+      if (limits.length > 1) {
+        throw new errors.INVALID_SELECTOR('consume', `${formatValue(target.route ?? target.group)} names ${limits.length} limits (${limits.map((l) => l.route).join(', ')}): name one, like 'POST /chat', or a group`)
+      }
+      const [limit] = limits
+      const resolved = chargedBuckets(limit, identities)
+      return decisionOf(await decide(limit, CONSUME, { resolved, given: costOf(limit, options.cost, false) }))
+    },
+    async settle (request, cost) {
+      if (!isRequest(request)) throw new errors.INVALID_SELECTOR('settle', `expected a request, received ${formatValue(request)}`)
+      if (typeof cost !== 'number' || !Number.isInteger(cost) || cost < 0 || cost > MAX_SETTLED_COST) {
+        throw new errors.INVALID_SETTLED_COST('fastify.rateLimit.settle()', formatValue(cost), MAX_SETTLED_COST)
+      }
+      return await settleNow(runtime, request, cost)
     },
     async clear () {
       runtime.denials?.clear()
+      runtime.resets.clear()
       await store.clear(ownKeys)
     },
     async stats () {
@@ -264,7 +345,7 @@ export function createApi (scope: ApiScope): RateLimitApi {
       const namespace = group === undefined ? `hook${++hooks}=` : GROUP
       // Registered now so that a bad limit fails here; then once per route it runs on.
       const first = registerLimit(options, registry, { limit, where, path: 'limit', route: group ?? where, id: group ?? where, namespace, names: [group] })
-      // no route hooks to release a slot with: concurrency belongs to config.rateLimit and global
+      // no route of its own to give a slot back on: concurrency belongs to config.rateLimit and global
       if (first.concurrency !== undefined) throw new errors.INVALID_ROUTE_CONFIG(where, 'limit.concurrency', 'concurrency limits are for config.rateLimit and global, not hook()')
       const perRoute = new Map<string, CompiledLimit>()
       return createHook((request) => {
@@ -279,7 +360,7 @@ export function createApi (scope: ApiScope): RateLimitApi {
           perRoute.set(label, compiled)
         }
         return compiled
-      }, runtime)
+      }, engine)
     }
   }
   return api
@@ -303,6 +384,6 @@ function mostRestrictive (decisions: Array<RateLimitDecision | undefined>): Rate
 
 function checkId (method: string, field: string, value: unknown): string {
   if (typeof value === 'string' && value !== '') return value
-  if (typeof value === 'number' && Number.isFinite(value) && field !== 'ip' && field !== 'route') return String(value)
+  if (typeof value === 'number' && Number.isFinite(value) && field !== 'ip' && field !== 'route' && field !== 'group') return String(value)
   throw new errors.INVALID_SELECTOR(method, `${field} must be a non-empty string${field === 'user' || field === 'key' ? ' or a finite number' : ''}, received ${formatValue(value)}`)
 }

@@ -72,7 +72,7 @@ export function missingStoreMethods (value: unknown): string[] {
 export const optionalStoreMethods = ['refund', 'peek'] as const
 
 /** An optional method a feature may need: those above, and `strike` (the `ban` option), checked only when asked for. */
-export type OptionalStoreMethod = typeof optionalStoreMethods[number] | 'strike'
+export type OptionalStoreMethod = typeof optionalStoreMethods[number] | 'strike' | 'charge'
 
 /**
  * The optional methods among `wanted` that `store` lacks: a feature that needs one (`count`

@@ -7,7 +7,7 @@ import type { BucketKind, CompiledKind, CompiledLimit, CompiledRate, CompiledSlo
 import { compileHeaders, policyItem, policyName } from '../request/headers.js'
 import { PROBLEM_CONTENT_TYPE, errorResponseFor } from '../request/response.js'
 import { keyHead, keyTail } from '../request/keys.js'
-import { checkCount, resolveBan, resolveDelay } from './limit-options.js'
+import { checkCount, checkSettle, resolveBan, resolveDelay } from './limit-options.js'
 import { MAX_RATE_PRODUCT, parseRate } from './rate.js'
 import type { RateInput } from './rate.js'
 import type { RateLimit, RateLimitObject } from './schema.js'
@@ -59,10 +59,17 @@ export function compileLimit (declaration: LimitDeclaration, options: ResolvedOp
   const { limit, where, path, route, id, namespace = '' } = declaration
   const spec: RateLimitObject = typeof limit === 'string' ? { ip: limit } : limit
   const field = (name: string) => typeof limit === 'string' ? path : `${path}.${name}`
-  if (spec.ip === undefined && spec.user === undefined && spec.key === undefined) {
-    throw new errors.INVALID_ROUTE_CONFIG(where, path, 'a limit needs ip, user, or key with rate')
+  const rates = spec.ip !== undefined || spec.user !== undefined || spec.rate !== undefined
+  if (!rates && spec.concurrency === undefined) {
+    throw new errors.INVALID_ROUTE_CONFIG(where, path, 'a limit needs ip, user, key with rate, or concurrency')
   }
-  if ((spec.key === undefined) !== (spec.rate === undefined)) {
+  for (const name of ['ban', 'delay'] as const) {
+    if (!rates && spec[name] !== undefined && spec[name] !== false) {
+      throw new errors.INVALID_ROUTE_CONFIG(where, field(name), `${name} acts on the denials of a rate (ip, user, or key with rate), and this limit has only concurrency`)
+    }
+  }
+  // a key without rate counts only the concurrency slots of its identities
+  if (spec.rate !== undefined ? spec.key === undefined : spec.key !== undefined && spec.concurrency?.key === undefined) {
     const [present, missing] = spec.key === undefined ? ['rate', 'key'] : ['key', 'rate']
     throw new errors.INVALID_ROUTE_CONFIG(where, field(present), `${present} needs ${missing} (key and rate go together)`)
   }
@@ -112,6 +119,7 @@ export function compileLimit (declaration: LimitDeclaration, options: ResolvedOp
     ...responseOf(spec, options),
     apply,
     count: spec.count === undefined ? options.count : checkCount(options.store, spec.count, where, field('count')),
+    settle: spec.settle === undefined ? options.settle : checkSettle(options.store, spec.settle, where, field('settle')),
     delay: spec.delay === undefined ? options.delay : resolveDelay(spec.delay),
     concurrency: compileConcurrency(spec, declaration, options, apply === 'all'),
     ban: compileBan(spec, where, field, options)

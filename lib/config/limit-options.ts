@@ -20,6 +20,13 @@ export function checkCount (store: Store, count: CountOption, where: string, pat
   return count
 }
 
+/** A `settle` function: the store must have `refund()` and `charge()` (checked at registration). */
+export function checkSettle<T> (store: Store, settle: T, where: string, path: string): T {
+  const missing = missingOptionalMethods(store, ['refund', 'charge'])
+  if (settle !== undefined && missing.length > 0) throw new errors.STORE_LACKS_METHOD(where, path, missing.join('() and '))
+  return settle
+}
+
 /** Most requests waiting per limit and process, by default. */
 const DEFAULT_DELAY_QUEUE = 1000
 

@@ -14,7 +14,7 @@ import { errorResponseFor } from '../request/response.js'
 import { resolveLog } from '../observe/logging.js'
 import { resolveOpenApi } from '../observe/openapi.js'
 import { checkPluginOptions } from './check.js'
-import { checkCount, resolveBan, resolveDelay } from './limit-options.js'
+import { checkCount, checkSettle, resolveBan, resolveDelay } from './limit-options.js'
 import type { FastifyLimiterOptions, RateLimit } from './schema.js'
 
 /** The plugin options, checked and fully defaulted once, with the `global` limit as declared. */
@@ -85,6 +85,7 @@ export function resolveOptions (input: FastifyLimiterOptions | undefined, fastif
     onStoreError: o.onStoreError ?? 'fallback',
     storeTimeoutMs,
     count: checkCount(store, o.count ?? 'all', 'fastify-limiter option', 'count'),
+    settle: checkSettle(store, o.settle, 'fastify-limiter option', 'settle'),
     delay: resolveDelay(o.delay),
     leaseMs: o.leaseMs ?? 60_000,
     ban: o.ban === undefined

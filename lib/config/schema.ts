@@ -212,6 +212,9 @@ export type HeaderFormatInput = Static<typeof HeadersSchema>
  */
 export type CountMode = 'all' | 'failed' | 'successful' | ((request: FastifyRequest, reply: FastifyReply) => boolean | PromiseLike<boolean>)
 
+/** What a request really cost, known once its response is: an integer from 0, or a promise of one. */
+export type SettleFunction = (request: FastifyRequest, reply: FastifyReply) => number | PromiseLike<number>
+
 const CountSchema = Type.Union([
   Type.Literal('all'),
   Type.Literal('failed'),
@@ -333,6 +336,19 @@ export const LimitObjectSchema = Type.Object({
    */
   count: Type.Optional(Type.Unsafe<CountMode>(CountSchema)),
   /**
+   * The request's real cost, known once the response is (an LLM's tokens, rows exported),
+   * overriding the plugin's `settle`: the charge made on arrival (`cost`, an estimate) becomes
+   * this number, exactly once, when the response ends or is aborted (a streamed reply: when its
+   * stream ends). More is charged even past the limit (the bucket goes into debt: later requests
+   * are denied until the algorithm's refill or window pays it back), less is refunded. An
+   * integer from 0, or a promise of one; anything else is logged and the estimate stays.
+   * `fastify.rateLimit.settle(request, cost)` settles from the handler instead. Needs a store
+   * with `refund()` and `charge()` (the built-in ones have them).
+   * @default the plugin's `settle` (none unless set)
+   * @example { user: '100000/day', cost: 1000, settle: (request, reply) => reply.getHeader('x-tokens-used') as number }
+   */
+  settle: Type.Optional(fn<SettleFunction>('a function (request, reply) => number')),
+  /**
    * Wait instead of a 429, overriding the plugin's `delay`: `{ maxMs, queue? }`, or `false` for
    * a 429 at once. A denied request whose `retryAfterMs` is at most `maxMs` waits and is decided
    * again; `request.rateLimit.delayedMs` says how long it waited.
@@ -345,7 +361,8 @@ export const LimitObjectSchema = Type.Object({
    * its group) at once, the identity picked as for the rates (key, else user, else IP). Over
    * it: a 429 with `Retry-After: 1` and `request.rateLimit.inFlight`. A slot is released when
    * the request ends (response, abort, timeout or error); on SQLite and Redis it is a lease of
-   * the plugin's `leaseMs`. Not in `fastify.rateLimit.hook()` limits.
+   * the plugin's `leaseMs`. A limit may have only this (no rates): an in-flight cap alone. Not in
+   * `fastify.rateLimit.hook()` limits.
    * @default none
    * @example { user: '100/hour', concurrency: { user: 2 } }
    */
@@ -377,7 +394,7 @@ export const RouteLimitSchema = Type.Union([Type.Literal(false), LimitSchema])
 
 /** What each top-level key of a limit must be, for error messages. */
 export const limitExpectations: Record<string, string> = {
-  '': "a rate string like '10/min', false, or an object with ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply, count, delay, concurrency, ban, onBan",
+  '': "a rate string like '10/min', false, or an object with ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply, count, settle, delay, concurrency, ban, onBan",
   ip: "a rate like '10/min' or '3/5min', { limit, windowMs }, a non-empty array of them, or a function (request) => rate | rate[] | undefined",
   user: "a rate like '10/min' or '3/5min', { limit, windowMs }, a non-empty array of them, or a function (request) => rate | rate[] | undefined",
   key: 'a function (request) => string | number | undefined',
@@ -392,6 +409,7 @@ export const limitExpectations: Record<string, string> = {
   errorFormat: "one of 'plain', 'problem'",
   apply: "one of 'first', 'all'",
   count: "one of 'all', 'failed', 'successful', or a function (request, reply) => boolean",
+  settle: 'a function (request, reply) => number',
   delay: 'false or { maxMs, queue } (maxMs an integer from 1 to 60000, queue from 1 to 1000000)',
   concurrency: '{ ip, user, key }: at least one, each an integer from 1 to 1000000',
   ban: "false or { after, for, backoff, max, statusCode } (after an integer from 1 to 1000000, for and max durations like '15min' or milliseconds, backoff a number from 1 to 100, statusCode from 400 to 599)",
@@ -549,6 +567,12 @@ export const PluginOptionsSchema = Type.Object({
    */
   onStoreError: Type.Optional(Type.Unsafe<StoreErrorMode>(Type.Union([Type.Literal('fallback'), Type.Literal('allow'), Type.Literal('deny')]))),
   /**
+   * The real cost of a request, known once its response is, for every limit that does not say:
+   * see the route option `settle`. No default: the charge made on arrival stands.
+   * @example { settle: (request, reply) => reply.getHeader('x-tokens-used') as number }
+   */
+  settle: Type.Optional(fn<SettleFunction>('a function (request, reply) => number')),
+  /**
    * Which requests count, for every limit that does not say: `'all'`, `'failed'` (status >=
    * 400), `'successful'` (status < 400), or `(request, reply) => boolean` (or a promise of
    * it). Charged on arrival, refunded once the response is sent (when Fastify runs `onResponse`) when it should not count.
@@ -698,7 +722,7 @@ export const optionExpectations: Record<string, string> = {
   sqlite: "a database file path like 'limits.db', or { path, cleanupIntervalMs, busyTimeoutMs, batch }",
   redis: "a URL like 'redis://localhost:6379', an ioredis client or Cluster, or true to use fastify.redis from @fastify/redis",
   algorithm: limitExpectations.algorithm,
-  global: "a rate string like '10/min' or a limit object { ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply, count, delay, concurrency, ban, onBan }",
+  global: "a rate string like '10/min' or a limit object { ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply, count, settle, delay, concurrency, ban, onBan }",
   user: 'a function (request) => string | number | undefined',
   hook: "one of 'onRequest', 'preValidation', 'preHandler'",
   keyPrefix: 'up to 64 characters of A-Z a-z 0-9 . _ : -',
@@ -709,6 +733,7 @@ export const optionExpectations: Record<string, string> = {
   dryRun: 'a boolean',
   onStoreError: "one of 'fallback', 'allow', 'deny'",
   count: limitExpectations.count,
+  settle: limitExpectations.settle,
   storeTimeoutMs: 'an integer from 1 to 60000 (milliseconds)',
   delay: '{ maxMs, queue } (maxMs an integer from 1 to 60000, queue from 1 to 1000000)',
   ban: "{ after, for, backoff, max, statusCode } (after an integer from 1 to 1000000, for and max durations like '15min' or milliseconds, backoff a number from 1 to 100, statusCode from 400 to 599)",

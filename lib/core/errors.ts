@@ -28,8 +28,14 @@ export const errors = {
     'FST_LIMITER_INVALID_IDENTITY', '%s: the %s resolver returned %s; expected a non-empty string, a finite number, or undefined/null for none', 500),
   INVALID_RATE_RESULT: createError<'FST_LIMITER_INVALID_RATE_RESULT', 500, [string, string, string, string]>(
     'FST_LIMITER_INVALID_RATE_RESULT', "%s: the %s rate function returned %s; expected a rate like '10/min', { limit, windowMs }, a non-empty array of them, or undefined (%s)", 500),
-  RESOLVER_FAILED: createError<'FST_LIMITER_RESOLVER_FAILED', 500, [string, string, string, Cause]>(
-    'FST_LIMITER_RESOLVER_FAILED', '%s: the %s function threw: %s', 500),
+  // The message never holds the function's own error (its text may be private: a database
+  // address, a token): that is the `cause`, which Fastify's logger prints and no client sees.
+  RESOLVER_FAILED: createError<'FST_LIMITER_RESOLVER_FAILED', 500, [string, string, Cause]>(
+    'FST_LIMITER_RESOLVER_FAILED', '%s: the %s function threw (its error is the cause)', 500),
+  INVALID_SETTLED_COST: createError<'FST_LIMITER_INVALID_SETTLED_COST', 500, [string, string, number]>(
+    'FST_LIMITER_INVALID_SETTLED_COST', '%s: the settled cost %s is not an integer from 0 to %s; the request stays charged what it was', 500),
+  STORE_UNAVAILABLE: createError<'FST_LIMITER_STORE_UNAVAILABLE', 503, [string]>(
+    'FST_LIMITER_STORE_UNAVAILABLE', '%s: the rate-limit store is unavailable and the limit\'s onStoreError is \'deny\'', 503),
   INVALID_CLOCK: createError<'FST_LIMITER_INVALID_CLOCK', 500, [string]>(
     'FST_LIMITER_INVALID_CLOCK', 'fastify-limiter option clock returned %s; expected epoch milliseconds, an integer from 0 to 8640000000000000 (handled as a store error)', 500),
   STORE_TIMEOUT: createError<'FST_LIMITER_STORE_TIMEOUT', 500, [number]>(

@@ -42,6 +42,11 @@ export interface RateLimitDecision {
    * `concurrency` limit); absent otherwise.
    */
   inFlight?: number
+  /**
+   * True on a denial of a limit in dry-run mode: the request was let through (and
+   * `fastify.rateLimit.consume()` callers should let it through too); absent otherwise.
+   */
+  dryRun?: boolean
 }
 
 /** What `errorResponseBuilder` and `onExceeded` receive about a denial. */
@@ -148,6 +153,8 @@ export interface CompiledLimit {
   readonly apply: 'first' | 'all'
   /** Which responses count (the route's `count`, else the plugin's); other charged requests are refunded. */
   readonly count: CountOption
+  /** What a request really cost, once its response is (the route's `settle`, else the plugin's). */
+  readonly settle: SettleOption | undefined
   /** Waiting instead of a 429 (the route's `delay`, else the plugin's); undefined: a 429 at once. */
   readonly delay: DelaySettings | undefined
   /** The route's `concurrency`: in-flight requests per identity, by kind; undefined: none. */
@@ -183,6 +190,9 @@ export interface DelaySettings {
   readonly queue: number
 }
 
+/** The `settle` option: a request's real cost, once its response is known. */
+export type SettleOption = (request: FastifyRequest, reply: FastifyReply) => MaybePromise<number>
+
 /** The `count` option: which responses a charged request counts for. */
 export type CountOption = 'all' | 'failed' | 'successful' | ((request: FastifyRequest, reply: FastifyReply) => MaybePromise<boolean>)
 
@@ -193,7 +203,7 @@ export interface ResolvedBucket {
   readonly identity: string
 }
 
-/** What a limit applied to a request: kept on the request for headers, logs and `reset(request)`. */
+/** What a limit applied to a request: kept on the request for headers, logs, `reset(request)` and settling. */
 export interface Applied extends ResolvedBucket {
   readonly limit: CompiledLimit
   readonly rate: CompiledRate
@@ -202,15 +212,22 @@ export interface Applied extends ResolvedBucket {
   readonly blocked: boolean
   /** The limit applied before this one on the same request, if any. */
   readonly previous: Applied | null
-}
-
-/** A charge a limit with a `count` other than `'all'` may refund when the response is known. */
-export interface Charge {
-  readonly limit: CompiledLimit
-  /** The store that charged: the plugin's, or the guard's local fallback store. */
-  readonly store: Store
-  readonly buckets: readonly StoreBucket[]
+  /**
+   * The buckets this decision charged, on the entry of the kind that decided when it was allowed
+   * (the others of an `apply: 'all'` limit, and denials, have none): what `count`, `settle` and
+   * `fastify.rateLimit.settle()` refund or settle, at most once. The fields below describe that
+   * charge (plain fields rather than an object of their own: no allocation per request).
+   */
+  readonly charged: readonly StoreBucket[] | undefined
   readonly cost: number
+  /** The local fallback store charged, not the plugin's. */
+  readonly fallback: boolean
+  /** The reset generation the charge was made in (lib/request/resets.ts). */
+  readonly generation: number
+  /** Which registration charged (its runtime): `fastify.rateLimit.settle()` settles its own. */
+  readonly owner: object
+  /** Set once the charge is settled (refunded, settled, or found reset). */
+  settled: boolean
 }
 
 /** Header names of the legacy format, or of a custom-names object. */
@@ -327,6 +344,8 @@ export interface ResolvedOptions {
   readonly storeTimeoutMs: number
   /** The plugin's `count`, defaulted; routes may override it. */
   readonly count: CountOption
+  /** The plugin's `settle`; routes may override it. */
+  readonly settle: SettleOption | undefined
   /** The plugin's `delay` option, defaulted; routes may override it. */
   readonly delay: DelaySettings | undefined
   /** How long a concurrency slot lives at most on SQLite and Redis, in ms. */

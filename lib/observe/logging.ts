@@ -1,5 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger } from 'fastify'
 import type { LimitContext, LogLevel, LogOptions } from '../core/types.js'
 
 export interface LogInput {
@@ -24,16 +24,16 @@ export function hashIdentity (identity: string, key: Buffer): string {
 }
 
 /**
- * Logs a denial through `request.log` (so the line carries the request id), at the level the
+ * Logs a denial through the request's logger (so the line carries the request id), at the level the
  * options give denials (`denied`) or dry-run denials (`dryRun`). Nothing is computed when the level
  * is off or below the logger's level.
  * @param identity the encoded identity of the bucket, as it stands in the store key
  */
-export function logDenial (request: FastifyRequest, denial: LimitContext, options: LogOptions, identity: string): void {
+export function logDenial (logger: FastifyBaseLogger, denial: LimitContext, options: LogOptions, identity: string): void {
   const level: LogLevel = denial.dryRun ? options.dryRun : options.denied
   if (level === false) return
   // pino has isLevelEnabled; Fastify's no-op logger (logger: false) has not, and ignores every call
-  const log = request.log as FastifyRequest['log'] & { isLevelEnabled?: (level: string) => boolean }
+  const log = logger as FastifyBaseLogger & { isLevelEnabled?: (level: string) => boolean }
   if (log.isLevelEnabled?.(level) === false) return
   // Fastify's disabled logger (abstract-logging) has no isLevelEnabled either, and every method
   // is one shared no-op: then skip building the line and hashing the identity (~10 µs a denial,

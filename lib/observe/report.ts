@@ -1,6 +1,5 @@
-import type { FastifyRequest } from 'fastify'
-import { kApplied } from '../core/symbols.js'
-import type { Applied, BucketKind, CompiledLimit, LimitContext, LogOptions, RateLimitDecision } from '../core/types.js'
+import type { FastifyBaseLogger } from 'fastify'
+import type { BucketKind, CompiledLimit, LimitContext, LogOptions, RateLimitDecision } from '../core/types.js'
 import { logDenial } from './logging.js'
 
 /** How often the requests of one bucket kind of one route ended each way. */
@@ -59,9 +58,6 @@ export interface CounterSnapshot extends Counters {
   routes: Record<string, RouteCounters>
 }
 
-/** The denied request's identity: `decide()` sets `request[kApplied]` before it reports. */
-const identityOf = (request: FastifyRequest) => (request[kApplied] as Applied).identity
-
 const zero = (): BucketCounters => ({ allowed: 0, denied: 0, dryRunDenied: 0, nearLimit: 0 })
 
 /**
@@ -79,7 +75,7 @@ export class Reporter {
     this.#log = log
   }
 
-  allowed (_request: FastifyRequest, limit: CompiledLimit, decision: RateLimitDecision): void {
+  allowed (limit: CompiledLimit, decision: RateLimitDecision): void {
     const route = this.#route(limit.route)
     const bucket = route.buckets[decision.bucket] ??= zero()
     this.counters.allowed++
@@ -93,55 +89,55 @@ export class Reporter {
   }
 
   /** A denial answered with a 429. */
-  denied (request: FastifyRequest, denial: LimitContext): void {
+  denied (log: FastifyBaseLogger, denial: LimitContext, identity: string): void {
     const route = this.#route(denial.route)
     this.counters.denied++
     route.denied++;
     (route.buckets[denial.bucket] ??= zero()).denied++
-    logDenial(request, denial, this.#log, identityOf(request))
+    logDenial(log, denial, this.#log, identity)
   }
 
   /** A denial let through because the limit is in dry-run mode. */
-  dryRunDenied (request: FastifyRequest, denial: LimitContext): void {
+  dryRunDenied (log: FastifyBaseLogger, denial: LimitContext, identity: string): void {
     const route = this.#route(denial.route)
     this.counters.dryRunDenied++
     route.dryRunDenied++;
     (route.buckets[denial.bucket] ??= zero()).dryRunDenied++
-    logDenial(request, denial, this.#log, identityOf(request))
+    logDenial(log, denial, this.#log, identity)
   }
 
-  storeError (_request: FastifyRequest, limit: CompiledLimit, _err: unknown): void {
+  storeError (limit: CompiledLimit): void {
     this.counters.storeErrors++
     this.#route(limit.route).storeErrors++
   }
 
   /** A request decided without the store (on the fallback store, let through, or a 503). */
-  degraded (_request: FastifyRequest, limit: CompiledLimit): void {
+  degraded (limit: CompiledLimit): void {
     this.counters.degraded++
     this.#route(limit.route).degraded++
   }
 
   /** A request passed after waiting (`delay`). */
-  delayed (_request: FastifyRequest, limit: CompiledLimit): void {
+  delayed (limit: CompiledLimit): void {
     this.counters.delayed++
     this.#delays(limit.route).delayed++
   }
 
   /** A waiting request's client went away: dropped without a charge. */
-  delayAborted (_request: FastifyRequest, limit: CompiledLimit): void {
+  delayAborted (limit: CompiledLimit): void {
     this.counters.delayAborted++
     this.#delays(limit.route).delayAborted++
   }
 
   /** A 429 of a concurrency limit. */
-  concurrencyDenied (_request: FastifyRequest, limit: CompiledLimit): void {
+  concurrencyDenied (limit: CompiledLimit): void {
     const route = this.#route(limit.route)
     this.counters.concurrencyDenied++
     route.concurrencyDenied = (route.concurrencyDenied ?? 0) + 1
   }
 
   /** A request answered as banned; `started`: its denial started the ban. */
-  banned (_request: FastifyRequest, limit: CompiledLimit, started: boolean): void {
+  banned (limit: CompiledLimit, started: boolean): void {
     const route = this.#route(limit.route)
     this.counters.banned++
     route.banned = (route.banned ?? 0) + 1

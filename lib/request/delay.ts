@@ -1,24 +1,13 @@
-import type { FastifyReply, FastifyRequest } from 'fastify'
 import { performance } from 'node:perf_hooks'
 import type { StoreBucket } from '../core/store.js'
 import type { CompiledLimit } from '../core/types.js'
 import type { Reporter } from '../observe/report.js'
-
-/** What the delay queue needs of a request's attempt (hook.ts's Attempt). */
-export interface Delayable {
-  readonly request: FastifyRequest
-  readonly reply: FastifyReply
-  readonly limit: CompiledLimit
-  readonly buckets: StoreBucket[]
-  /** The plugin clock's time of the current decision, when the plugin has a clock. */
-  readonly now: number | undefined
-  /** Set while the request waits (or is being decided again after waiting). */
-  waiter: Waiter | undefined
-}
+import { clientGone } from './flow.js'
+import type { DelayLine, Flow } from './flow.js'
 
 /** One waiting request. */
-export interface Waiter {
-  readonly attempt: Delayable
+interface Waiter {
+  readonly flow: Flow
   readonly line: Line
   readonly identity: string
   /** When it started waiting: the plugin's clock if it has one (so tests are exact), else monotonic. */
@@ -26,10 +15,8 @@ export interface Waiter {
   /** Monotonic ms after which it waits no more: arrival + `maxMs` of real time. */
   readonly deadline: number
   timer: NodeJS.Timeout | undefined
-  /** The request stream closed: an abort when it was destroyed (not merely read to its end). */
-  readonly onRequestClose: () => void
-  /** The response closed before it was sent: the client went away. */
-  readonly onReplyClose: () => void
+  /** The request stream or the response closed: the client may have gone away. */
+  readonly onClose: () => void
 }
 
 /** The waiting requests of one limit (a route, or a group), per identity in arrival order. */
@@ -40,176 +27,147 @@ interface Line {
 
 /**
  * Waiting instead of a 429 (the `delay` option). A denied request whose `retryAfterMs` is at most
- * `maxMs` waits on an unref'd timer and is decided again (a denial charges nothing, so it is
- * charged only when it passes). Waiting requests of one identity form a FIFO: only its head has a
- * timer, a newcomer of that identity queues behind it without asking the store, and when the head
- * leaves the next one is decided at once. At most `queue` requests wait per limit and process;
- * past that, the 429. A client that disconnects while waiting is dropped.
+ * `maxMs` waits on a timer and is decided again (a denial charges nothing, so it is charged only
+ * when it passes). Waiting requests of one identity form a FIFO: only its head has a timer, a
+ * newcomer of that identity queues behind it without asking the store, and when the head leaves
+ * the next one is decided at once. At most `queue` requests wait per limit and process; past
+ * that, the 429. A client that disconnects while waiting is dropped. The timers keep the process
+ * alive: a waiting request is work in progress. On close (Fastify's `preClose`, before the
+ * server waits for its requests) every waiting request is decided at once.
  */
-export class DelayQueue {
+export class DelayQueue implements DelayLine {
   readonly #lines = new WeakMap<CompiledLimit, Line>()
-  /** Every waiter with a timer, for close(). */
-  readonly #timed = new Set<Waiter>()
-  readonly #retry: (attempt: Delayable) => void
+  /** Every waiter, for close(). */
+  readonly #waiting = new Set<Waiter>()
   readonly #clock: (() => number) | undefined
   readonly #report: Reporter
   #closed = false
 
-  /** `retry(attempt)` decides a waiting attempt again, at a fresh clock reading. */
-  constructor (retry: (attempt: Delayable) => void, clock: (() => number) | undefined, report: Reporter) {
-    this.#retry = retry
+  constructor (clock: (() => number) | undefined, report: Reporter) {
     this.#clock = clock
     this.#report = report
   }
 
-  /**
-   * On arrival: when requests of the same identity already wait on this limit, this one queues
-   * behind them (true) without asking the store, so that it cannot overtake them.
-   */
-  behind (attempt: Delayable): boolean {
-    const delay = attempt.limit.delay as NonNullable<CompiledLimit['delay']>
-    const line = this.#lines.get(attempt.limit)
+  behind (flow: Flow): boolean {
+    const delay = flow.limit.delay as NonNullable<CompiledLimit['delay']>
+    const line = this.#lines.get(flow.limit)
     if (line === undefined || line.size >= delay.queue) return false
-    const identity = identityOf(attempt.buckets)
+    const identity = identityOf(flow.buckets)
     const waiting = line.byIdentity.get(identity)
     if (waiting === undefined) return false
-    this.#join(attempt, line, identity, waiting)
+    this.#join(flow, line, identity, waiting)
     return true
   }
 
-  /**
-   * On a denial that would be a 429: true when the request waits instead (it is decided again
-   * later); false when it gets the 429 (too long a wait, the queue full, or closing).
-   */
-  wait (attempt: Delayable, retryAfterMs: number): boolean {
-    const delay = attempt.limit.delay as NonNullable<CompiledLimit['delay']>
-    const waiter = attempt.waiter
+  wait (flow: Flow, retryAfterMs: number): boolean {
+    const delay = flow.limit.delay as NonNullable<CompiledLimit['delay']>
+    const waiter = flow.waiter as Waiter | undefined
     if (waiter !== undefined) {
       if (!this.#closed && performance.now() + retryAfterMs <= waiter.deadline) {
         this.#schedule(waiter, retryAfterMs)
         return true
       }
-      this.leave(attempt)
+      this.leave(flow)
       return false
     }
-    if (this.#closed || retryAfterMs > delay.maxMs || gone(attempt)) return false
-    let line = this.#lines.get(attempt.limit)
+    if (this.#closed || retryAfterMs > delay.maxMs || clientGone(flow)) return false
+    let line = this.#lines.get(flow.limit)
     if (line === undefined) {
       line = { size: 0, byIdentity: new Map() }
-      this.#lines.set(attempt.limit, line)
+      this.#lines.set(flow.limit, line)
     }
     if (line.size >= delay.queue) return false
-    const identity = identityOf(attempt.buckets)
+    const identity = identityOf(flow.buckets)
     const waiting = line.byIdentity.get(identity) ?? []
-    this.#join(attempt, line, identity, waiting)
+    this.#join(flow, line, identity, waiting)
     // an async store call may have let others of this identity queue up meanwhile: then it waits its turn
-    const joined = attempt.waiter as Waiter
+    const joined = flow.waiter as Waiter
     if (waiting[0] === joined) this.#schedule(joined, retryAfterMs)
     return true
   }
 
-  /** The attempt passed after waiting: it leaves the line; returns how long it waited, in ms. */
-  passed (attempt: Delayable): number {
-    const waiter = attempt.waiter as Waiter
-    const end = this.#clock === undefined ? performance.now() : attempt.now as number
-    this.leave(attempt)
-    const waited = Math.max(0, Math.round(end - waiter.start))
-    this.#report.delayed(attempt.request, attempt.limit)
-    return waited
+  passed (flow: Flow): number {
+    const waiter = flow.waiter as Waiter
+    const end = this.#clock === undefined ? performance.now() : flow.now as number
+    this.leave(flow)
+    this.#report.delayed(flow.limit)
+    return Math.max(0, Math.round(end - waiter.start))
   }
 
-  /** The attempt stops waiting (it is answered some other way): the next of its identity goes on. */
-  leave (attempt: Delayable): void {
-    const waiter = attempt.waiter
+  leave (flow: Flow): void {
+    const waiter = flow.waiter as Waiter | undefined
     if (waiter === undefined) return
-    attempt.waiter = undefined
-    this.#remove(attempt, waiter)
+    flow.waiter = undefined
+    this.#remove(waiter)
   }
 
-  /** On Fastify close: nothing waits any more; every waiting request is decided now (pass or 429). */
   close (): void {
     this.#closed = true
-    const timed = [...this.#timed]
-    this.#timed.clear()
-    for (const waiter of timed) {
+    const waiting = [...this.#waiting]
+    for (const waiter of waiting) {
       clearTimeout(waiter.timer)
       waiter.timer = undefined
-      this.#retry(waiter.attempt)
+    }
+    // decided again now: each gets its pass or its 429 (the line is closed, nothing waits again)
+    for (const waiter of waiting) {
+      if (waiter.flow.waiter === waiter) waiter.flow.decideAgain()
     }
   }
 
-  #join (attempt: Delayable, line: Line, identity: string, waiting: Waiter[]): void {
-    // leave() removes both listeners, so this runs while the request waits (or is decided again)
-    const aborted = () => {
-      this.leave(attempt)
-      this.#report.delayAborted(attempt.request, attempt.limit)
-    }
-    const { raw } = attempt.request
+  #join (flow: Flow, line: Line, identity: string, waiting: Waiter[]): void {
     const waiter: Waiter = {
-      attempt,
+      flow,
       line,
       identity,
-      start: this.#clock === undefined ? performance.now() : attempt.now as number,
-      deadline: performance.now() + (attempt.limit.delay as NonNullable<CompiledLimit['delay']>).maxMs,
+      start: this.#clock === undefined ? performance.now() : flow.now as number,
+      deadline: performance.now() + (flow.limit.delay as NonNullable<CompiledLimit['delay']>).maxMs,
       timer: undefined,
-      onRequestClose: () => {
-        if (gone(attempt)) aborted()
-      },
-      onReplyClose: () => {
-        if (gone(attempt)) aborted()
+      // leave() removes the listeners, so this runs only while the request waits (or is decided again)
+      onClose: () => {
+        if (!clientGone(flow)) return
+        this.leave(flow)
+        this.#report.delayAborted(flow.limit)
       }
     }
-    attempt.waiter = waiter
+    flow.waiter = waiter
     if (waiting.length === 0) line.byIdentity.set(identity, waiting)
     waiting.push(waiter)
     line.size++
-    raw.once('close', waiter.onRequestClose)
-    attempt.reply.raw.once('close', waiter.onReplyClose)
+    this.#waiting.add(waiter)
+    ;(flow.request as NonNullable<Flow['request']>).raw.once('close', waiter.onClose)
+    ;(flow.reply as NonNullable<Flow['reply']>).raw.once('close', waiter.onClose)
   }
 
   #schedule (waiter: Waiter, ms: number): void {
     waiter.timer = setTimeout(() => {
       waiter.timer = undefined
-      this.#timed.delete(waiter)
-      this.#retry(waiter.attempt)
+      waiter.flow.decideAgain()
     }, ms)
-    waiter.timer.unref()
-    this.#timed.add(waiter)
   }
 
-  #remove (attempt: Delayable, waiter: Waiter): void {
-    const { line, identity } = waiter
+  #remove (waiter: Waiter): void {
+    const { line, identity, flow } = waiter
     if (waiter.timer !== undefined) {
       clearTimeout(waiter.timer)
       waiter.timer = undefined
-      this.#timed.delete(waiter)
     }
-    attempt.request.raw.removeListener('close', waiter.onRequestClose)
-    attempt.reply.raw.removeListener('close', waiter.onReplyClose)
+    this.#waiting.delete(waiter)
+    ;(flow.request as NonNullable<Flow['request']>).raw.removeListener('close', waiter.onClose)
+    ;(flow.reply as NonNullable<Flow['reply']>).raw.removeListener('close', waiter.onClose)
     line.size--
     const waiting = line.byIdentity.get(identity) as Waiter[]
     const at = waiting.indexOf(waiter)
     waiting.splice(at, 1)
     if (waiting.length === 0) {
       line.byIdentity.delete(identity)
-    } else if (at === 0) {
+    } else if (at === 0 && !this.#closed) {
       // the next of this identity is decided at once (it may still have to wait its own turn)
       this.#schedule(waiting[0], 0)
     }
   }
 }
 
-/**
- * Whether the client went away: the request aborted or destroyed by an error, or the response
- * closed before it was sent (a request stream merely read to its end is not that).
- */
-export function gone (attempt: Pick<Delayable, 'request' | 'reply'>): boolean {
-  const { raw } = attempt.request
-  const response = attempt.reply.raw
-  return raw.aborted || raw.errored != null || (response.destroyed && !response.writableFinished)
-}
-
 /** The identity a line is kept by: every store key of the request under the limit. */
-function identityOf (buckets: StoreBucket[]): string {
+function identityOf (buckets: readonly StoreBucket[]): string {
   return buckets.length === 1 ? buckets[0].key : buckets.map((b) => b.key).join('\n')
 }

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache'
 import type { StoreDecision } from '../core/store.js'
-import { monotonic } from './guard.js'
+import { monotonic } from './clock.js'
 
 interface Denial {
   /** When it expires on the monotonic clock. */

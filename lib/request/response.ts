@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http'
 import type { FastifyRequest } from 'fastify'
 import type { ErrorFormat, LimitContext } from '../core/types.js'
-import { BREAKER_MS } from './guard.js'
+import { BREAKER_MS } from './breaker.js'
 
 /** The default 429 body: `{ statusCode, error, message }`, like Fastify's own errors. */
 export function defaultErrorResponse (_request: FastifyRequest, context: LimitContext) {

@@ -1,36 +1,30 @@
+import type { FastifyBaseLogger } from 'fastify'
 import { MemoryStore } from '../../stores/memory.js'
 import type { ResolvedOptions } from '../core/types.js'
 import { Reporter } from '../observe/report.js'
+import { DelayQueue } from './delay.js'
 import { DenialCache } from './denials.js'
+import type { Runtime } from './flow.js'
 import { StoreGuard } from './guard.js'
+import { Resets } from './resets.js'
 import { CredentialsWarning } from './warnings.js'
+
+export type { Runtime }
 
 /** Most blocked buckets remembered per app server (LRU past that). */
 const DENIAL_CACHE_SIZE = 10_000
 
-/**
- * What one registration of the plugin decides requests with: its resolved options, where it
- * reports outcomes, the guard around its store, and the denials it remembers.
- */
-export interface Runtime {
-  readonly options: ResolvedOptions
-  readonly report: Reporter
-  readonly guard: StoreGuard
-  /** Remembered denials; undefined for the memory store, which is as fast as the cache. */
-  readonly denials: DenialCache | undefined
-  /** The credentials-without-a-user warning, logged once per route. */
-  readonly warnings: CredentialsWarning
-  /** Run on Fastify close (before the store closes): each hook's waiting requests are decided. */
-  readonly closing: Array<() => void>
-}
-
-export function createRuntime (options: ResolvedOptions): Runtime {
+/** What one registration of the plugin decides requests with. */
+export function createRuntime (options: ResolvedOptions, log: FastifyBaseLogger): Runtime {
+  const report = new Reporter(options.log)
   return {
     options,
-    report: new Reporter(options.log),
-    guard: new StoreGuard(options.storeTimeoutMs, options.clock),
+    report,
+    guard: new StoreGuard(options, report),
     denials: options.store instanceof MemoryStore ? undefined : new DenialCache(DENIAL_CACHE_SIZE),
     warnings: new CredentialsWarning(options.hook),
-    closing: []
+    delays: new DelayQueue(options.clock, report),
+    resets: new Resets(),
+    log
   }
 }

@@ -8,6 +8,12 @@ import { once } from 'node:events'
 import { createServer, connect } from 'node:net'
 import type { Socket } from 'node:net'
 import { StoreGuard } from '../../lib/request/guard.js'
+import { MemoryStore } from '../../stores/memory.js'
+import { Reporter } from '../../lib/observe/report.js'
+import { resolveLog } from '../../lib/observe/logging.js'
+
+/** A guard on its own: its deadlines are what these tests drive (`bound`). */
+const newGuard = (storeTimeoutMs: number) => new StoreGuard({ store: new MemoryStore(), storeTimeoutMs, clock: undefined }, new Reporter(resolveLog()))
 
 function busyWait (ms: number): void {
   const end = performance.now() + ms
@@ -15,7 +21,7 @@ function busyWait (ms: number): void {
 }
 
 function outcome<T> (guard: StoreGuard, pending: PromiseLike<T>): Promise<{ ok?: T, err?: { code?: string } }> {
-  return new Promise((resolve) => guard.watch(pending, (ok) => resolve({ ok }), (err) => resolve({ err: err as { code?: string } })))
+  return guard.bound(pending).then((ok) => ({ ok }), (err: unknown) => ({ err: err as { code?: string } }))
 }
 
 /** A loopback socket pair: what one end writes, the other reads through the event loop's poll phase. */
@@ -36,7 +42,7 @@ async function pair (t: Test): Promise<{ client: Socket, server: Socket }> {
 }
 
 t.test('a reply that arrived while the loop was busy past the deadline wins over the timeout', async (t) => {
-  const guard = new StoreGuard(50, undefined)
+  const guard = newGuard(50)
   const { client, server } = await pair(t)
   const reply = once(client, 'data').then(([data]) => String(data))
   const result = outcome(guard, reply)
@@ -47,7 +53,7 @@ t.test('a reply that arrived while the loop was busy past the deadline wins over
 })
 
 t.test('time the loop spends before it can send is not charged to the call', async (t) => {
-  const guard = new StoreGuard(50, undefined)
+  const guard = newGuard(50)
   let answer!: (value: string) => void
   const result = outcome(guard, new Promise<string>((resolve) => { answer = resolve }))
   busyWait(200) // this turn is busy; the call cannot be sent before it ends
@@ -56,7 +62,7 @@ t.test('time the loop spends before it can send is not charged to the call', asy
 })
 
 t.test('a call with no answer still times out, and a late answer or error is ignored', async (t) => {
-  const guard = new StoreGuard(30, undefined)
+  const guard = newGuard(30)
   let answer!: (value: string) => void
   let refuse!: (err: Error) => void
   const hung = outcome(guard, new Promise<string>((resolve) => { answer = resolve }))
@@ -69,7 +75,7 @@ t.test('a call with no answer still times out, and a late answer or error is ign
 })
 
 t.test('one timer serves every call in flight, batch after batch', async (t) => {
-  const guard = new StoreGuard(40, undefined)
+  const guard = newGuard(40)
   const quick = Array.from({ length: 100 }, (_, i) => outcome(guard, Promise.resolve(i)))
   const first = outcome(guard, new Promise(() => {}))
   await new Promise((resolve) => setTimeout(resolve, 10))
