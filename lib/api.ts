@@ -212,7 +212,7 @@ export function createApi (scope: ApiScope): RateLimitApi {
     if (route !== undefined && group !== undefined) throw new errors.INVALID_SELECTOR(method, 'name a route or a group, not both')
     const name = route ?? group
     if (name === undefined) {
-      if (method !== 'reset') throw new errors.INVALID_SELECTOR(method, `name the route (or group) to ${method}`)
+      if (method !== 'reset') throw new errors.INVALID_SELECTOR(method, `name the route (or group) to ${method === 'peek' ? 'peek at' : method}`)
       return [...registry.all]
     }
     const limits = registry.find(checkId(method, route === undefined ? 'group' : 'route', name))
@@ -307,7 +307,8 @@ export function createApi (scope: ApiScope): RateLimitApi {
         return last
       }
       const identities = identitiesOf(target, 'consume')
-      const limits = limitsNamed(target, 'consume')
+      // one set of buckets: a GET route and its HEAD twin, or the routes of a group, share theirs
+      const limits = limitsNamed(target, 'consume').filter((l, i, all) => all.findIndex((o) => o.namespace + o.id === l.namespace + l.id) === i)
       if (limits.length > 1) {
         throw new errors.INVALID_SELECTOR('consume', `${formatValue(target.route ?? target.group)} names ${limits.length} limits (${limits.map((l) => l.route).join(', ')}): name one, like 'POST /chat', or a group`)
       }

@@ -4,7 +4,7 @@ import { formatValue } from '../core/format.js'
 import { bucketsOf } from './bucket.js'
 import { gateIndex, strikeRule, withGates } from './ban.js'
 import { isEpochMs } from './clock.js'
-import { granted } from './concurrency.js'
+import { granted, releaseSlot } from './concurrency.js'
 import { BANNED, DECIDED, HTTP, LET_THROUGH, PEEK, SLOTTED, STARTED, STRUCK, UNAVAILABLE, UNCHECKED } from './flow.js'
 import type { Flow } from './flow.js'
 
@@ -82,7 +82,11 @@ export function answered (flow: Flow, value: unknown): void {
     default: {
       // GATES_SENT: a peek at a ban's gates alone, after a rate's denial (see weigh)
       const gated = value as StoreDecision
-      if (!gated.allowed) flow.answer = gated
+      if (!gated.allowed) {
+        flow.answer = gated
+        flow.ban = BANNED
+        flow.bannedUntil = gated.now + gated.retryAfterMs
+      }
       flow.outcome = DECIDED
     }
   }
@@ -169,7 +173,10 @@ function degradeSlot (flow: Flow): void {
 function line (flow: Flow): boolean {
   flow.phase = STORE
   if (flow.mode !== HTTP || flow.limit.delay === undefined || flow.waiter !== undefined) return true
-  return !flow.engine.runtime.delays.behind(flow)
+  if (!flow.engine.runtime.delays.behind(flow)) return true
+  // a waiting request is not in flight: holding its slot would starve its own client's slots
+  releaseSlot(flow)
+  return false
 }
 
 /** Asks the store (or the denial cache) to consume, or to peek. */
@@ -244,6 +251,7 @@ function weigh (flow: Flow): boolean {
   }
   const { delays, denials } = flow.engine.runtime
   if (blocked && flow.mode === HTTP && limit.delay !== undefined && flow.ban === UNCHECKED && delays.wait(flow, d.retryAfterMs)) {
+    releaseSlot(flow)
     return false
   }
   if (blocked && flow.cacheKey !== undefined) {

@@ -215,7 +215,7 @@ export class StoreGuard {
     if (op === 'release') {
       caller.log.error({ err, suppressed }, 'fastify-limiter: releasing a concurrency slot failed (its lease expires by itself)')
     } else if (op === 'refund' || op === 'charge') {
-      caller.log.warn({ err, suppressed }, `fastify-limiter: settling a charge failed (${op}); the request stays counted at what it was charged`)
+      caller.log.warn({ err, suppressed }, `fastify-limiter: ${op === 'refund' ? 'a refund' : 'charging a settled cost'} failed; the request stays counted at what it was charged`)
     } else {
       caller.log.error({ err, onStoreError: mode, suppressed, breaker: this.breaker.state },
         `fastify-limiter: the rate-limit store failed (${modeText(mode)} for ${BREAKER_MS} ms before trying it again once it fails ${BREAKER_FAILURES} times in a row or on half of its calls)`)

@@ -495,8 +495,9 @@ t.test('a slot is released exactly once for a request the rates refuse, a 503, a
   }
   const cases = [
     ['refused by its rate after taking a slot', new CountingStore(), {}, 429, 2],
-    // the rates' store threw at once: the breaker opened, so the second request asks the store for nothing
-    ['a 503: the rates\' store failed (onStoreError deny)', new FailingRates(), { onStoreError: 'deny' }, 503, 1],
+    // the rates' store threw at once: one failure (not one that held the loop) leaves the breaker
+    // closed, so each request takes its slot, then gets the 503 and gives the slot back
+    ['a 503: the rates\' store failed (onStoreError deny)', new FailingRates(), { onStoreError: 'deny' }, 503, 2],
     ['a 429 whose errorResponseBuilder throws', new CountingStore(), { errorResponseBuilder: () => { throw new Error('builder broke') } }, 500, 2]
   ] as const
   for (const [name, store, options, status, taken] of cases) {

@@ -14,7 +14,8 @@ t.test('codes follow the registry keys and carry the FST_LIMITER_ prefix', async
   for (const [key, E] of Object.entries(errors)) {
     const err = new (E as new (...args: unknown[]) => Error & { code: string, statusCode: number })()
     t.equal(err.code, `FST_LIMITER_${key}`)
-    t.equal(err.statusCode, 500)
+    // a store that cannot be asked is the one error a client may see as what it is: unavailable
+    t.equal(err.statusCode, key === 'STORE_UNAVAILABLE' ? 503 : 500)
     t.ok(err instanceof Error)
   }
 })

@@ -36,7 +36,7 @@ function objectsIn (schema: Schema): Schema[] {
 const withoutDefault = new Set([
   'options.sqlite', 'options.sqlite.path', 'options.redis', 'options.global', 'options.exempt', 'options.onExceeded',
   'limit.ip', 'limit.user', 'limit.key', 'limit.rate', 'limit.group', 'options.delay.maxMs', 'limit.delay.maxMs', 'limit.concurrency.ip', 'limit.concurrency.user', 'limit.concurrency.key',
-  'options.ban.after', 'options.ban.for', 'limit.ban.after', 'limit.ban.for', 'options.onBan', 'limit.onBan',
+  'options.ban.after', 'options.ban.for', 'limit.ban.after', 'limit.ban.for', 'options.onBan', 'limit.onBan', 'options.settle',
   'rate.limit', 'rate.windowMs',
   'SqliteStoreOptions.path', 'RedisStoreOptions.client', 'RedisStoreOptions.url'
 ])
