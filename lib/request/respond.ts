@@ -5,7 +5,7 @@ import { kApplied } from '../core/symbols.js'
 import type { Applied, CompiledBan, LimitContext, RateLimitDecision } from '../core/types.js'
 import { isThenable, locate } from './bucket.js'
 import { releaseSlot, slotDenial } from './concurrency.js'
-import { BANNED, DECIDED, DROPPED, FAILED, HTTP, LET_THROUGH, NOT_LIMITED, SLOTS_FULL, SLOTTED, STARTED, UNAVAILABLE } from './flow.js'
+import { BANNED, DECIDED, DROPPED, FAILED, HTTP, LET_THROUGH, NOT_LIMITED, PEEK, SLOTS_FULL, SLOTTED, STARTED, UNAVAILABLE } from './flow.js'
 import type { Flow } from './flow.js'
 import { UNAVAILABLE_RETRY_S, humanAfter, unavailableResponse } from './response.js'
 import { track } from './settle.js'
@@ -80,6 +80,11 @@ function decided (flow: Flow): void {
   if (!d.allowed && limit.dryRun) decision.dryRun = true
   if (d.allowed && flow.waiter !== undefined) decision.delayedMs = runtime.delays.passed(flow)
   flow.decision = decision
+  if (flow.mode === PEEK) {
+    // nothing was charged nor answered: not a decision to count, tell or log
+    flow.end(flow)
+    return
+  }
   const blocked = !d.allowed && !limit.dryRun
   if (flow.mode === HTTP) {
     const req = request as FastifyRequest
@@ -90,7 +95,8 @@ function decided (flow: Flow): void {
         policy: bucket.kind.policy, policyName: rate.policyName, now: d.now, blocked, rate, rates: bucket.kind.rates, identity: bucket.identity
       })
     }
-    if (d.allowed) track(flow, applied)
+    // a dry run's denial goes on to the handler too, with its slot
+    if (!blocked) track(flow, applied)
     else releaseSlot(flow)
   }
   if (d.allowed) {

@@ -116,7 +116,7 @@ t.test('dry run: a would-be denial says so (dryRun: true), and charges nothing',
 function failing (t: Parameters<typeof requiredOnlyStore>[0]): Store & { down: boolean } {
   const memory = new MemoryStore()
   t.teardown(() => memory.close())
-  const store = {
+  const store: Store & { down: boolean } = {
     down: false,
     consume: (buckets, cost, now) => store.down ? Promise.reject(new Error('down')) : Promise.resolve(memory.consume(buckets, cost, now)),
     peek: (buckets, cost, now) => store.down ? Promise.reject(new Error('down')) : Promise.resolve(memory.peek(buckets, cost, now)),
@@ -124,7 +124,7 @@ function failing (t: Parameters<typeof requiredOnlyStore>[0]): Store & { down: b
     clear: (prefix) => memory.clear(prefix),
     stats: () => memory.stats(),
     close: () => {}
-  } satisfies Store & { down: boolean }
+  }
   return store
 }
 
