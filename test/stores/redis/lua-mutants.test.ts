@@ -41,8 +41,9 @@ const mutants: Mutant[] = [
   {
     name: 'token bucket with a dropped fmod',
     algorithm: 'token-bucket',
-    from: 'local gained = s[2] + fmod(elapsed, windowMs) * limit',
-    to: 'local gained = s[2] + elapsed * limit'
+    // the consume step's own (tbRefilled, for the refund and charge twins, has the same line)
+    from: 'local gained = s[2] + fmod(elapsed, windowMs) * limit\n      n = s[1]',
+    to: 'local gained = s[2] + elapsed * limit\n      n = s[1]'
   },
   {
     name: 'leaky bucket retrying 1 ms early',
@@ -86,10 +87,10 @@ const refundMutants: Mutant[] = [
   // decision can tell; the TypeScript property says the same)
   { name: 'sliding window refund from the previous window first', algorithm: 'sliding-window', from: 'local fromCurrent = math.min(curr, cost)', to: 'local fromCurrent = max(0, cost - prev)' },
   { name: 'sliding log refund one unit short', algorithm: 'sliding-log', from: 'local owed = cost', to: 'local owed = cost - 1' },
-  { name: 'sliding log refund writing the first entry\'s cost for every entry', algorithm: 'sliding-log', from: 'state[2 * i + 1] = costs[i]', to: 'state[2 * i + 1] = costs[1]' },
-  { name: 'token bucket refund with a dropped fmod', algorithm: 'token-bucket', from: 'local f = fmod(part, windowMs)', to: 'local f = part' },
-  { name: 'token bucket refund one token short', algorithm: 'token-bucket', from: 'floor(part / windowMs) + cost', to: 'floor(part / windowMs) + cost - 1' },
-  { name: 'leaky bucket refund that leaks no fraction', algorithm: 'leaky-bucket', from: 'local rest = s[2] - fmod(elapsed, windowMs) * limit', to: 'local rest = s[2]' },
+  { name: 'sliding log refund leaving a unit in each entry it takes from', algorithm: 'sliding-log', from: 'costs[newest] = costs[newest] - taken', to: 'costs[newest] = costs[newest] - taken + 1' },
+  { name: 'token bucket refund dropping the fraction', algorithm: 'token-bucket', from: 'return { n, f, at }', to: 'return { n, 0, at }' },
+  { name: 'token bucket refund one token short', algorithm: 'token-bucket', from: 'n = n + cost', to: 'n = n + cost - 1' },
+  { name: 'leaky bucket refund dropping the fraction', algorithm: 'leaky-bucket', from: 'return { l, f, at }', to: 'return { l, 0, at }' },
   { name: 'GCRA refund dropping the fraction', algorithm: 'gcra', from: 'local f = part - floor(part / limit) * limit', to: 'local f = 0' },
   { name: 'GCRA refund of one interval too few', algorithm: 'gcra', from: 'floor(cost / limit) * windowMs', to: 'floor((cost - 1) / limit) * windowMs' }
 ]
