@@ -123,6 +123,7 @@ t.test('the bound: 2^52 / W units held, at least twice the capacity wherever the
   t.equal(maxHeld({ limit: 10, windowMs: 60_000, burst: 10 }), 75_059_993_789)
   t.equal(maxDebt({ limit: 10, windowMs: 60_000, burst: 10 }), 75_059_993_779)
   t.equal(maxHeld({ limit: 100_000, windowMs: 86_400_000, burst: 100_000 }), 52_124_995)
+  t.equal(maxDebt({ limit: 10, windowMs: 1000, burst: 10 }), 4_503_599_627_360, 'the example in docs/algorithms.md')
   // burst * W at the plugin's largest, MAX_RATE_PRODUCT (2^51 - 1): still one capacity of debt
   const burst = Math.floor((2 ** 51 - 1) / 86_400_000)
   t.ok(maxDebt({ limit: burst, windowMs: 86_400_000, burst }) >= burst)
