@@ -1,4 +1,4 @@
-import type { Algorithm, AlgorithmParams, AlgorithmResult, BanRule, RefundResult } from '../lib/core/algorithm.js'
+import type { Algorithm, AlgorithmParams, AlgorithmResult, BanRule, ChargeResult, RefundResult } from '../lib/core/algorithm.js'
 
 /**
  * Bans with backoff (the `ban` option): the state of one identity on one route, and the two
@@ -137,6 +137,15 @@ function banGateRefund (state: BanState | undefined, now: number): RefundResult<
   return { state, ttlMs: state.e - now }
 }
 
+/**
+ * The gate is never charged: the stores skip a gate in `charge` as in `consume`'s writes, and
+ * this keeps the state as it is (none stays none) for a caller that does not.
+ */
+function banGateCharge (state: BanState | undefined, now: number): ChargeResult<BanState | undefined> {
+  const kept = banGateRefund(state, now)
+  return { state: kept.state, ttlMs: Math.max(1, kept.ttlMs) }
+}
+
 /** The Lua twin of `banGate` (see `Algorithm.lua`). */
 const lua = `
 steps.bn = function (s, now, cost, p)
@@ -151,6 +160,9 @@ end
  */
 const refundLua = ''
 
+/** No Lua twin of `banGateCharge` either: no charge script assembles the gate (the stores skip it). */
+const chargeLua = ''
+
 /**
  * The gate of a route with a ban, as an algorithm: what a request's first bucket runs. Not a
  * value of the `algorithm` option (it is internal), so its name is outside that list.
@@ -163,6 +175,8 @@ export const banGateAlgorithm: Algorithm<any> = {
   fields: ['u', 'l', 'k', 's', 'f', 'e'],
   lua,
   refundLua,
+  chargeLua,
   consume: banGate,
-  refund: banGateRefund
+  refund: banGateRefund,
+  charge: banGateCharge
 }

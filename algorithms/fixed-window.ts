@@ -1,4 +1,5 @@
-import type { Algorithm, AlgorithmParams, AlgorithmResult, RefundResult } from '../lib/core/algorithm.js'
+import type { Algorithm, AlgorithmParams, AlgorithmResult, ChargeResult, RefundResult } from '../lib/core/algorithm.js'
+import { maxHeld } from './debt.js'
 
 /** State: the index of the window (`floor(now / W)`) and the cost counted in it. */
 export interface FixedWindowState {
@@ -30,8 +31,9 @@ export function fixedWindow (
   }
   return {
     state: { w, c: count },
-    // cost <= limit, so the next window always has room
-    decision: { allowed: false, limit, remaining: limit - count, resetMs: end, retryAfterMs: end - now },
+    // cost <= limit, so the next window always has room (a charge past the limit, its debt,
+    // counts in its own window only)
+    decision: { allowed: false, limit, remaining: Math.max(0, limit - count), resetMs: end, retryAfterMs: end - now },
     ttlMs: end - now
   }
 }
@@ -49,7 +51,7 @@ steps.fw = function (s, now, cost, p)
   if count + cost <= limit then
     return true, limit - count - cost, e, 0, { w, count + cost }, e - now
   end
-  return false, limit - count, e, e - now
+  return false, max(0, limit - count), e, e - now
 end
 `
 
@@ -81,6 +83,37 @@ refunds.fw = function (s, now, cost, p)
 end
 `
 
+/**
+ * Charges `cost` units to the window of `now` whatever it holds (see `Algorithm.charge`): a
+ * count past L denies until the window ends, when the whole count, debt included, counts no
+ * more. Saturates at `maxHeld(params)`.
+ */
+export function fixedWindowCharge (
+  state: FixedWindowState | undefined,
+  now: number,
+  cost: number,
+  params: AlgorithmParams
+): ChargeResult<FixedWindowState> {
+  const { windowMs } = params
+  // a clock behind the stored window charges that window, as consume counts in it
+  const w = state !== undefined && state.w > Math.floor(now / windowMs) ? state.w : Math.floor(now / windowMs)
+  const count = state !== undefined && state.w === w ? state.c : 0
+  // count + cost past 2^53 rounds, but only upward: min() still picks the bound
+  return { state: { w, c: Math.min(count + cost, maxHeld(params)) }, ttlMs: (w + 1) * windowMs - now }
+}
+
+/** The Lua twin of `fixedWindowCharge` (see `Algorithm.chargeLua`). */
+const chargeLua = `
+charges.fw = function (s, now, cost, p)
+  local windowMs = p.windowMs
+  local w = floor(now / windowMs)
+  if s and s[1] > w then w = s[1] end
+  local count = 0
+  if s and s[1] == w then count = s[2] end
+  return { w, math.min(count + cost, maxHeld(p)) }, (w + 1) * windowMs - now
+end
+`
+
 export const fixedWindowAlgorithm: Algorithm<FixedWindowState> = {
   name: 'fixed-window',
   code: 'fw',
@@ -88,6 +121,8 @@ export const fixedWindowAlgorithm: Algorithm<FixedWindowState> = {
   fields: ['w', 'c'],
   lua,
   refundLua,
+  chargeLua,
   consume: fixedWindow,
-  refund: fixedWindowRefund
+  refund: fixedWindowRefund,
+  charge: fixedWindowCharge
 }

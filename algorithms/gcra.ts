@@ -1,5 +1,6 @@
-import type { Algorithm, AlgorithmParams, AlgorithmResult, RefundResult } from '../lib/core/algorithm.js'
+import type { Algorithm, AlgorithmParams, AlgorithmResult, ChargeResult, RefundResult } from '../lib/core/algorithm.js'
 import { ceilMulDiv } from './rational.js'
+import { maxHeld } from './debt.js'
 
 /**
  * State: the theoretical arrival time `TAT = t + f / L` (epoch ms), with `0 <= f < L`. It is
@@ -15,7 +16,9 @@ export interface GcraState {
  * GCRA (generic cell rate algorithm): each unit of cost moves the theoretical arrival time on
  * by the emission interval `T = W / L`, from `max(TAT, now)`; a request is allowed while the
  * new TAT is at most `burst * T` (default L) ahead of now. It decides exactly as a token bucket
- * of capacity `burst` does, with one rational number of state. No state is `TAT <= now`.
+ * of capacity `burst` does, with one rational number of state. No state is `TAT <= now`. A
+ * bucket in debt (charged past empty, see `gcraCharge`) has its TAT more than `burst * T`
+ * ahead, and every request waits until it is `burst * T` ahead again.
  */
 export function gcra (
   state: GcraState | undefined,
@@ -132,6 +135,54 @@ refunds.gc = function (s, now, cost, p)
 end
 `
 
+/**
+ * Moves the theoretical arrival time on by `cost` emission intervals at `now` whatever it is
+ * (see `Algorithm.charge`): more than `burst * T` ahead of now is a debt, which time pays back
+ * before any request passes again. Saturates at `maxHeld(params) * T` ahead of now.
+ */
+export function gcraCharge (
+  state: GcraState | undefined,
+  now: number,
+  cost: number,
+  params: AlgorithmParams
+): ChargeResult<GcraState> {
+  const tat = state !== undefined && state.t >= now ? state : { t: now, f: 0 }
+  // a cost past 2^53 rounds, but only upward: it still reads as past the bound
+  const next = later(tat.t, tat.f, cost, params)
+  const bound = later(now, 0, maxHeld(params), params)
+  // past the bound: the bound, or the TAT as it is, on a clock behind the one that moved it there
+  const charged = !ahead(next, bound) ? next : ahead(tat, bound) ? tat : bound
+  return { state: { t: charged.t, f: charged.f }, ttlMs: charged.t + (charged.f > 0 ? 1 : 0) - now }
+}
+
+/** Whether the TAT `a` is later than `b`. */
+function ahead (a: GcraState, b: GcraState): boolean {
+  return a.t > b.t || (a.t === b.t && a.f > b.f)
+}
+
+/** The Lua twin of `gcraCharge` (see `Algorithm.chargeLua`); it uses the consume twin's `later`. */
+const chargeLua = `
+charges.gc = function (s, now, cost, p)
+  local t, f = now, 0
+  if s and s[1] >= now then
+    t = s[1]
+    f = s[2]
+  end
+  local nt, nf = later(t, f, cost, p)
+  local bt, bf = later(now, 0, maxHeld(p), p)
+  if nt > bt or (nt == bt and nf > bf) then
+    if t > bt or (t == bt and f > bf) then
+      nt, nf = t, f
+    else
+      nt, nf = bt, bf
+    end
+  end
+  local ttl = nt - now
+  if nf > 0 then ttl = ttl + 1 end
+  return { nt, nf }, ttl
+end
+`
+
 export const gcraAlgorithm: Algorithm<GcraState> = {
   name: 'gcra',
   code: 'gc',
@@ -139,6 +190,8 @@ export const gcraAlgorithm: Algorithm<GcraState> = {
   fields: ['t', 'f'],
   lua,
   refundLua,
+  chargeLua,
   consume: gcra,
-  refund: gcraRefund
+  refund: gcraRefund,
+  charge: gcraCharge
 }

@@ -1,4 +1,5 @@
-import type { Algorithm, AlgorithmParams, AlgorithmResult, RefundResult } from '../lib/core/algorithm.js'
+import type { Algorithm, AlgorithmParams, AlgorithmResult, ChargeResult, RefundResult } from '../lib/core/algorithm.js'
+import { maxHeld } from './debt.js'
 
 /**
  * State: the requests of the last W, oldest first: request `i` came at `t + d[i]` (epoch ms)
@@ -36,30 +37,39 @@ export function slidingLog (
     }
   }
   const allowed = used + cost <= limit
-  if (allowed) {
-    const last = times.length - 1
-    // A clock behind the newest entry (another process, another server) counts as its time.
-    if (last >= 0 && times[last] >= now) {
-      costs[last] += cost
-    } else {
-      times.push(now)
-      costs.push(cost)
-    }
-  }
+  if (allowed) append(times, costs, now, cost)
   // everything has left the log W after the newest entry
   const resetMs = times[times.length - 1] + windowMs
   return {
-    state: { t: times[0], d: times.map((at) => at - times[0]), c: costs },
+    state: logState(times, costs),
     decision: {
       allowed,
       limit,
-      remaining: limit - used - (allowed ? cost : 0),
+      // a log in debt (charged past L) holds more than L: none remains
+      remaining: allowed ? limit - used - cost : Math.max(0, limit - used),
       resetMs,
       // the request fits once enough of the oldest entries have left the log, W after each one
       retryAfterMs: allowed ? 0 : times[firstToLeave(costs, used + cost - limit)] + windowMs - now
     },
     ttlMs: resetMs - now
   }
+}
+
+/** Adds `cost` at `now` to the log's arrays, oldest first. */
+function append (times: number[], costs: number[], now: number, cost: number): void {
+  const last = times.length - 1
+  // A clock behind the newest entry (another process, another server) counts as its time.
+  if (last >= 0 && times[last] >= now) {
+    costs[last] += cost
+  } else {
+    times.push(now)
+    costs.push(cost)
+  }
+}
+
+/** The state of a log of `times` and `costs` (at least one entry), oldest first. */
+function logState (times: number[], costs: number[]): SlidingLogState {
+  return { t: times[0], d: times.map((at) => at - times[0]), c: costs }
 }
 
 /**
@@ -81,6 +91,29 @@ function firstToLeave (costs: number[], over: number): number {
  * then (offset from it, cost) per entry.
  */
 const lua = `
+-- the twins of live() and logState(), for the refund and charge twins, which run after this chunk
+local function slLive (s, now, windowMs)
+  local times, costs, used = {}, {}, 0
+  for i = 2, #s, 2 do
+    local at = s[1] + s[i]
+    if now - windowMs < at then
+      times[#times + 1] = at
+      costs[#costs + 1] = s[i + 1]
+      used = used + s[i + 1]
+    end
+  end
+  return times, costs, used
+end
+
+local function slState (times, costs)
+  local state = { times[1] }
+  for i = 1, #times do
+    state[2 * i] = times[i] - times[1]
+    state[2 * i + 1] = costs[i]
+  end
+  return state
+end
+
 local function firstToLeave (costs, over)
   local i = 1
   local freed = costs[1]
@@ -123,7 +156,7 @@ steps.sl = function (s, now, cost, p)
     end
     return true, limit - used - cost, resetMs, 0, state, resetMs - now
   end
-  return false, limit - used, resetMs, times[firstToLeave(costs, used + cost - limit)] + windowMs - now
+  return false, max(0, limit - used), resetMs, times[firstToLeave(costs, used + cost - limit)] + windowMs - now
 end
 `
 
@@ -138,16 +171,7 @@ export function slidingLogRefund (
   { windowMs }: AlgorithmParams
 ): RefundResult<SlidingLogState> {
   if (state === undefined) return { state: undefined, ttlMs: 0 }
-  const times: number[] = []
-  const costs: number[] = []
-  for (let i = 0; i < state.d.length; i++) {
-    const at = state.t + state.d[i]
-    // what consume still counts at `now`
-    if (now - windowMs < at) {
-      times.push(at)
-      costs.push(state.c[i])
-    }
-  }
+  const { times, costs } = live(state, now, windowMs)
   let owed = cost
   while (owed > 0 && costs.length > 0) {
     const newest = costs.length - 1
@@ -160,25 +184,18 @@ export function slidingLogRefund (
     }
   }
   if (times.length === 0) return { state: undefined, ttlMs: 0 }
-  return {
-    state: { t: times[0], d: times.map((at) => at - times[0]), c: costs },
-    ttlMs: times[times.length - 1] + windowMs - now
-  }
+  return { state: logState(times, costs), ttlMs: times[times.length - 1] + windowMs - now }
 }
 
-/** The Lua twin of `slidingLogRefund` (see `Algorithm.refundLua`). */
+/**
+ * The Lua twin of `slidingLogRefund` (see `Algorithm.refundLua`); it runs after the consume
+ * twin's chunk, whose `slLive` and `slState` it uses.
+ */
 const refundLua = `
 refunds.sl = function (s, now, cost, p)
   local windowMs = p.windowMs
   if s == nil then return nil, 0 end
-  local times, costs = {}, {}
-  for i = 2, #s, 2 do
-    local at = s[1] + s[i]
-    if now - windowMs < at then
-      times[#times + 1] = at
-      costs[#costs + 1] = s[i + 1]
-    end
-  end
+  local times, costs = slLive(s, now, windowMs)
   local owed = cost
   while owed > 0 and #costs > 0 do
     local newest = #costs
@@ -191,12 +208,62 @@ refunds.sl = function (s, now, cost, p)
     end
   end
   if #times == 0 then return nil, 0 end
-  local state = { times[1] }
-  for i = 1, #times do
-    state[2 * i] = times[i] - times[1]
-    state[2 * i + 1] = costs[i]
+  return slState(times, costs), times[#times] + windowMs - now
+end
+`
+
+/** The entries of `state` still in the log at `now` (what consume counts), and their sum. */
+function live (state: SlidingLogState, now: number, windowMs: number): { times: number[], costs: number[], used: number } {
+  const times: number[] = []
+  const costs: number[] = []
+  let used = 0
+  for (let i = 0; i < state.d.length; i++) {
+    const at = state.t + state.d[i]
+    if (now - windowMs < at) {
+      times.push(at)
+      costs.push(state.c[i])
+      used += state.c[i]
+    }
+  }
+  return { times, costs, used }
+}
+
+/**
+ * Charges `cost` units at `now` whatever the log holds (see `Algorithm.charge`): an entry like
+ * a request's, so a log past L denies until enough has left it, W after each entry, debt
+ * included. Saturates at `maxHeld(params)` units in the log.
+ */
+export function slidingLogCharge (
+  state: SlidingLogState | undefined,
+  now: number,
+  cost: number,
+  params: AlgorithmParams
+): ChargeResult<SlidingLogState> {
+  const { windowMs } = params
+  const { times, costs, used } = state === undefined ? { times: [], costs: [], used: 0 } : live(state, now, windowMs)
+  // a log at its bound takes nothing more (and an entry of no cost is none)
+  const added = Math.min(cost, maxHeld(params) - used)
+  if (added > 0) append(times, costs, now, added)
+  return { state: logState(times, costs), ttlMs: times[times.length - 1] + windowMs - now }
+}
+
+/** The Lua twin of `slidingLogCharge` (see `Algorithm.chargeLua`). */
+const chargeLua = `
+charges.sl = function (s, now, cost, p)
+  local windowMs = p.windowMs
+  local times, costs, used = {}, {}, 0
+  if s then times, costs, used = slLive(s, now, windowMs) end
+  local added = math.min(cost, maxHeld(p) - used)
+  if added > 0 then
+    -- append(): onto the newest entry on a clock behind it, else onto a new one at now
+    local last = #times
+    if last == 0 or times[last] < now then
+      last = last + 1
+      times[last], costs[last] = now, 0
+    end
+    costs[last] = costs[last] + added
   end
-  return state, times[#times] + windowMs - now
+  return slState(times, costs), times[#times] + windowMs - now
 end
 `
 
@@ -208,6 +275,8 @@ export const slidingLogAlgorithm: Algorithm<SlidingLogState> = {
   entries: ['d', 'c'],
   lua,
   refundLua,
+  chargeLua,
   consume: slidingLog,
-  refund: slidingLogRefund
+  refund: slidingLogRefund,
+  charge: slidingLogCharge
 }

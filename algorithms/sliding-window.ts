@@ -1,4 +1,5 @@
-import type { Algorithm, AlgorithmParams, AlgorithmResult, RefundResult } from '../lib/core/algorithm.js'
+import type { Algorithm, AlgorithmParams, AlgorithmResult, ChargeResult, RefundResult } from '../lib/core/algorithm.js'
+import { maxHeld } from './debt.js'
 
 /** State: the current window index, its count and the previous window's count. */
 export interface SlidingWindowState {
@@ -80,12 +81,22 @@ function firstFit (prevCount: number, room: number, windowMs: number): number {
   return Math.max(0, windowMs - Math.floor(room * windowMs / prevCount))
 }
 
-/** The Lua twin of `slidingWindow`, line by line (see `Algorithm.lua`); state: w, c, p. */
+/**
+ * The Lua twin of `slidingWindow`, line by line (see `Algorithm.lua`); state: w, c, p. Its
+ * `swRolled` is `rolled`'s twin, for the refund and charge twins, which run after this chunk.
+ */
 const lua = `
 local function firstFit (prevCount, room, windowMs)
   if room < 0 then return windowMs end
   if prevCount == 0 then return 0 end
   return max(0, windowMs - floor(room * windowMs / prevCount))
+end
+
+local function swRolled (s, now, windowMs)
+  local w = max(s[1], floor(now / windowMs))
+  if s[1] == w then return w, s[2], s[3] end
+  if s[1] == w - 1 then return w, 0, s[2] end
+  return w, 0, 0
 end
 
 steps.sw = function (s, now, cost, p)
@@ -135,18 +146,10 @@ export function slidingWindowRefund (
 ): RefundResult<SlidingWindowState> {
   if (state === undefined) return { state: undefined, ttlMs: 0 }
   // a clock behind the stored window refunds in that window, as consume counts in it
-  const w = Math.max(state.w, Math.floor(now / windowMs))
-  let curr = 0
-  let prev = 0
-  if (state.w === w) {
-    curr = state.c
-    prev = state.p
-  } else if (state.w === w - 1) {
-    prev = state.c
-  }
-  const fromCurrent = Math.min(curr, cost)
-  curr -= fromCurrent
-  prev = Math.max(0, prev - (cost - fromCurrent))
+  const { w, c, p } = rolled(state, now, windowMs)
+  const fromCurrent = Math.min(c, cost)
+  const curr = c - fromCurrent
+  const prev = Math.max(0, p - (cost - fromCurrent))
   if (curr === 0 && prev === 0) return { state: undefined, ttlMs: 0 }
   return { state: { w, c: curr, p: prev }, ttlMs: (w + 2) * windowMs - now }
 }
@@ -156,19 +159,48 @@ const refundLua = `
 refunds.sw = function (s, now, cost, p)
   local windowMs = p.windowMs
   if s == nil then return nil, 0 end
-  local w = max(s[1], floor(now / windowMs))
-  local curr, prev = 0, 0
-  if s[1] == w then
-    curr = s[2]
-    prev = s[3]
-  elseif s[1] == w - 1 then
-    prev = s[2]
-  end
+  local w, curr, prev = swRolled(s, now, windowMs)
   local fromCurrent = math.min(curr, cost)
   curr = curr - fromCurrent
   prev = max(0, prev - (cost - fromCurrent))
   if curr == 0 and prev == 0 then return nil, 0 end
   return { w, curr, prev }, (w + 2) * windowMs - now
+end
+`
+
+/**
+ * `state` as seen from the window of `now`, or from its own window on a clock behind it: the
+ * count of that window and of the one before (a count two windows old counts no more).
+ */
+function rolled (state: SlidingWindowState, now: number, windowMs: number): SlidingWindowState {
+  const w = Math.max(state.w, Math.floor(now / windowMs))
+  if (state.w === w) return state
+  return { w, c: 0, p: state.w === w - 1 ? state.c : 0 }
+}
+
+/**
+ * Charges `cost` units to the window of `now` whatever it holds (see `Algorithm.charge`): a
+ * count past L denies in its window and, weighted down, through the next one, after which it
+ * counts no more, debt included. Saturates at `maxHeld(params)`.
+ */
+export function slidingWindowCharge (
+  state: SlidingWindowState | undefined,
+  now: number,
+  cost: number,
+  params: AlgorithmParams
+): ChargeResult<SlidingWindowState> {
+  const { windowMs } = params
+  const { w, c, p } = state === undefined ? { w: Math.floor(now / windowMs), c: 0, p: 0 } : rolled(state, now, windowMs)
+  return { state: { w, c: Math.min(c + cost, maxHeld(params)), p }, ttlMs: (w + 2) * windowMs - now }
+}
+
+/** The Lua twin of `slidingWindowCharge` (see `Algorithm.chargeLua`). */
+const chargeLua = `
+charges.sw = function (s, now, cost, p)
+  local windowMs = p.windowMs
+  local w, curr, prev = floor(now / windowMs), 0, 0
+  if s then w, curr, prev = swRolled(s, now, windowMs) end
+  return { w, math.min(curr + cost, maxHeld(p)), prev }, (w + 2) * windowMs - now
 end
 `
 
@@ -179,6 +211,8 @@ export const slidingWindowAlgorithm: Algorithm<SlidingWindowState> = {
   fields: ['w', 'c', 'p'],
   lua,
   refundLua,
+  chargeLua,
   consume: slidingWindow,
-  refund: slidingWindowRefund
+  refund: slidingWindowRefund,
+  charge: slidingWindowCharge
 }

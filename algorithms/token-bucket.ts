@@ -1,5 +1,6 @@
-import type { Algorithm, AlgorithmParams, AlgorithmResult, RefundResult } from '../lib/core/algorithm.js'
+import type { Algorithm, AlgorithmParams, AlgorithmResult, ChargeResult, RefundResult } from '../lib/core/algorithm.js'
 import { ceilMulDiv } from './rational.js'
+import { maxHeld } from './debt.js'
 
 /**
  * State: `n + f / W` tokens at time `t` (epoch ms), with `0 <= f < W`. The fraction is kept as
@@ -13,7 +14,8 @@ export interface TokenBucketState {
 
 /**
  * Token bucket: holds up to `burst` tokens (default L) and gains L tokens per W; a request
- * is allowed while `tokens >= cost`. No state is a full bucket.
+ * is allowed while `tokens >= cost`. No state is a full bucket. A bucket in debt (charged past
+ * empty, see `tokenBucketCharge`) holds fewer than 0 tokens, and gains them back the same way.
  */
 export function tokenBucket (
   state: TokenBucketState | undefined,
@@ -42,7 +44,8 @@ export function tokenBucket (
     decision: {
       allowed,
       limit,
-      remaining: n,
+      // a bucket in debt holds fewer than 0 tokens: none remains
+      remaining: Math.max(0, n),
       resetMs,
       retryAfterMs: allowed ? 0 : at + msUntil(cost - n, f, limit, windowMs) - now
     },
@@ -83,9 +86,34 @@ steps.tb = function (s, now, cost, p)
   if allowed then
     return true, n, resetMs, 0, { n, f, at }, resetMs - now
   end
-  return false, n, resetMs, at + tbUntil(cost - n, f, limit, windowMs) - now
+  return false, max(0, n), resetMs, at + tbUntil(cost - n, f, limit, windowMs) - now
+end
+
+-- refilled()'s twin, for the refund and charge twins, which run after this chunk
+local function tbRefilled (s, now, p)
+  local limit, windowMs, burst = p.limit, p.windowMs, p.burst
+  if s == nil then return now, burst, 0 end
+  local at = max(now, s[3])
+  local elapsed = at - s[3]
+  if elapsed >= tbUntil(burst - s[1], s[2], limit, windowMs) then return at, burst, 0 end
+  local gained = s[2] + fmod(elapsed, windowMs) * limit
+  return at, s[1] + floor(elapsed / windowMs) * limit + floor(gained / windowMs), fmod(gained, windowMs)
 end
 `
+
+/**
+ * The bucket at `now` (or at its own time, on a clock behind it), refilled: a new state, full
+ * when there was none or it has filled up since. (`consume` keeps the same steps inline: its
+ * hot path stays as it was measured.)
+ */
+function refilled (state: TokenBucketState | undefined, now: number, { limit, windowMs, burst }: AlgorithmParams): TokenBucketState {
+  if (state === undefined) return { n: burst, f: 0, t: now }
+  const at = Math.max(now, state.t)
+  const elapsed = at - state.t
+  if (elapsed >= msUntil(burst - state.n, state.f, limit, windowMs)) return { n: burst, f: 0, t: at }
+  const gained = state.f + (elapsed % windowMs) * limit
+  return { n: state.n + Math.floor(elapsed / windowMs) * limit + Math.floor(gained / windowMs), f: gained % windowMs, t: at }
+}
 
 /**
  * Gives `cost` tokens back at `now`, never above `burst`: a bucket full again is no state.
@@ -94,36 +122,62 @@ export function tokenBucketRefund (
   state: TokenBucketState | undefined,
   now: number,
   cost: number,
-  { limit, windowMs, burst }: AlgorithmParams
+  params: AlgorithmParams
 ): RefundResult<TokenBucketState> {
   // no state is a full bucket: nothing to give back
   if (state === undefined) return { state: undefined, ttlMs: 0 }
   // a clock behind the stored one counts as the stored time, as in consume
-  const at = Math.max(now, state.t)
-  const elapsed = at - state.t
-  if (elapsed >= msUntil(burst - state.n, state.f, limit, windowMs)) return { state: undefined, ttlMs: 0 }
-  const part = state.f + (elapsed % windowMs) * limit
-  const n = state.n + Math.floor(elapsed / windowMs) * limit + Math.floor(part / windowMs) + cost
-  if (n >= burst) return { state: undefined, ttlMs: 0 }
-  const f = part % windowMs
-  return { state: { n, f, t: at }, ttlMs: at - now + msUntil(burst - n, f, limit, windowMs) }
+  const { n, f, t } = refilled(state, now, params)
+  const back = n + cost
+  if (back >= params.burst) return { state: undefined, ttlMs: 0 }
+  return { state: { n: back, f, t }, ttlMs: t - now + msUntil(params.burst - back, f, params.limit, params.windowMs) }
 }
 
 /**
  * The Lua twin of `tokenBucketRefund` (see `Algorithm.refundLua`); it runs after the consume
- * twin's chunk, whose `tbUntil` it uses.
+ * twin's chunk, whose `tbUntil` and `tbRefilled` it uses.
  */
 const refundLua = `
 refunds.tb = function (s, now, cost, p)
   local limit, windowMs, burst = p.limit, p.windowMs, p.burst
   if s == nil then return nil, 0 end
-  local at = max(now, s[3])
-  local elapsed = at - s[3]
-  if elapsed >= tbUntil(burst - s[1], s[2], limit, windowMs) then return nil, 0 end
-  local part = s[2] + fmod(elapsed, windowMs) * limit
-  local n = s[1] + floor(elapsed / windowMs) * limit + floor(part / windowMs) + cost
+  local at, n, f = tbRefilled(s, now, p)
+  n = n + cost
   if n >= burst then return nil, 0 end
-  local f = fmod(part, windowMs)
+  return { n, f, at }, at - now + tbUntil(burst - n, f, limit, windowMs)
+end
+`
+
+/**
+ * Takes `cost` tokens at `now` whatever the bucket holds (see `Algorithm.charge`): past empty
+ * it holds fewer than 0, a debt the refill pays back at L per W before any request passes
+ * again. Saturates at `burst - maxHeld(params)` tokens, with no fraction.
+ */
+export function tokenBucketCharge (
+  state: TokenBucketState | undefined,
+  now: number,
+  cost: number,
+  params: AlgorithmParams
+): ChargeResult<TokenBucketState> {
+  const { limit, windowMs, burst } = params
+  const { n, f, t } = refilled(state, now, params)
+  const least = burst - maxHeld(params)
+  // n - cost past -2^53 rounds, but only downward: it still reads as past the bound
+  const charged = n - cost < least ? { n: least, f: 0, t } : { n: n - cost, f, t }
+  return { state: charged, ttlMs: t - now + msUntil(burst - charged.n, charged.f, limit, windowMs) }
+}
+
+/** The Lua twin of `tokenBucketCharge` (see `Algorithm.chargeLua`). */
+const chargeLua = `
+charges.tb = function (s, now, cost, p)
+  local limit, windowMs, burst = p.limit, p.windowMs, p.burst
+  local at, n, f = tbRefilled(s, now, p)
+  local least = burst - maxHeld(p)
+  if n - cost < least then
+    n, f = least, 0
+  else
+    n = n - cost
+  end
   return { n, f, at }, at - now + tbUntil(burst - n, f, limit, windowMs)
 end
 `
@@ -135,6 +189,8 @@ export const tokenBucketAlgorithm: Algorithm<TokenBucketState> = {
   fields: ['n', 'f', 't'],
   lua,
   refundLua,
+  chargeLua,
   consume: tokenBucket,
-  refund: tokenBucketRefund
+  refund: tokenBucketRefund,
+  charge: tokenBucketCharge
 }

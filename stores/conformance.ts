@@ -61,6 +61,12 @@ export interface ConformanceOptions<S extends Store = Store> {
    */
   refunds?: boolean
   /**
+   * Whether to run the cases of the optional `charge` (costs settled after the response, which
+   * may take a bucket into debt).
+   * @default true when the store has `charge`
+   */
+  charges?: boolean
+  /**
    * Whether to run the cases of the optional `acquire` and `release` (concurrency slots).
    * @default true when the store has both methods
    */
@@ -116,11 +122,7 @@ class Reference {
   #map = new Map<string, { state: unknown, expiresAt: number }>()
 
   consume (buckets: readonly StoreBucket[], cost: number, now: number): StoreDecision {
-    const current = buckets.map(({ key }) => {
-      const entry = this.#map.get(key)
-      return entry !== undefined && entry.expiresAt > now ? entry.state : undefined
-    })
-    const { decision, states, ttls } = evaluate(buckets, current, cost, now)
+    const { decision, states, ttls } = evaluate(buckets, this.#current(buckets, now), cost, now)
     if (decision.allowed) {
       buckets.forEach(({ key }, i) => this.#map.set(key, { state: states[i], expiresAt: now + ttls[i] }))
     }
@@ -132,21 +134,33 @@ class Reference {
   }
 
   refund (buckets: readonly StoreBucket[], cost: number, now: number): void {
-    for (const { key, algorithm, params } of buckets) {
-      const entry = this.#map.get(key)
-      const current = entry !== undefined && entry.expiresAt > now ? entry.state : undefined
-      const { state, ttlMs } = algorithm.refund(current, now, cost, params)
+    const current = this.#current(buckets, now)
+    for (const [i, { key, algorithm, params }] of buckets.entries()) {
+      const { state, ttlMs } = algorithm.refund(current[i], now, cost, params)
       if (state === undefined) this.#map.delete(key)
       else this.#map.set(key, { state, expiresAt: now + ttlMs })
     }
   }
 
   peek (buckets: readonly StoreBucket[], cost: number, now: number): StoreDecision {
-    const current = buckets.map(({ key }) => {
+    return evaluate(buckets, this.#current(buckets, now), cost, now).decision
+  }
+
+  charge (buckets: readonly StoreBucket[], cost: number, now: number): void {
+    const current = this.#current(buckets, now)
+    buckets.forEach(({ key, algorithm, params }, i) => {
+      if (algorithm.gate === true) return
+      const { state, ttlMs } = algorithm.charge(current[i], now, cost, params)
+      this.#map.set(key, { state, expiresAt: now + ttlMs })
+    })
+  }
+
+  /** The live state of each bucket: an expired one is none. */
+  #current (buckets: readonly StoreBucket[], now: number): unknown[] {
+    return buckets.map(({ key }) => {
       const entry = this.#map.get(key)
       return entry !== undefined && entry.expiresAt > now ? entry.state : undefined
     })
-    return evaluate(buckets, current, cost, now).decision
   }
 }
 
@@ -174,6 +188,17 @@ const MINUTE = 60_000
 const DAY = 86_400_000
 
 /**
+ * Three buckets of `algorithm` under `prefix`, each with a random rate (in the plugin a key
+ * names its rate): the pool of the random sequences of refunds and charges.
+ */
+function randomPool (prefix: string, algorithm: AlgorithmName, rand: (n: number) => number): StoreBucket[] {
+  return Array.from({ length: 3 }, (_, i) => {
+    const limit = 1 + rand(8)
+    return withBurst(`${prefix}:${i}`, algorithm, { limit, windowMs: [1000, MINUTE, 1 + rand(5000)][rand(3)], burst: limit + rand(6) })
+  })
+}
+
+/**
  * Registers the conformance cases on `t`, one subtest each, and resolves when they have run.
  * Every case makes its own store and closes it.
  */
@@ -190,6 +215,46 @@ export async function storeConformance<S extends Store> (t: ConformanceTest, opt
     } finally {
       await store.close()
     }
+  }
+
+  /**
+   * Runs `runs / 2` random sequences of 40 steps on `algorithm`, each on a new store and clock,
+   * with a random source seeded `offset` apart from the other sequences', a reference, and a
+   * pool of buckets under `prefix`. `begin` starts a sequence and returns its step, which each
+   * step calls with a time (the clock moved on by 0, up to 1 s or up to 2 min), the `now` to
+   * pass (half the time none: the store reads its clock) and one to three buckets of the pool.
+   */
+  async function randomRuns (
+    algorithm: AlgorithmName, offset: number, prefix: string, begin: (run: RandomRun) => (step: RandomStep) => Promise<void>
+  ): Promise<void> {
+    for (let run = 0; run < Math.ceil(runs / 2); run++) {
+      await withStore(async (store, clock) => {
+        const rand = random(seed + offset + run * 7919 + algorithmNames.indexOf(algorithm) * 104_729)
+        const reference = new Reference()
+        const pool = randomPool(`${prefix}:${run}`, algorithm, rand)
+        const step = begin({ store, clock, rand, reference })
+        clock.now += rand(DAY)
+        for (let i = 0; i < 40; i++) {
+          const where = `seed ${seed}, run ${run}, step ${i} (${algorithm})`
+          clock.now += [0, rand(1000), rand(120_000)][rand(3)]
+          const now = rand(2) === 0 ? clock.now : undefined
+          await step({ now, chosen: shuffle(pool, rand).slice(0, 1 + rand(3)), where })
+        }
+      })
+    }
+  }
+
+  interface RandomRun {
+    store: S
+    clock: ManualClock
+    rand: (n: number) => number
+    reference: Reference
+  }
+
+  interface RandomStep {
+    now: number | undefined
+    chosen: StoreBucket[]
+    where: string
   }
 
   /** Consumes on the store and on the reference at the store's `now`; they must agree. */
@@ -337,6 +402,7 @@ export async function storeConformance<S extends Store> (t: ConformanceTest, opt
   })
 
   if (refunds) await refundCases()
+  await chargeCases()
   await slotCases()
   await banCases()
 
@@ -417,6 +483,96 @@ export async function storeConformance<S extends Store> (t: ConformanceTest, opt
         assert.equal((await store.strike('p:{ban:r}:ban', one, clock.now + 2)).started, true, 'forgotten by clear(prefix)')
       })
     })
+  }
+
+  async function chargeCases (): Promise<void> {
+    const probe = await makeStore(new ManualClock().read)
+    const has = typeof probe.charge === 'function'
+    await probe.close()
+    if (!(options.charges ?? has)) return
+    /** The store, with `charge`, which it must have when the charge cases run. */
+    const charging = (store: S): S & Required<Pick<Store, 'charge'>> => {
+      assert.equal(typeof store.charge, 'function', `${name}: charge() is missing (pass charges: false for a store without it)`)
+      return store as S & Required<Pick<Store, 'charge'>>
+    }
+
+    for (const algorithm of algorithmNames) {
+      await t.test(`${name}: ${algorithm}: a charge takes every window past its limit at once; the debt denies until paid back, exactly`, async () => {
+        await withStore(async (raw, clock) => {
+          const store = charging(raw)
+          const reference = new Reference()
+          // the times are passed in, so this holds on a store on its own clock too
+          const start = clock.now
+          const a = withBurst('charge:a', algorithm, { limit: 3, windowMs: MINUTE, burst: 4 })
+          const b = bucket('charge:b', algorithm, 5, 10_000)
+          await agree({ store, reference }, { buckets: [a, b], cost: 2, now: start }, 'before the charge')
+          await store.charge([a, b], 7, start + 1)
+          reference.charge([a, b], 7, start + 1)
+          const denied = await agree({ store, reference }, { buckets: [a, b], cost: 1, now: start + 2 }, 'in debt')
+          assert.equal(denied.allowed, false, 'a bucket in debt denies')
+          assert.equal(denied.remaining, 0, 'and has none remaining')
+          const paid = start + 2 + denied.retryAfterMs
+          assert.equal((await agree({ store, reference }, { buckets: [a, b], cost: 1, now: paid - 1 }, '1 ms early')).allowed, false)
+          assert.equal((await agree({ store, reference }, { buckets: [a, b], cost: 1, now: paid }, 'paid back')).allowed, true, 'allowed at retryAfterMs')
+        })
+      })
+
+      await t.test(`${name}: ${algorithm}: charges in parallel with consumes lose no update`, async () => {
+        await withStore(async (raw) => {
+          const store = charging(raw)
+          const buckets = [bucket('parallel-charge:a', algorithm, 100, DAY), bucket('parallel-charge:b', algorithm, 100, DAY)]
+          await Promise.all([
+            ...Array.from({ length: 20 }, async () => store.charge(buckets, 3)),
+            ...Array.from({ length: 10 }, async () => store.consume([buckets[1]], 1))
+          ])
+          assert.equal((await store.consume([buckets[0]], 1)).remaining, 100 - 60 - 1, 'every charge of the first window counted')
+          assert.equal((await store.consume([buckets[1]], 1)).remaining, 100 - 70 - 1, 'every charge and consume of the second')
+        })
+      })
+    }
+
+    await t.test(`${name}: a key with no state is charged from empty; a ban's gate is never charged`, async () => {
+      await withStore(async (raw, clock) => {
+        const store = charging(raw)
+        const gate: StoreBucket = { key: '{charge:g}:ban', algorithm: banGateAlgorithm, params: { limit: 3, windowMs: MINUTE, burst: 3 } }
+        const rate = bucket('{charge:g}:sw', 'sliding-window', 3, MINUTE)
+        await store.charge([gate, rate], 2, clock.now)
+        assert.equal((await store.stats()).keys, 1, 'one key: the rate\'s, none for the gate')
+        const d = await store.consume([rate], 1, clock.now)
+        assert.deepEqual([d.allowed, d.remaining], [true, 0], 'charged 2 of 3 from empty')
+        await store.charge([gate], 5, clock.now)
+        assert.equal((await store.stats()).keys, 1, 'a gate alone: nothing charged')
+      })
+    })
+
+    if (!supportsInjectedClock) return
+
+    for (const algorithm of algorithmNames) {
+      await t.test(`${name}: ${algorithm}: charges, consumes, refunds and peeks decide as the pure reference on random sequences`, async () => {
+        await randomRuns(algorithm, 61, 'charges', ({ store: raw, clock, rand, reference }) => {
+          const store = charging(raw)
+          return async ({ now, chosen, where }) => {
+            const burst = Math.min(...chosen.map((b) => b.params.burst))
+            const op = rand(refunds ? 4 : 2)
+            if (op === 0) {
+              // a settled cost: up to three bursts, or now and then far past the bound
+              const cost = rand(20) === 0 ? Number.MAX_SAFE_INTEGER : 1 + rand(3 * burst)
+              await store.charge(chosen, cost, now)
+              reference.charge(chosen, cost, clock.now)
+            } else if (op === 1) {
+              await agree({ store, reference }, { buckets: chosen, cost: 1 + rand(burst), now }, where)
+            } else if (op === 2) {
+              const cost = 1 + rand(3 * burst)
+              await (store as unknown as Refunding).refund(chosen, cost, now)
+              reference.refund(chosen, cost, clock.now)
+            } else {
+              const cost = 1 + rand(burst)
+              assert.deepEqual(decisionOf(await (store as unknown as Refunding).peek(chosen, cost, now)), reference.peek(chosen, cost, clock.now), `${name}: peek, ${where}`)
+            }
+          }
+        })
+      })
+    }
   }
 
   async function slotCases (): Promise<void> {
@@ -549,38 +705,25 @@ export async function storeConformance<S extends Store> (t: ConformanceTest, opt
 
     for (const algorithm of algorithmNames) {
       await t.test(`${name}: ${algorithm}: refunds and peeks decide as the pure reference on random sequences`, async () => {
-        for (let run = 0; run < Math.ceil(runs / 2); run++) {
-          await withStore(async (raw, clock) => {
-            const store = refunding(raw)
-            const rand = random(seed + 31 + run * 7919 + algorithmNames.indexOf(algorithm) * 104_729)
-            const reference = new Reference()
-            const pool = Array.from({ length: 3 }, (_, i) => {
-              const limit = 1 + rand(8)
-              return withBurst(`refunds:${run}:${i}`, algorithm, { limit, windowMs: [1000, MINUTE, 1 + rand(5000)][rand(3)], burst: limit + rand(6) })
-            })
-            const charged: Array<[StoreBucket[], number]> = []
-            clock.now += rand(DAY)
-            for (let step = 0; step < 40; step++) {
-              const where = `seed ${seed}, run ${run}, step ${step} (${algorithm})`
-              clock.now += [0, rand(1000), rand(120_000)][rand(3)]
-              const now = rand(2) === 0 ? clock.now : undefined
-              const chosen = shuffle(pool, rand).slice(0, 1 + rand(3))
-              const cost = 1 + rand(Math.min(...chosen.map((b) => b.params.burst)))
-              const op = rand(3)
-              if (op === 0 && charged.length > 0) {
-                // the refund of an earlier charge, most often the latest
-                const [buckets, c] = charged.splice(rand(2) === 0 ? charged.length - 1 : rand(charged.length), 1)[0]
-                await store.refund(buckets, c, now)
-                reference.refund(buckets, c, clock.now)
-              } else if (op === 1) {
-                assert.deepEqual(decisionOf(await store.peek(chosen, cost, now)), reference.peek(chosen, cost, clock.now), `${name}: peek, ${where}`)
-              } else {
-                const d = await agree({ store: raw, reference }, { buckets: chosen, cost, now }, where)
-                if (d.allowed) charged.push([chosen, cost])
-              }
+        await randomRuns(algorithm, 31, 'refunds', ({ store: raw, clock, rand, reference }) => {
+          const store = refunding(raw)
+          const charged: Array<[StoreBucket[], number]> = []
+          return async ({ now, chosen, where }) => {
+            const cost = 1 + rand(Math.min(...chosen.map((b) => b.params.burst)))
+            const op = rand(3)
+            if (op === 0 && charged.length > 0) {
+              // the refund of an earlier charge, most often the latest
+              const [buckets, c] = charged.splice(rand(2) === 0 ? charged.length - 1 : rand(charged.length), 1)[0]
+              await store.refund(buckets, c, now)
+              reference.refund(buckets, c, clock.now)
+            } else if (op === 1) {
+              assert.deepEqual(decisionOf(await store.peek(chosen, cost, now)), reference.peek(chosen, cost, clock.now), `${name}: peek, ${where}`)
+            } else {
+              const d = await agree({ store: raw, reference }, { buckets: chosen, cost, now }, where)
+              if (d.allowed) charged.push([chosen, cost])
             }
-          })
-        }
+          }
+        })
       })
     }
   }

@@ -208,6 +208,22 @@ export class MemoryStore implements Store {
     }
   }
 
+  /**
+   * Charges `cost` to every bucket whatever it holds (see `Store.charge`); synchronous, so
+   * atomic. A bucket charged is made the most recently used, as by `consume`: evicting one in
+   * debt would forgive the debt.
+   */
+  charge (buckets: readonly StoreBucket[], cost: number, now: number = this.#clock()): void {
+    for (const { key, algorithm, params } of buckets) {
+      // a ban's gate is never charged (algorithms/ban.ts)
+      if (algorithm.gate === true) continue
+      const hash = this.#hash(key)
+      const slot = this.#lookup(key, hash)
+      const { state, ttlMs } = algorithm.charge(slot === NONE ? undefined : this.#state(slot, now), now, cost, params)
+      this.#write(this.#claim(slot, key, hash), algorithm, state, now + ttlMs)
+    }
+  }
+
   /** The decision `consume` would return now, with nothing written nor moved in the LRU order. */
   peek (buckets: readonly StoreBucket[], cost = 1, now: number = this.#clock()): StoreDecision {
     const current: unknown[] = new Array(buckets.length)

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { algorithmNames, algorithms } from '../algorithms/index.js'
 import type { Algorithm } from '../algorithms/index.js'
 import { ceilMulDivLua } from '../algorithms/rational.js'
+import { debtLua } from '../algorithms/debt.js'
 import { banGateAlgorithm, banStrikeLua } from '../algorithms/ban.js'
 
 /**
@@ -252,16 +253,18 @@ end
 return 0
 `)
 
-// ---------------------------------------------------------------- refund and peek
+// ---------------------------------------------------------------- refund, charge and peek
 
 /**
- * The refund driver: `KEYS` and `ARGV` as the consume driver takes them. Each key's state is
- * read as the consume driver reads it (an expired one is none), given `cost` back by its
- * algorithm's refund twin (`Algorithm.refundLua`), and written back with its new expiry, or
- * deleted when the bucket is empty again; all in one script, so all keys or none. Returns the
- * time it refunded at.
+ * The driver of the scripts that pass each key through one step of its algorithm: the refund
+ * (`table` 'refunds', the twins of `Algorithm.refundLua`) and the charge ('charges', of
+ * `Algorithm.chargeLua`). `KEYS` and `ARGV` as the consume driver takes them. Each key's state
+ * is read as the consume driver reads it (an expired one is none), given `cost` by the step,
+ * and written back with its new expiry, or deleted when the step leaves none (a refund that
+ * empties the bucket); all in one script, so all keys or none. Returns the time it ran at.
  */
-const refundDriver = `
+function writeDriver (table: 'refunds' | 'charges'): string {
+  return `
 local cost = tonumber(ARGV[1])
 local serverNow = clockNow()
 local now = serverNow
@@ -273,7 +276,7 @@ for i = 1, #KEYS do
   local a = 3 + (i - 1) * 4
   local s, held = liveState(KEYS[i], now)
   local p = { limit = tonumber(ARGV[a + 1]), windowMs = tonumber(ARGV[a + 2]), burst = tonumber(ARGV[a + 3]) }
-  local state, ttl = refunds[ARGV[a]](s, now, cost, p)
+  local state, ttl = ${table}[ARGV[a]](s, now, cost, p)
   if state then
     local e = now + ttl
     redis.call('SET', KEYS[i], encode(e, state), 'PXAT', num(e + 2 * lag))
@@ -284,6 +287,7 @@ for i = 1, #KEYS do
 end
 return now
 `
+}
 
 /**
  * The peek driver: the consume driver's decision, with nothing written. The same `KEYS` and
@@ -317,7 +321,17 @@ return { flag, bLimit, bRemaining, bReset, bRetry, best - 1, now }
  * @internal
  */
 export function assembleRefund (twins: ReadonlyArray<Pick<Algorithm<any>, 'lua' | 'refundLua'>>): RedisScript {
-  return hashed(prelude + 'local refunds = {}\n' + twins.map((algorithm) => algorithm.lua + algorithm.refundLua).join('') + refundDriver)
+  return hashed(prelude + 'local refunds = {}\n' + twins.map((algorithm) => algorithm.lua + algorithm.refundLua).join('') + writeDriver('refunds'))
+}
+
+/**
+ * The charge script for `twins` (each with its consume chunk, whose helpers a charge twin may
+ * use, then its charge chunk), with the bound's `maxHeld` (algorithms/debt.ts) before them.
+ * Exported so that the Lua mutation tests can assemble one with a broken charge twin.
+ * @internal
+ */
+export function assembleCharge (twins: ReadonlyArray<Pick<Algorithm<any>, 'lua' | 'chargeLua'>>): RedisScript {
+  return hashed(prelude + debtLua + 'local charges = {}\n' + twins.map((algorithm) => algorithm.lua + algorithm.chargeLua).join('') + writeDriver('charges'))
 }
 
 /** The peek script for `twins`. @internal */
@@ -332,6 +346,14 @@ export const refundScripts: Readonly<Record<string, RedisScript>> = Object.fromE
 
 /** Every refund twin in one script, for buckets of different algorithms. */
 export const mixedRefundScript: RedisScript = assembleRefund(builtIn)
+
+/** One charge script per algorithm, by algorithm code. */
+export const chargeScripts: Readonly<Record<string, RedisScript>> = Object.fromEntries(
+  builtIn.map((algorithm) => [algorithm.code, assembleCharge([algorithm])])
+)
+
+/** Every charge twin in one script, for buckets of different algorithms. */
+export const mixedChargeScript: RedisScript = assembleCharge(builtIn)
 
 /** Every twin in one peek script, for buckets of different algorithms (and behind a ban's gate). */
 export const mixedPeekScript: RedisScript = assemblePeek(builtIn)

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module'
 import type { BanStrike, DecisionSink, SlotGrant, Store, StoreBucket, StoreDecision, StoreEvents, StoreStats } from '../lib/core/store.js'
 import { consumeTo } from '../lib/core/store.js'
 import { acquireScript, mixedScript, scripts, strikeScript, sweepScript } from './redis-scripts.js'
-import { mixedPeekScript, mixedRefundScript, peekScripts, refundScripts } from './redis-scripts.js'
+import { chargeScripts, mixedChargeScript, mixedPeekScript, mixedRefundScript, peekScripts, refundScripts } from './redis-scripts.js'
 import type { RedisScript } from './redis-scripts.js'
 import { clusterSlot } from './cluster-slot.js'
 import type { BanRule } from '../lib/core/algorithm.js'
@@ -435,6 +435,18 @@ export class RedisStore implements Store {
   async refund (buckets: readonly StoreBucket[], cost: number, now: number | undefined = this.#clock?.()): Promise<void> {
     const [keys, args] = this.#arguments(buckets, cost, now)
     await this.#run(scriptFor(buckets, refundScripts, mixedRefundScript), keys, args)
+  }
+
+  /**
+   * Charges `cost` to every bucket whatever it holds (see `Store.charge`) in one script run by
+   * the charge twins, on the server's clock unless `now` is given: atomic like `consume`, and
+   * every key keeps a TTL (until its debt is paid back). A ban's gate is never charged, nor sent.
+   */
+  async charge (buckets: readonly StoreBucket[], cost: number, now: number | undefined = this.#clock?.()): Promise<void> {
+    const charged = buckets.filter((bucket) => bucket.algorithm.gate !== true)
+    if (charged.length === 0) return
+    const [keys, args] = this.#arguments(charged, cost, now)
+    await this.#run(scriptFor(charged, chargeScripts, mixedChargeScript), keys, args)
   }
 
   /** The decision `consume` would return now, by the consume twins in a script that writes nothing. */

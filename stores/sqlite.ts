@@ -368,7 +368,7 @@ export class SqliteStore<Batched extends boolean = false> implements Store {
     if (this.#db.open) this.#db.close()
   }
 
-  // refund, peek and clear(prefix): their statements and transactions are made on first use
+  // refund, charge, peek and clear(prefix): their statements and transactions are made on first use
 
   #deletePrefix: BetterSqlite3.Statement<[{ prefix: string }]> | undefined
   #refund: BetterSqlite3.Transaction<(buckets: readonly StoreBucket[], cost: number, now: number) => void> | undefined
@@ -395,6 +395,27 @@ export class SqliteStore<Batched extends boolean = false> implements Store {
         }
       })
       this.#refund.immediate(buckets, cost, now)
+    })
+  }
+
+  #charge: BetterSqlite3.Transaction<(buckets: readonly StoreBucket[], cost: number, now: number) => void> | undefined
+
+  /**
+   * Charges `cost` to every bucket whatever it holds (see `Store.charge`) in one `BEGIN
+   * IMMEDIATE` transaction, as `refund` gives back: so a charge never interleaves with another
+   * process's consume of the same buckets.
+   */
+  charge (buckets: readonly StoreBucket[], cost: number, now: number = this.#clock()): void {
+    this.#run('charge', () => {
+      this.#charge ??= this.#db.transaction((buckets, cost, now) => {
+        for (const bucket of buckets) {
+          // a ban's gate is never charged (algorithms/ban.ts)
+          if (bucket.algorithm.gate === true) continue
+          const { state, ttlMs } = bucket.algorithm.charge(this.#load(bucket, now), now, cost, bucket.params)
+          this.#upsert.run(bucket.key, encodeState(bucket.algorithm, state as object), now + ttlMs)
+        }
+      })
+      this.#charge.immediate(buckets, cost, now)
     })
   }
 

@@ -71,13 +71,16 @@ export function missingStoreMethods (value: unknown): string[] {
 /** The contract's optional methods, and the features of the plugin that need each one. */
 export const optionalStoreMethods = ['refund', 'peek'] as const
 
-/** An optional method a feature may need: those above, and `strike` (the `ban` option), checked only when asked for. */
+/**
+ * An optional method a feature may need: those above, and `strike` (the `ban` option) and
+ * `charge` (settled costs), checked only when asked for.
+ */
 export type OptionalStoreMethod = typeof optionalStoreMethods[number] | 'strike' | 'charge'
 
 /**
  * The optional methods among `wanted` that `store` lacks: a feature that needs one (`count`
- * needs `refund`, `peek()` needs `peek`) must refuse such a store at registration, naming
- * the method.
+ * needs `refund`, `peek()` needs `peek`, settling a cost needs `charge` and `refund`) must
+ * refuse such a store at registration, naming the method.
  */
 export function missingOptionalMethods (store: object, wanted: readonly OptionalStoreMethod[] = optionalStoreMethods): OptionalStoreMethod[] {
   return wanted.filter((m) => typeof (store as Record<string, unknown>)[m] !== 'function')

@@ -69,6 +69,16 @@ export interface RefundResult<S> {
 }
 
 /**
+ * The result of one pure charge step: the state to store (a charge always leaves one, since
+ * it charges at least 1 unit), for `ttlMs` from `now`.
+ */
+export interface ChargeResult<S> {
+  state: S
+  /** How long `state` must be kept from `now`: until a debt it holds is paid back. At least 1. */
+  ttlMs: number
+}
+
+/**
  * A rate-limiting algorithm. `consume` must be pure and deterministic, accept `state`
  * exactly as it returned it after a JSON round trip or a round trip through its text form
  * (algorithms/encoding.ts), and expects `1 <= cost <= params.burst` (the plugin guarantees it).
@@ -121,6 +131,25 @@ export interface Algorithm<S = unknown> {
    * exact). Pure, like `consume`, and for any `cost >= 1`.
    */
   refund (state: S | undefined, now: number, cost: number, params: AlgorithmParams): RefundResult<S>
+  /**
+   * The Lua twin of `charge`: a chunk that assigns `charges.<code> = function (s, now, cost, p)`
+   * (same arguments as the `lua` step) returning `state, ttlMs`. It runs after the consume
+   * twin's chunk, whose helpers it may use, and may call the charge script's local
+   * `maxHeld(p)` (algorithms/debt.ts).
+   */
+  readonly chargeLua: string
+  /**
+   * Charges `cost` units at `now` whatever the bucket holds, as for a request whose cost,
+   * settled after its response, is more than it was charged on arrival: the bucket may go past
+   * its capacity, into debt. A bucket in debt shows `remaining` 0 and denies until the debt is
+   * paid back, by the refill (the buckets) or by the window the units were counted in (the
+   * window algorithms), and `consume`, `refund` and `retryAfterMs` stay exact on it. A charge
+   * saturates at `maxHeld(params)` units held (algorithms/debt.ts), so that every number stays
+   * an exact integer; a charge followed by a refund of the same cost, with nothing in between,
+   * leaves the bucket as it was wherever the refund is exact (docs/algorithms.md). Pure, like
+   * `consume`, and for any integer `cost >= 1` (past the bound is the bound).
+   */
+  charge (state: S | undefined, now: number, cost: number, params: AlgorithmParams): ChargeResult<S>
 }
 
 /** A route's `ban` option, resolved to integers, with the window of the rate that denied: what a strike needs. */

@@ -121,6 +121,20 @@ export interface Store {
    */
   refund? (buckets: readonly StoreBucket[], cost: number, now?: number): void | Promise<void>
   /**
+   * Charges `cost` to every bucket, atomically (all or none), through each algorithm's
+   * `charge`, whatever the buckets hold: for a cost settled after the response above what was
+   * charged on arrival. Never denies: a bucket may go past its limit into debt (it then
+   * denies until its refill or its window pays the debt back; docs/algorithms.md), up to the
+   * bound `maxHeld(params)` (algorithms/debt.ts). A bucket with no state is charged from
+   * empty; a ban's gate (`gate: true`) is skipped, as `consume` skips its write.
+   *
+   * Optional, like `refund`: a feature that needs it refuses a store without it
+   * (`missingOptionalMethods(store, ['charge'])`). The built-in stores all have it.
+   * @param cost an integer >= 1, of any size (a charge past the bound charges the bound)
+   * @param now epoch ms to charge at; when omitted the store uses its own clock
+   */
+  charge? (buckets: readonly StoreBucket[], cost: number, now?: number): void | Promise<void>
+  /**
    * The decision `consume(buckets, cost, now)` would return now, with nothing written: what
    * `fastify.rateLimit.peek()` reports. Optional like `refund`.
    * @param cost default 1

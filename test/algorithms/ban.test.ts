@@ -110,6 +110,14 @@ t.test('the gate gives nothing back: its refund keeps the state until it expires
   t.equal(banGateAlgorithm.refundLua, '', 'no refund script assembles it')
 })
 
+t.test('the gate is never charged: its charge keeps the state as it is, none staying none', async (t) => {
+  const params = { limit: 5, windowMs: 1000, burst: 5 }
+  const state: BanState = { u: 2000, l: 1, k: 0, s: 1000, f: 3000, e: 3000 }
+  t.same(banGateAlgorithm.charge(state, 2500, 7, params), { state, ttlMs: 500 })
+  t.same(banGateAlgorithm.charge(undefined, 0, 7, params), { state: undefined, ttlMs: 1 })
+  t.equal(banGateAlgorithm.chargeLua, '', 'no charge script assembles it')
+})
+
 t.test('parseDuration: milliseconds or a count and a unit of a rate, 1 ms to 365 days', async (t) => {
   t.equal(parseDuration(1), 1)
   t.equal(parseDuration('15min'), 900_000)

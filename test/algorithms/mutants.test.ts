@@ -7,9 +7,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import type { Algorithm } from '../../algorithms/index.js'
 import {
   anyIntervalAtMostL, burstPlusRefill, decidesBy, matchesBucketReference, neverOverLimit, remainingIsExact,
-  resetIsExact, retryIsExact, slidingWindowFits
+  paramsArb, resetIsExact, retryIsExact, slidingWindowFits, ttlAndJsonAreSafe, wellFormed
 } from '../support/algorithms.js'
 import { refundIsWellFormed, refundNeverBelowEmpty, refundUndoesConsume } from '../support/refunds.js'
+import { chargeSaturates, debtScenarioArb, decidesWithCharges, indebted } from '../support/debt.js'
 
 // Mutation tests: the real source of an algorithm with one deliberate bug, run through the
 // same property the real one passes. Each property must catch its mutant, or it proves nothing.
@@ -50,8 +51,8 @@ const cases: Array<{ name: string, file: string, from: string, to: string, prope
   {
     name: 'token bucket refilling a fraction too fast',
     file: 'token-bucket.ts',
-    from: 'Math.floor(gained / windowMs)',
-    to: 'Math.ceil(gained / windowMs)',
+    from: 'n = state.n + Math.floor(elapsed / windowMs) * limit + Math.floor(gained / windowMs)',
+    to: 'n = state.n + Math.floor(elapsed / windowMs) * limit + Math.ceil(gained / windowMs)',
     property: (a) => matchesBucketReference(a)
   },
   {
@@ -78,8 +79,8 @@ const cases: Array<{ name: string, file: string, from: string, to: string, prope
   {
     name: 'sliding log reporting one more remaining',
     file: 'sliding-log.ts',
-    from: 'remaining: limit - used',
-    to: 'remaining: limit + 1 - used',
+    from: 'remaining: allowed ? limit - used - cost',
+    to: 'remaining: allowed ? limit + 1 - used - cost',
     property: (a) => remainingIsExact(a)
   },
   {
@@ -107,15 +108,15 @@ const cases: Array<{ name: string, file: string, from: string, to: string, prope
   {
     name: 'sliding window refund taking from the previous window first',
     file: 'sliding-window.ts',
-    from: 'const fromCurrent = Math.min(curr, cost)',
-    to: 'const fromCurrent = Math.max(0, cost - prev)',
+    from: 'const fromCurrent = Math.min(c, cost)',
+    to: 'const fromCurrent = Math.max(0, cost - p)',
     property: (a) => refundUndoesConsume(a)
   },
   {
     name: 'sliding window refund that charges when it takes more than the window holds',
     file: 'sliding-window.ts',
-    from: 'prev = Math.max(0, prev - (cost - fromCurrent))',
-    to: 'prev = prev - (cost - fromCurrent)',
+    from: 'const prev = Math.max(0, p - (cost - fromCurrent))',
+    to: 'const prev = p - (cost - fromCurrent)',
     property: (a) => refundNeverBelowEmpty(a)
   },
   {
@@ -128,7 +129,7 @@ const cases: Array<{ name: string, file: string, from: string, to: string, prope
   {
     name: 'token bucket refund that fills past the burst',
     file: 'token-bucket.ts',
-    from: 'if (n >= burst) return { state: undefined, ttlMs: 0 }',
+    from: 'if (back >= params.burst) return { state: undefined, ttlMs: 0 }',
     to: '',
     property: (a) => refundIsWellFormed(a)
   },
@@ -152,6 +153,71 @@ const cases: Array<{ name: string, file: string, from: string, to: string, prope
     from: 'ttlMs: t + (f > 0 ? 1 : 0) - now',
     to: 'ttlMs: t - now',
     property: (a) => refundIsWellFormed(a)
+  },
+  // the charges (debt), and consume on states in debt
+  {
+    name: 'fixed window charge past the bound',
+    file: 'fixed-window.ts',
+    from: 'c: Math.min(count + cost, maxHeld(params))',
+    to: 'c: count + cost',
+    property: (a) => chargeSaturates(a, debtScenarioArb(paramsArb(a), { huge: true }))
+  },
+  {
+    name: 'fixed window reporting a debt as remaining below 0',
+    file: 'fixed-window.ts',
+    from: 'remaining: Math.max(0, limit - count)',
+    to: 'remaining: limit - count',
+    property: (a) => wellFormed(a, indebted(a))
+  },
+  {
+    name: 'sliding window charge forgetting the previous window',
+    file: 'sliding-window.ts',
+    from: 'c: Math.min(c + cost, maxHeld(params)), p }',
+    to: 'c: Math.min(c + cost, maxHeld(params)), p: 0 }',
+    property: (a) => decidesWithCharges(a, slidingWindowFits)
+  },
+  {
+    name: 'sliding log reporting a debt as remaining below 0',
+    file: 'sliding-log.ts',
+    from: 'Math.max(0, limit - used)',
+    to: 'limit - used',
+    property: (a) => wellFormed(a, indebted(a))
+  },
+  {
+    name: 'token bucket charge dropping the fraction',
+    file: 'token-bucket.ts',
+    from: ': { n: n - cost, f, t }',
+    to: ': { n: n - cost, f: 0, t }',
+    property: (a) => matchesBucketReference(a, indebted(a))
+  },
+  {
+    name: 'token bucket reporting a debt as remaining below 0',
+    file: 'token-bucket.ts',
+    from: 'remaining: Math.max(0, n)',
+    to: 'remaining: n',
+    property: (a) => wellFormed(a, indebted(a))
+  },
+  {
+    name: 'leaky bucket charge kept one unit short',
+    file: 'leaky-bucket.ts',
+    from: 'msToLeak(charged.l, charged.f',
+    to: 'msToLeak(charged.l - 1, charged.f',
+    property: (a) => ttlAndJsonAreSafe(a, indebted(a))
+  },
+  {
+    name: 'GCRA charge from a theoretical arrival time in the past',
+    file: 'gcra.ts',
+    from: 'const tat = state !== undefined && state.t >= now ? state',
+    to: 'const tat = state !== undefined ? state',
+    // (a store forgets such a state: only a state kept past its ttl shows it)
+    property: (a) => ttlAndJsonAreSafe(a, indebted(a))
+  },
+  {
+    name: 'GCRA charge past the bound',
+    file: 'gcra.ts',
+    from: 'const charged = !ahead(next, bound) ? next',
+    to: 'const charged = true ? next',
+    property: (a) => chargeSaturates(a, debtScenarioArb(paramsArb(a), { huge: true }))
   }
 ]
 

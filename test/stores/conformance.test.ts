@@ -11,7 +11,8 @@ import type { ConformanceTest } from '../../stores/conformance.js'
 // and the suite, run against a store with that flaw, must fail the case that names it.
 
 type Flaw = 'none' | 'charges-passed-windows' | 'never-expires' | 'reset-does-nothing' | 'read-then-write' |
-  'clear-ignores-prefix' | 'refund-read-then-write' | 'peek-charges' | 'refund-keeps-empty'
+  'clear-ignores-prefix' | 'refund-read-then-write' | 'peek-charges' | 'refund-keeps-empty' |
+  'charge-read-then-write' | 'charge-charges-gates' | 'charge-skips-missing' | 'charge-stops-at-limit'
 
 class MapStore implements Store {
   #map = new Map<string, { state: unknown, expiresAt: number }>()
@@ -58,6 +59,20 @@ class MapStore implements Store {
       // an empty bucket kept as a state of its own: harmless to decisions, but a key nobody needs
       if (state === undefined && this.flaw !== 'refund-keeps-empty') this.#map.delete(key)
       else this.#map.set(key, { state, expiresAt: now + ttlMs })
+    })
+  }
+
+  async charge (buckets: readonly StoreBucket[], cost: number, now = this.clock()): Promise<void> {
+    const current = this.#current(buckets, now)
+    if (this.flaw === 'charge-read-then-write') await tick()
+    buckets.forEach(({ key, algorithm, params }, i) => {
+      if (algorithm.gate === true && this.flaw !== 'charge-charges-gates') return
+      if (current[i] === undefined && this.flaw === 'charge-skips-missing') return
+      // a charge that is only a consume: nothing past the limit, no debt
+      const { state, ttlMs } = this.flaw === 'charge-stops-at-limit'
+        ? algorithm.consume(current[i], now, Math.min(cost, params.burst), params)
+        : algorithm.charge(current[i], now, cost, params)
+      this.#map.set(key, { state, expiresAt: now + ttlMs })
     })
   }
 
@@ -116,7 +131,11 @@ const caughtToo: Array<[Flaw, string]> = [
   ['clear-ignores-prefix', 'clear(prefix) forgets only the buckets under the prefix'],
   ['peek-charges', 'sliding-log: peek decides as consume would, and writes nothing'],
   ['refund-keeps-empty', 'leaky-bucket: a refund gives back every window\'s charge at once, and empties them'],
-  ['refund-read-then-write', 'gcra: refunds in parallel with consumes lose no update']
+  ['refund-read-then-write', 'gcra: refunds in parallel with consumes lose no update'],
+  ['charge-read-then-write', 'token-bucket: charges in parallel with consumes lose no update'],
+  ['charge-charges-gates', 'a key with no state is charged from empty; a ban\'s gate is never charged'],
+  ['charge-skips-missing', 'a key with no state is charged from empty; a ban\'s gate is never charged'],
+  ['charge-stops-at-limit', 'fixed-window: a charge takes every window past its limit at once; the debt denies until paid back, exactly']
 ]
 for (const [flaw, name] of caughtToo) {
   t.test(`a store that ${flaw.replaceAll('-', ' ')} fails the case that checks it`, async (t) => {
@@ -150,13 +169,18 @@ t.test('a store without refund and peek passes with refunds: false, and fails th
   }
   t.same(missingOptionalMethods(makeStore(Date.now)), ['refund', 'peek'], 'missingOptionalMethods names them')
   t.same(missingOptionalMethods(makeStore(Date.now), ['peek']), ['peek'])
+  t.same(missingOptionalMethods(makeStore(Date.now), ['charge', 'refund']), ['charge', 'refund'], 'and charge when asked for')
   const memory = new MemoryStore()
   t.teardown(() => memory.close())
-  t.same(missingOptionalMethods(memory), [], 'the built-in stores have both')
+  t.same(missingOptionalMethods(memory, ['refund', 'peek', 'charge']), [], 'the built-in stores have them all')
   await storeConformance(recorder, { name: 'plain', makeStore, runs: 2, refunds: false })
   t.same(failed, [])
   await storeConformance(recorder, { name: 'plain', makeStore, runs: 2 })
   t.ok(failed.length >= 18 && failed.every((name) => /refund|peek/.test(name)), failed.join('\n'))
+  // the charge cases run for a store that has charge, or when asked for
+  failed.length = 0
+  await storeConformance(recorder, { name: 'plain', makeStore, runs: 2, refunds: false, charges: true })
+  t.ok(failed.length >= 13 && failed.every((name) => /charge/.test(name)), failed.join('\n'))
 })
 
 t.test('reading and writing outside one transaction is caught by the parallel case', async (t) => {

@@ -86,19 +86,30 @@ export function refundScenarioArb (pool: readonly AlgorithmName[], paramsOf: Par
     .map(([scenario, refunds]) => ({ ...scenario, refunds }))
 }
 
-/** How the Redis side refunds: `RedisStore.refund`, or a script under test. */
+let refundRuns = 0
+
+/** How the Redis side refunds or charges: `RedisStore.refund` and `.charge`, or a script under test. */
 export type Refund = (buckets: StoreBucket[], cost: number, now: number) => Promise<void>
 
+/** How the Redis side settles a request's cost: its refund, its peek and, for charges, its charge. */
+export interface Settle {
+  refund: Refund
+  peek: Decide
+  /** Without it, only refunds follow the requests. */
+  charge?: Refund
+}
+
 /**
- * The agreement check of the refunds: as `agreement`, and after two requests in three a
- * refund of the request's buckets (its cost, or one more), at the same instant, later (up to
- * two of the first window) or on a clock behind, on both sides; then both sides peek at the
- * refunded buckets, and every later decision must still agree.
+ * The agreement check of the refunds and charges: as `agreement`, and after most requests a
+ * refund of the request's buckets (its cost, or one more) or, when `charge` is given, a charge
+ * (a settled cost: up to three bursts, now and then one past any bound), at the same instant,
+ * later (up to two of the first window) or on a clock behind, on both sides; then both sides
+ * peek at the buckets, and every later decision must still agree.
  */
-export function refundAgreement (decide: Decide, refund: Refund, peek: Decide): (scenario: RefundScenario) => Promise<void> {
-  let run = 0
+export function refundAgreement (decide: Decide, { refund, peek, charge }: Settle): (scenario: RefundScenario) => Promise<void> {
   return async ({ windows, start, requests, refunds }) => {
-    run++
+    // new keys for every run of every check made here, which may share a store's key prefix
+    const run = ++refundRuns
     const buckets: StoreBucket[] = windows.map(({ algorithm, params }, i) => ({ key: `{refund-${run}}:${i}`, algorithm: algorithms[algorithm], params }))
     const memory = new MemoryStore()
     const burst = Math.min(...windows.map((w) => w.params.burst))
@@ -111,14 +122,22 @@ export function refundAgreement (decide: Decide, refund: Refund, peek: Decide): 
         const actual = fields(await decide(buckets, cost, now))
         if (actual !== expected) throw new Error(`request ${i}: Redis ${actual}, TypeScript ${expected}`)
         const r = refunds[i]
-        if (r % 3 === 0) continue
+        // refunds only: two requests in three; with charges: a refund or a charge, three in four
+        const op = charge === undefined ? ['none', 'refund', 'refund'][r % 3] : ['none', 'refund', 'charge', 'charge'][r % 4]
+        if (op === 'none') continue
         const at = now + [0, r % (2 * windowMs + 1), -(r % (windowMs + 1))][r % 3]
-        memory.refund(buckets, cost + (r % 2), at)
-        await refund(buckets, cost + (r % 2), at)
+        if (op === 'refund') {
+          memory.refund(buckets, cost + (r % 2), at)
+          await refund(buckets, cost + (r % 2), at)
+        } else {
+          const settled = r % 8 === 3 ? (r % 16 < 8 ? Number.MAX_SAFE_INTEGER : 1e15) : 1 + (r % (3 * burst))
+          memory.charge(buckets, settled, at)
+          await (charge as Refund)(buckets, settled, at)
+        }
         for (const size of [1, burst]) {
           const x = fields(await peek(buckets, size, at))
           const y = fields(memory.peek(buckets, size, at))
-          if (x !== y) throw new Error(`request ${i}, refunded at +${at - now}: Redis peeks ${x}, TypeScript ${y}`)
+          if (x !== y) throw new Error(`request ${i}, ${op} at +${at - now}: Redis peeks ${x}, TypeScript ${y}`)
         }
       }
     } finally {

@@ -12,6 +12,11 @@ export interface Request {
   /** Milliseconds since the previous request (since `start` for the first). */
   dt: number
   cost: number
+  /**
+   * Charge `cost` whatever the bucket holds (`Algorithm.charge`: a settled cost) instead of
+   * consuming it: the state moves on, but there is no decision, so `replay` makes no step of it.
+   */
+  charge?: boolean
 }
 
 export interface Scenario {
@@ -43,16 +48,25 @@ export interface ReplayOptions {
 // a failing property shows the message of the check that failed, not only the counterexample
 fc.configureGlobal({ includeErrorInReport: true })
 
-/** Runs a scenario the way a store does: one key, the state kept between requests. */
+/**
+ * Runs a scenario the way a store does: one key, the state kept between requests. A step per
+ * request consumed; a request charged (`charge: true`) only moves the state on.
+ */
 export function replay (algorithm: Algorithm<any>, scenario: Scenario, options: ReplayOptions = {}): Step[] {
   const { json = true, expire = true, keepDenied = false } = options
   const steps: Step[] = []
   let state: unknown
   let expiresAt = Infinity
   let now = scenario.start
-  for (const { dt, cost } of scenario.requests) {
+  for (const { dt, cost, charge } of scenario.requests) {
     now += dt
     if (expire && now >= expiresAt) state = undefined
+    if (charge === true) {
+      const charged = algorithm.charge(json ? roundTrip(state) : state, now, cost, scenario.params)
+      state = charged.state
+      expiresAt = now + charged.ttlMs
+      continue
+    }
     const before = state
     const result = algorithm.consume(json ? roundTrip(state) : state, now, cost, scenario.params)
     if (result.decision.allowed || keepDenied) {
@@ -137,11 +151,18 @@ export function requestArb ({ windowMs, burst }: AlgorithmParams, jitter: boolea
   })
 }
 
-export function scenarioArb (params: fc.Arbitrary<AlgorithmParams>, { jitter = false } = {}): fc.Arbitrary<Scenario> {
+export interface ScenarioOptions {
+  /** Sometimes a clock behind the previous one. Default false. */
+  jitter?: boolean
+  /** The requests: `requestArb` by default (test/support/debt.ts mixes in charges). */
+  request?: (params: AlgorithmParams, jitter: boolean) => fc.Arbitrary<Request>
+}
+
+export function scenarioArb (params: fc.Arbitrary<AlgorithmParams>, { jitter = false, request = requestArb }: ScenarioOptions = {}): fc.Arbitrary<Scenario> {
   return params.chain((p) => fc.record({
     params: fc.constant(p),
     start: startArb,
-    requests: fc.array(requestArb(p, jitter), { minLength: 1, maxLength: 40, size: 'max' })
+    requests: fc.array(request(p, jitter), { minLength: 1, maxLength: 40, size: 'max' })
   }))
 }
 
@@ -396,8 +417,10 @@ function testExtremes (algorithm: Algorithm<any>, extreme: fc.Arbitrary<Scenario
 
 /**
  * An exact token bucket on BigInt rationals, written from the definition: `burst` tokens at
- * the start, L more per W, capped at `burst`; allowed while tokens >= cost. Token bucket,
- * leaky bucket and GCRA must all decide exactly as it does, for any rate.
+ * the start, L more per W, capped at `burst`; allowed while tokens >= cost; a charge takes its
+ * cost whatever the bucket holds (below 0 tokens: a debt) and decides nothing. Token bucket,
+ * leaky bucket and GCRA must all decide exactly as it does, for any rate (and debts below
+ * their bound, `maxDebt`).
  */
 export function bucketReference ({ params, start, requests }: Scenario): Decision[] {
   const [L, W, B] = [BigInt(params.limit), BigInt(params.windowMs), BigInt(params.burst)]
@@ -405,21 +428,28 @@ export function bucketReference ({ params, start, requests }: Scenario): Decisio
   const full = B * W
   let tokens = full // scaled by W
   let now = start
-  return requests.map(({ dt, cost }) => {
+  const decisions: Decision[] = []
+  for (const { dt, cost, charge } of requests) {
     now += dt
     tokens += BigInt(dt) * L
     if (tokens > full) tokens = full
     const need = BigInt(cost) * W
+    // a charge takes its cost whatever the bucket holds: fewer than 0 tokens is a debt
+    if (charge === true) {
+      tokens -= need
+      continue
+    }
     const allowed = tokens >= need
     if (allowed) tokens -= need
-    return {
+    decisions.push({
       allowed,
       limit: params.limit,
-      remaining: Number(tokens / W),
+      remaining: tokens > 0n ? Number(tokens / W) : 0,
       resetMs: now + Number(ceilDiv(full - tokens, L)),
       retryAfterMs: allowed ? 0 : Number(ceilDiv(need - tokens, L))
-    }
-  })
+    })
+  }
+  return decisions
 }
 
 /** Every decision, field by field, equals the exact BigInt token bucket's. */

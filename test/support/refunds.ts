@@ -1,4 +1,5 @@
 import fc from 'fast-check'
+import { maxHeld } from '../../algorithms/index.js'
 import type { Algorithm, AlgorithmParams } from '../../algorithms/index.js'
 import { expect, replay, usual } from './algorithms.js'
 import type { Scenario } from './algorithms.js'
@@ -13,7 +14,7 @@ import type { Scenario } from './algorithms.js'
  */
 
 /** Gaps between a consume and its refund, from a random number, for a window of `windowMs`. */
-function gapOf (seed: number, at: number, windowMs: number): number {
+export function gapOf (seed: number, at: number, windowMs: number): number {
   switch (seed % 6) {
     case 0: return 0
     case 1: return seed % 4
@@ -27,20 +28,20 @@ function gapOf (seed: number, at: number, windowMs: number): number {
 }
 
 /** Instants from `from` on where later requests probe the state: now, just after, and across windows. */
-function probeTimes (from: number, { windowMs }: AlgorithmParams): number[] {
+export function probeTimes (from: number, { windowMs }: AlgorithmParams): number[] {
   const boundary = from - (from % windowMs) + windowMs
   return [from, from + 1, from + windowMs - 1, from + windowMs, boundary - 1, boundary, from + 2 * windowMs]
 }
 
-function roundTrip (state: unknown): any {
+export function roundTrip (state: unknown): any {
   return state === undefined ? undefined : JSON.parse(JSON.stringify(state))
 }
 
-function decisionAt (algorithm: Algorithm<any>, state: unknown, now: number, cost: number, params: AlgorithmParams): string {
+export function decisionAt (algorithm: Algorithm<any>, state: unknown, now: number, cost: number, params: AlgorithmParams): string {
   return JSON.stringify(algorithm.consume(roundTrip(state), now, cost, params).decision)
 }
 
-const withGaps = (scenarios: fc.Arbitrary<Scenario>): fc.Arbitrary<[Scenario, number[]]> =>
+export const withGaps = (scenarios: fc.Arbitrary<Scenario>): fc.Arbitrary<[Scenario, number[]]> =>
   fc.tuple(scenarios, fc.array(fc.nat(), { minLength: 40, maxLength: 40 }))
 
 /**
@@ -69,8 +70,9 @@ export function refundUndoesConsume (algorithm: Algorithm<any>, scenarios = usua
 }
 
 /**
- * A refund is well formed: a state of safe integers kept at least 1 ms, or no state and a ttl
- * of 0; and forgetting it after its ttl, as stores do, changes no decision.
+ * A refund is well formed: a state of safe integers (none below 0 but a token bucket's tokens
+ * in debt) kept at least 1 ms, or no state and a ttl of 0; and forgetting it after its ttl, as
+ * stores do, changes no decision.
  */
 export function refundIsWellFormed (algorithm: Algorithm<any>, scenarios = usual(algorithm)): fc.IProperty<[[Scenario, number[]]]> {
   return fc.property(withGaps(scenarios), ([scenario, gaps]) => {
@@ -84,8 +86,10 @@ export function refundIsWellFormed (algorithm: Algorithm<any>, scenarios = usual
       }
       expect(ttlMs >= 1 && Number.isSafeInteger(ttlMs), `request ${i}: ttlMs ${ttlMs}`)
       expect(JSON.stringify(roundTrip(state)) === JSON.stringify(state), `request ${i}: state changes in JSON`)
-      for (const values of Object.values(state as Record<string, number | number[]>)) {
-        for (const v of [values].flat()) expect(Number.isSafeInteger(v) && v >= 0 && !Object.is(v, -0), `request ${i}: state value ${v}`)
+      for (const [field, values] of Object.entries(state as Record<string, number | number[]>)) {
+        // a token bucket in debt holds fewer than 0 tokens, down to its bound
+        const least = algorithm.name === 'token-bucket' && field === 'n' ? params.burst - maxHeld(params) : 0
+        for (const v of [values].flat()) expect(Number.isSafeInteger(v) && v >= least && !Object.is(v, -0), `request ${i}: state value ${v}`)
       }
       const expiry = at + ttlMs
       if (expiry < Math.max(now, at)) return
@@ -110,10 +114,18 @@ export function refundNeverBelowEmpty (algorithm: Algorithm<any>, scenarios = us
     const { params } = scenario
     const everything = scenario.requests.reduce((sum, r) => sum + r.cost, 0)
     // GCRA keeps no clock of its own: on a clock behind one that charged it sees more of the
-    // bucket used, as its consume does; so the bucket is judged from the latest clock on
+    // bucket used, as its consume does; so the bucket is judged from the latest clock on (that
+    // of a charge, `Request.charge`, included)
+    const latestAt: number[] = []
+    let clock = scenario.start
     let latest = -Infinity
+    for (const { dt, charge } of scenario.requests) {
+      clock += dt
+      latest = Math.max(latest, clock)
+      if (charge !== true) latestAt.push(latest)
+    }
     replay(algorithm, scenario).forEach(({ now, cost, after }, i) => {
-      latest = Math.max(latest, now)
+      const latest = latestAt[i]
       const at = now + gapOf(gaps[i], now, params.windowMs)
       const all = algorithm.refund(roundTrip(after), at, everything + gaps[i] % 3, params).state
       const some = algorithm.refund(roundTrip(after), at, 1 + (gaps[i] % (2 * cost)), params).state

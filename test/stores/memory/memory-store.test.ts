@@ -76,6 +76,17 @@ t.test('LRU eviction at maxKeys, counted in stats', async (t) => {
   t.equal(store.consume([bucket('b', 1)], 1, 3).allowed, true, 'b was evicted and starts over')
 })
 
+t.test('a charge makes its bucket the most recently used: a debt is not evicted first', async (t) => {
+  const store = new MemoryStore({ maxKeys: 2 })
+  t.teardown(() => store.close())
+  store.consume([bucket('a', 1)], 1, 0)
+  store.consume([bucket('b', 1)], 1, 0)
+  store.charge([bucket('a', 1)], 5, 1) // a in debt, and the most recently used
+  store.consume([bucket('c', 1)], 1, 2) // evicts b
+  t.equal(store.consume([bucket('a', 1)], 1, 3).allowed, false, 'a kept its debt')
+  t.equal(store.consume([bucket('b', 1)], 1, 3).allowed, true, 'b was evicted')
+})
+
 t.test('reset and clear', async (t) => {
   const store = new MemoryStore()
   t.teardown(() => store.close())

@@ -29,11 +29,12 @@ if (redisAvailable(t)) {
     })
   }
 
-  const refundsAgree = refundAgreement(
-    (buckets, cost, now) => store.consume(buckets, cost, now),
-    (buckets, cost, now) => store.refund(buckets, cost, now),
-    (buckets, cost, now) => store.peek(buckets, cost, now)
-  )
+  const consume = (buckets: StoreBucket[], cost: number, now: number) => store.consume(buckets, cost, now)
+  const refund = (buckets: StoreBucket[], cost: number, now: number) => store.refund(buckets, cost, now)
+  const peek = (buckets: StoreBucket[], cost: number, now: number) => store.peek(buckets, cost, now)
+  const charge = (buckets: StoreBucket[], cost: number, now: number) => store.charge(buckets, cost, now)
+  const refundsAgree = refundAgreement(consume, { refund, peek })
+  const chargesAgree = refundAgreement(consume, { refund, peek, charge })
   for (const name of algorithmNames) {
     t.test(`${name}: the Lua twin of the refund, and the peek script, decide as the TypeScript`, async (t) => {
       await fc.assert(fc.asyncProperty(refundScenarioArb([name], paramsArb), refundsAgree), { numRuns: 60 })
@@ -42,6 +43,20 @@ if (redisAvailable(t)) {
       t.pass('rates at the largest the plugin accepts')
     })
   }
+
+  for (const name of algorithmNames) {
+    t.test(`${name}: the Lua twin of the charge decides as the TypeScript, with consumes, refunds and debt mixed`, async (t) => {
+      await fc.assert(fc.asyncProperty(refundScenarioArb([name], paramsArb), chargesAgree), { numRuns: 60 })
+      t.pass('ordinary rates')
+      await fc.assert(fc.asyncProperty(refundScenarioArb([name], extremeParamsArb), chargesAgree), { numRuns: 20 })
+      t.pass('rates at the largest the plugin accepts')
+    })
+  }
+
+  t.test('charges of windows with different algorithms run in one script and still agree', async (t) => {
+    await fc.assert(fc.asyncProperty(refundScenarioArb(algorithmNames, paramsArb), chargesAgree), { numRuns: 60 })
+    t.pass('mixed algorithms')
+  })
 
   t.test('refunds of windows with different algorithms run in one script and still agree', async (t) => {
     await fc.assert(fc.asyncProperty(refundScenarioArb(algorithmNames, paramsArb), refundsAgree), { numRuns: 60 })

@@ -57,4 +57,17 @@ if (redisAvailable(t)) {
     await app.close()
     t.equal(await client.ping(), 'PONG', 'the plugin never closes a client it was given')
   })
+
+  t.test('a charge of a request\'s windows runs in one script on their slot, and every key keeps a TTL', async (t) => {
+    const tag = 'fl:{POST%20/chat:user:u1}'
+    const buckets = [bucket(`${tag}:sw:2:1000`, 2), bucket(`${tag}:sw:5:60000`, 5)]
+    await store.charge(buckets, 12)
+    const denied = await store.consume(buckets, 1)
+    t.same([denied.allowed, denied.remaining], [false, 0], 'in debt')
+    for (const { key } of buckets) {
+      const ttl = Number(await client.call('pttl', `cl:${key}`))
+      t.ok(ttl > 60_000 && ttl <= 120_000, `${key}: PTTL ${ttl}, the two windows a sliding window counts in`)
+    }
+    await t.rejects(store.charge([bucket('{c}:x', 2), bucket('{d}:x', 2)], 1), /CROSSSLOT|same slot/)
+  })
 }

@@ -3,7 +3,7 @@ import fc from 'fast-check'
 import type { Redis } from '../../support/redis.js'
 import { algorithmNames, algorithms } from '../../../algorithms/index.js'
 import type { AlgorithmName } from '../../../algorithms/index.js'
-import { assemble, assembleRefund } from '../../../stores/redis-scripts.js'
+import { assemble, assembleCharge, assembleRefund } from '../../../stores/redis-scripts.js'
 import { RedisStore } from '../../../stores/redis.js'
 import type { RedisScript } from '../../../stores/redis-scripts.js'
 import { paramsArb } from '../../support/algorithms.js'
@@ -41,8 +41,9 @@ const mutants: Mutant[] = [
   {
     name: 'token bucket with a dropped fmod',
     algorithm: 'token-bucket',
-    from: 'local gained = s[2] + fmod(elapsed, windowMs) * limit',
-    to: 'local gained = s[2] + elapsed * limit'
+    // the consume step's own (tbRefilled, for the refund and charge twins, has the same line)
+    from: 'local gained = s[2] + fmod(elapsed, windowMs) * limit\n      n = s[1]',
+    to: 'local gained = s[2] + elapsed * limit\n      n = s[1]'
   },
   {
     name: 'leaky bucket retrying 1 ms early',
@@ -86,22 +87,43 @@ const refundMutants: Mutant[] = [
   // decision can tell; the TypeScript property says the same)
   { name: 'sliding window refund from the previous window first', algorithm: 'sliding-window', from: 'local fromCurrent = math.min(curr, cost)', to: 'local fromCurrent = max(0, cost - prev)' },
   { name: 'sliding log refund one unit short', algorithm: 'sliding-log', from: 'local owed = cost', to: 'local owed = cost - 1' },
-  { name: 'sliding log refund writing the first entry\'s cost for every entry', algorithm: 'sliding-log', from: 'state[2 * i + 1] = costs[i]', to: 'state[2 * i + 1] = costs[1]' },
-  { name: 'token bucket refund with a dropped fmod', algorithm: 'token-bucket', from: 'local f = fmod(part, windowMs)', to: 'local f = part' },
-  { name: 'token bucket refund one token short', algorithm: 'token-bucket', from: 'floor(part / windowMs) + cost', to: 'floor(part / windowMs) + cost - 1' },
-  { name: 'leaky bucket refund that leaks no fraction', algorithm: 'leaky-bucket', from: 'local rest = s[2] - fmod(elapsed, windowMs) * limit', to: 'local rest = s[2]' },
+  { name: 'sliding log refund leaving a unit in each entry it takes from', algorithm: 'sliding-log', from: 'costs[newest] = costs[newest] - taken', to: 'costs[newest] = costs[newest] - taken + 1' },
+  { name: 'token bucket refund dropping the fraction', algorithm: 'token-bucket', from: 'return { n, f, at }', to: 'return { n, 0, at }' },
+  { name: 'token bucket refund one token short', algorithm: 'token-bucket', from: 'n = n + cost', to: 'n = n + cost - 1' },
+  { name: 'leaky bucket refund dropping the fraction', algorithm: 'leaky-bucket', from: 'return { l, f, at }', to: 'return { l, 0, at }' },
   { name: 'GCRA refund dropping the fraction', algorithm: 'gcra', from: 'local f = part - floor(part / limit) * limit', to: 'local f = 0' },
   { name: 'GCRA refund of one interval too few', algorithm: 'gcra', from: 'floor(cost / limit) * windowMs', to: 'floor((cost - 1) / limit) * windowMs' }
 ]
 
-/** The real twins of `name` with `from` replaced by `to` in its refund twin. */
-function mutateRefund ({ algorithm, from, to }: Mutant): RedisScript {
-  const { lua, refundLua } = algorithms[algorithm]
-  if (refundLua.split(from).length !== 2) throw new Error(`${algorithm}: '${from}' does not occur exactly once in its refund twin`)
-  return assembleRefund([{ lua, refundLua: refundLua.replace(from, to) }])
+/** The `twin` chunk of the mutant's algorithm with `from` replaced by `to` (which must occur exactly once). */
+function mutated ({ algorithm, from, to }: Mutant, twin: 'refundLua' | 'chargeLua'): string {
+  const source = algorithms[algorithm][twin]
+  if (source.split(from).length !== 2) throw new Error(`${algorithm}: '${from}' does not occur exactly once in its ${twin}`)
+  return source.replace(from, to)
 }
 
-/** Refunds through `script` as the RedisStore does, by EVAL, on keys under `prefix`. */
+/** The real twins of the mutant's algorithm, its refund twin mutated. */
+const mutateRefund = (mutant: Mutant): RedisScript =>
+  assembleRefund([{ lua: algorithms[mutant.algorithm].lua, refundLua: mutated(mutant, 'refundLua') }])
+
+/** Broken charge twins: each must fail the agreement check of the charges. */
+const chargeMutants: Mutant[] = [
+  { name: 'fixed window charge past the bound', algorithm: 'fixed-window', from: 'math.min(count + cost, maxHeld(p))', to: 'count + cost' },
+  { name: 'sliding window charge forgetting the previous window', algorithm: 'sliding-window', from: 'maxHeld(p)), prev }', to: 'maxHeld(p)), 0 }' },
+  { name: 'sliding log charge 1 ms late', algorithm: 'sliding-log', from: 'times[last], costs[last] = now, 0', to: 'times[last], costs[last] = now + 1, 0' },
+  { name: 'sliding log charge past the bound', algorithm: 'sliding-log', from: 'math.min(cost, maxHeld(p) - used)', to: 'math.min(cost, maxHeld(p))' },
+  { name: 'token bucket charge dropping the fraction', algorithm: 'token-bucket', from: '    n = n - cost', to: '    n, f = n - cost, 0' },
+  { name: 'token bucket charge saturating one token early', algorithm: 'token-bucket', from: 'local least = burst - maxHeld(p)', to: 'local least = burst - maxHeld(p) + 1' },
+  { name: 'leaky bucket charge one unit short', algorithm: 'leaky-bucket', from: 'l = l + cost', to: 'l = l + cost - 1' },
+  { name: 'GCRA charge from now instead of the TAT', algorithm: 'gcra', from: 'local nt, nf = later(t, f, cost, p)', to: 'local nt, nf = later(now, 0, cost, p)' },
+  { name: 'GCRA charge past the bound', algorithm: 'gcra', from: 'if nt > bt or (nt == bt and nf > bf) then', to: 'if false then' }
+]
+
+/** The real twins of the mutant's algorithm, its charge twin mutated. */
+const mutateCharge = (mutant: Mutant): RedisScript =>
+  assembleCharge([{ lua: algorithms[mutant.algorithm].lua, chargeLua: mutated(mutant, 'chargeLua') }])
+
+/** Refunds (or charges) through `script` as the RedisStore does, by EVAL, on keys under `prefix`. */
 function refundBy (client: Redis, script: RedisScript, prefix: string): Refund {
   return async (buckets, cost, now) => {
     const keys = buckets.map(({ key }) => prefix + key)
@@ -131,8 +153,7 @@ if (redisAvailable(t)) {
       const store = new RedisStore({ client, keyPrefix: prefix })
       const agree = refundAgreement(
         (buckets, cost, now) => store.consume(buckets, cost, now),
-        refundBy(client, mutateRefund(mutant), prefix),
-        (buckets, cost, now) => store.peek(buckets, cost, now)
+        { refund: refundBy(client, mutateRefund(mutant), prefix), peek: (buckets, cost, now) => store.peek(buckets, cost, now) }
       )
       const result = await fc.check(fc.asyncProperty(refundScenarioArb([mutant.algorithm], paramsArb), agree), { numRuns: 300, endOnFailure: true })
       t.ok(result.failed, 'the check fails on the mutant')
@@ -146,9 +167,35 @@ if (redisAvailable(t)) {
       const store = new RedisStore({ client, keyPrefix: prefix })
       const agree = refundAgreement(
         (buckets, cost, now) => store.consume(buckets, cost, now),
-        refundBy(client, assembleRefund([algorithms[name]]), prefix),
-        (buckets, cost, now) => store.peek(buckets, cost, now)
+        { refund: refundBy(client, assembleRefund([algorithms[name]]), prefix), peek: (buckets, cost, now) => store.peek(buckets, cost, now) }
       )
+      await fc.assert(fc.asyncProperty(refundScenarioArb([name], paramsArb), agree), { numRuns: 60 })
+      t.pass(name)
+    }
+  })
+
+  /** The agreement check of the charges, with the charge by `script` and the rest by the real scripts. */
+  const chargesBy = (script: RedisScript, prefix: string) => {
+    const store = new RedisStore({ client, keyPrefix: prefix })
+    return refundAgreement((buckets, cost, now) => store.consume(buckets, cost, now), {
+      refund: (buckets, cost, now) => store.refund(buckets, cost, now),
+      peek: (buckets, cost, now) => store.peek(buckets, cost, now),
+      charge: refundBy(client, script, prefix)
+    })
+  }
+
+  for (const [i, mutant] of chargeMutants.entries()) {
+    t.test(`the charge agreement check catches a ${mutant.name}`, async (t) => {
+      const agree = chargesBy(mutateCharge(mutant), `charge-mutant-${i}:`)
+      const result = await fc.check(fc.asyncProperty(refundScenarioArb([mutant.algorithm], paramsArb), agree), { numRuns: 300, endOnFailure: true })
+      t.ok(result.failed, 'the check fails on the mutant')
+      t.match(String(result.errorInstance), /^Error: request \d+.*: Redis (peeks )?\{/, 'by a different decision, not by a script that does not run')
+    })
+  }
+
+  t.test('every charge twin unmutated, assembled the same way, passes the same check', async (t) => {
+    for (const name of algorithmNames) {
+      const agree = chargesBy(assembleCharge([algorithms[name]]), `charge-same-${name}:`)
       await fc.assert(fc.asyncProperty(refundScenarioArb([name], paramsArb), agree), { numRuns: 60 })
       t.pass(name)
     }
