@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { MemoryStore } from '../../stores/memory.js'
-import type { DecisionSink, Store, StoreDecision } from '../core/store.js'
+import type { DecisionSink, SlotGrant, Store, StoreDecision } from '../core/store.js'
 import { consumeTo } from '../core/store.js'
 import type { CompiledLimit, StoreErrorMode } from '../core/types.js'
 import type { Reporter } from '../observe/report.js'
@@ -43,15 +43,21 @@ class GuardedCall<T> implements DecisionSink<T>, Timed {
   #caller: Caller<T> | undefined
   readonly #guard: StoreGuard
   readonly #op: StoreOp
+  /** The slot's key, for an `acquire`. */
+  readonly #key: unknown
 
-  constructor (guard: StoreGuard, caller: Caller<T>, op: StoreOp) {
+  constructor (guard: StoreGuard, caller: Caller<T>, op: StoreOp, key: unknown) {
     this.#guard = guard
     this.#caller = caller
     this.#op = op
+    this.#key = key
   }
 
   decided (value: T): void {
-    if (this.done) return
+    if (this.done) {
+      this.#late(value)
+      return
+    }
     const caller = this.#take()
     this.#guard.deadlines.settled(this)
     this.#guard.breaker.succeeded()
@@ -59,7 +65,10 @@ class GuardedCall<T> implements DecisionSink<T>, Timed {
   }
 
   failed (err: unknown): void {
-    if (this.done) return
+    if (this.done) {
+      this.#caller = undefined
+      return
+    }
     const caller = this.#take()
     this.#guard.deadlines.settled(this)
     this.#guard.failure(caller, this.#op, err, 'one')
@@ -69,9 +78,22 @@ class GuardedCall<T> implements DecisionSink<T>, Timed {
   /** @internal for Deadlines, which has marked the call done and taken its cohort out of the queue */
   timeout (err: Error): void {
     const caller = this.#caller as Caller<T>
-    this.#caller = undefined
+    // a slot granted after its request stopped waiting must still be given back (see #late)
+    if (this.#op !== 'acquire') this.#caller = undefined
     this.#guard.failure(caller, this.#op, err, 'one')
     caller.unanswered(err)
+  }
+
+  /**
+   * An answer after the timeout: ignored, but a slot the store granted meanwhile is given back at
+   * once (nobody holds it, and it would count until its lease ends).
+   */
+  #late (value: T): void {
+    const caller = this.#caller
+    if (caller === undefined) return
+    this.#caller = undefined
+    const grant = value as unknown as SlotGrant
+    if (grant.allowed) this.#guard.run({ log: caller.log, limit: caller.limit, answered: ignore, unanswered: ignore }, 'release', this.#key, grant.token)
   }
 
   #take (): Caller<T> {
@@ -165,7 +187,7 @@ export class StoreGuard {
   run<T> (caller: Caller<T>, op: StoreOp, a: unknown, b?: unknown, c?: unknown, d?: unknown): void {
     const store = this.store as unknown as Record<StoreOp, (...args: unknown[]) => unknown>
     if (op === 'consume' && this.#direct !== undefined) {
-      const call = new GuardedCall<T>(this, caller, op)
+      const call = new GuardedCall<T>(this, caller, op, undefined)
       this.deadlines.add(call)
       this.#direct.call(this.store, a as never, b as number, c as number | undefined, call as unknown as DecisionSink<StoreDecision>)
       return
@@ -180,7 +202,7 @@ export class StoreGuard {
       return
     }
     if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<T>).then === 'function') {
-      const call = new GuardedCall<T>(this, caller, op)
+      const call = new GuardedCall<T>(this, caller, op, a)
       this.deadlines.add(call)
       ;(result as PromiseLike<T>).then((value) => call.decided(value), (err: unknown) => call.failed(err))
       return
@@ -227,6 +249,8 @@ export class StoreGuard {
     this.#fallback?.close()
   }
 }
+
+function ignore (): void {}
 
 function modeText (mode: StoreErrorMode): string {
   return mode === 'fallback' ? 'deciding on the local memory store' : mode === 'allow' ? 'letting requests through' : 'answering 503'
