@@ -2,6 +2,7 @@
 // BENCHMARKS.md (and docs/performance.md), between their markers.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { cell, codeCell } from './markdown.js'
 import type { Load } from './processes.js'
 import type { ProfileSummary } from './profile.js'
 import { servers } from './servers/names.js'
@@ -228,7 +229,7 @@ function profileTables (profiles: ProfileSummary[]): string {
     '',
     '| self % of busy | self ms | function | where |',
     '|---|---|---|---|',
-    ...p.top.map((f) => `| ${(100 * f.share).toFixed(1)} | ${Math.round(f.selfMs)} | \`${f.fn}\` | ${f.where.replace(/^.*node_modules\//, '')} |`)
+    ...p.top.map((f) => `| ${(100 * f.share).toFixed(1)} | ${Math.round(f.selfMs)} | ${codeCell(f.fn)} | ${cell(f.where.replace(/^.*node_modules\//, ''))} |`)
   ].join('\n')).join('\n\n')
 }
 
