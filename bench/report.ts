@@ -2,6 +2,7 @@
 // BENCHMARKS.md, the summary in docs/performance.md and the cost of each store in README.md.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { cell, codeCell } from './markdown.js'
 import type { ProfileSummary } from './profile.js'
 import { fmt, rows } from './rows.js'
 import type { BenchResults, Row } from './rows.js'
@@ -64,7 +65,7 @@ function profileTables (profiles: ProfileSummary[]): string {
     '',
     '| self % of busy | self ms | function | where |',
     '|---|---|---|---|',
-    ...p.top.map((f) => `| ${(100 * f.share).toFixed(1)} | ${Math.round(f.selfMs)} | \`${f.fn}\` | ${f.where.replace(/^.*node_modules\//, '')} |`)
+    ...p.top.map((f) => `| ${(100 * f.share).toFixed(1)} | ${Math.round(f.selfMs)} | ${codeCell(f.fn)} | ${cell(f.where.replace(/^.*node_modules\//, ''))} |`)
   ].join('\n')).join('\n\n')
 }
 

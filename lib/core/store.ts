@@ -107,7 +107,10 @@ export interface Store {
    * the store is not ready, and starts anyway. Custom stores may omit it.
    */
   ready? (events: StoreEvents): void | Promise<void>
-  /** Release timers and connections; called on Fastify close for stores the plugin owns or was given. */
+  /**
+   * Release timers and connections. The plugin calls it on Fastify close for a store it made (the
+   * default memory store, `sqlite`, `redis`); a store passed as `store` is the caller's to close.
+   */
   close (): void | Promise<void>
   /**
    * Gives `cost` back to every bucket, atomically (all or none), through each algorithm's

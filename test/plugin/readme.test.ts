@@ -1,26 +1,41 @@
-// Every ```ts block of README.md and of docs/*.md is compiled and, where it can run here, run, so
-// that the docs cannot rot:
-// - Each block becomes a module. 'fastify-limiter' (and '/test-suite') import the sources; the names a
-//   fragment uses without declaring them are given by a prelude: `Fastify`, `fastifyLimiter` and the
-//   stores are imported, `handler` is a small handler, and `app` is a Fastify app with the plugin
-//   registered (or without it, when the block registers the plugin itself).
-// - All blocks are type-checked together by tsc, against the package's own types.
-// - Each block is then imported and every Fastify app it created is started, sent one request per
-//   route (each must answer below 500) and closed; so every route config and option in the docs
-//   passes the registration checks. Not run: blocks that need a Redis server or write SQLite
-//   files (type-checked only), and blocks marked `<!-- not-run -->` because they use a name that
-//   only exists in the reader's app (a `request`, a custom store class).
-// A failure names the page and the line of the block: the module of each block is named after them
-// (`docs-stores.md-line-40.ts`), and so is its test.
+// The docs cannot mislead: every ```ts block of README.md and of docs/*.md is type-checked as a
+// reader would type-check it, and run where it can run here. The rules a block follows:
+// - The reader's project: an empty folder outside this repository with the package as `npm pack`
+//   ships it (built from the sources of this run), so `'fastify-limiter'` resolves through the
+//   package's `exports` to its built .js and .d.ts; the packages a page imports (fastify, ioredis,
+//   @fastify/swagger, ...) are linked from this repository's node_modules. Compiled `strict`,
+//   `module: 'nodenext'`, as an ES module (test/support/doc-project.ts has the options).
+// - Each block is a module of its own: a name a block uses, it imports or declares, except two
+//   placeholders: `app`, a Fastify app with the plugin registered with its defaults (a block that
+//   registers the plugin makes its own app), and `handler`, any route handler. A page whose blocks
+//   use a placeholder names it in its prose (in backticks) before the first such block.
+// - Blocks of one page share only what a project shares: module augmentations. A page whose
+//   blocks read `request.user` shows the `declare module 'fastify'` that types it, in one of its
+//   blocks, and every block of that page sees it; no block of another page does. (Pages that
+//   import the same packages and declare the same augmentations, or none, share a tsc project,
+//   where each sees exactly what it would see alone; one `tsc --build` checks every project.)
+// - Each block is then compiled and imported (as tsc emits it, against the packed package), and
+//   every Fastify app it creates is started, sent one request per route (each must answer below
+//   500) and closed: so every option and route config the docs show passes the registration
+//   checks. Not run: blocks that need a Redis server or write SQLite files (type-checked only),
+//   and blocks marked `<!-- not-run -->` on the line before (a test suite, a server of the reader's).
+// - Every fence of every page is closed and names its language (`text` for plain text): a fence
+//   left open swallows the rest of the page, and a bare ``` is usually a stray closing fence.
+// A failure names the page and line (`docs/api.md:12:5`).
 // The relative links between the pages are checked too: the target file exists, and so does the
 // heading an `#anchor` names.
 import t from 'tap'
-import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { subscribe } from 'node:diagnostics_channel'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { created } from '../support/fixtures/readme-fastify.js'
+import type { FastifyInstance, RouteOptions } from 'fastify'
+import { fenceProblems, fences, placeholdersOf, prose, toModule } from '../support/doc-blocks.js'
+import { groupPages, importedPackages, installPackage, typeCheck, writeProjects } from '../support/doc-project.js'
 import { LimitObjectSchema, PluginOptionsSchema } from '../../lib/config/schema.js'
+
+t.setTimeout(300_000)
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const readme = readFileSync(join(root, 'README.md'), 'utf8')
@@ -28,140 +43,87 @@ const readme = readFileSync(join(root, 'README.md'), 'utf8')
 const pages = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)]
 const texts = new Map(pages.map((page) => [page, page === 'README.md' ? readme : readFileSync(join(root, page), 'utf8')]))
 
-interface Block {
-  line: number
-  source: string
-  notRun: boolean
-}
+const blocks = pages.flatMap((page) => fences(texts.get(page) as string)
+  .filter((fence) => fence.lang === 'ts' && fence.closed)
+  .map((fence) => ({ ...fence, page, placeholders: placeholdersOf(fence.source) })))
 
-/** The ```ts blocks, dedented, with their README line and whether a `<!-- not-run -->` precedes them. */
-export function extractBlocks (text: string): Block[] {
-  const blocks: Block[] = []
-  const fence = /^([ \t]*)```ts[ \t]*\n([\s\S]*?)^\1```[ \t]*$/gm
-  for (const match of text.matchAll(fence)) {
-    const before = text.slice(0, match.index).trimEnd().split('\n').pop() as string
-    const indent = match[1].length
-    blocks.push({
-      line: text.slice(0, match.index).split('\n').length,
-      source: match[2].split('\n').map((l) => l.slice(indent)).join('\n'),
-      notRun: before.trim() === '<!-- not-run -->'
-    })
+t.test('every fence is closed and names its language', async (t) => {
+  t.same(fenceProblems('page.md', 'a\n\n```ts\nx()\n```\n\n```\nrest of the page\n'), [
+    'page.md:7: this fence is never closed: the rest of the page is code',
+    'page.md:7: a fence without a language (a stray closing fence?): name one, `text` for plain text'
+  ], 'a stray closing fence opens a block that swallows the rest')
+  t.same(fenceProblems('page.md', 'Every ```` ```ts ```` block\n\n- item\n\n  ````md\n  ```ts\n  ```\n  ````\n'), [], 'inline code, nested and longer fences')
+  for (const [page, text] of texts) t.same(fenceProblems(page, text), [], page)
+})
+
+t.test('the blocks are found, indented ones and markers too', async (t) => {
+  t.ok(blocks.length >= 20, `${blocks.length} blocks`)
+  t.ok(blocks.some((block) => block.page === 'README.md'), 'README.md has blocks')
+  const sample = fences('a\n\n<!-- not-run -->\n```ts\nx()\n```\n- item\n\n  ```ts\n  y()\n  ```\n')
+  t.same(sample.map(({ line, end, indent, source, notRun }) => ({ line, end, indent, source, notRun })), [
+    { line: 4, end: 6, indent: 0, source: 'x()\n', notRun: true },
+    { line: 9, end: 11, indent: 2, source: 'y()\n', notRun: false }
+  ])
+  t.equal(prose('a\n```ts\nx()\n```\nb\n```\nc'), 'a\n\n\n\nb\n\n', 'prose keeps the line numbers, a block left open runs to the end')
+  t.same(placeholdersOf("app.get('/x', handler) // app"), ['app', 'handler'])
+  t.same(placeholdersOf("const app = Fastify()\napp.get('/x', async (request, handler) => 'app')"), [], 'declared names and strings are not placeholders')
+  t.equal(toModule('x()\n').split('\n')[1], 'x()', 'a module\'s line n is the block\'s line n - 1')
+  const augment = "import 'fastify'\ndeclare module 'fastify' {\n  interface FastifyRequest { user: string }\n}\n"
+  const sample2 = [
+    { page: 'a.md', source: "import Fastify from 'fastify'\n" },
+    { page: 'b.md', source: "import fastifyLimiter from 'fastify-limiter'\nimport Fastify from 'fastify'\n" },
+    { page: 'c.md', source: augment },
+    { page: 'd.md', source: "import { Redis } from 'ioredis'\n" },
+    { page: 'e.md', source: augment },
+    { page: 'f.md', source: "import 'fastify'\nrequest.user\n" }
+  ].map((b) => ({ ...b, line: 1, indent: 0 }))
+  t.same(groupPages(sample2).map((group) => group.map((b) => b.page)), [['a.md', 'f.md'], ['b.md'], ['c.md', 'e.md'], ['d.md']],
+    'pages share a project only with pages that import the same packages and declare the same augmentations')
+})
+
+t.test('a page names the placeholders its blocks use before the first of them', async (t) => {
+  for (const block of blocks) {
+    const before = prose(texts.get(block.page) as string).split('\n').slice(0, block.line - 1).join('\n')
+    for (const name of block.placeholders) t.ok(before.includes(`\`${name}\``), `${block.page}:${block.line} uses \`${name}\`: the page says what it is before`)
+    if (block.placeholders.includes('app')) {
+      const plugin = /^import\s+(\w+)[^\n]*from\s+'fastify-limiter'/m.exec(block.source)?.[1]
+      t.notOk(plugin !== undefined && new RegExp(`\\bapp\\.register\\(\\s*${plugin}\\b`).test(block.source),
+        `${block.page}:${block.line} registers the plugin on \`app\`, which has it already: make an app of its own`)
+    }
   }
-  return blocks
-}
+})
+
+const work = mkdtempSync(join(tmpdir(), 'fastify-limiter-docs-'))
+t.teardown(() => rmSync(work, { recursive: true, force: true }))
+const project = join(work, 'project')
+const written = writeProjects(project, groupPages(blocks), toModule)
+
+t.test('every block type-checks in the reader\'s project', async (t) => {
+  installPackage({ root, stage: join(work, 'stage'), project, imports: importedPackages(blocks.map((block) => block.source)) })
+  const messages = typeCheck(root, project, written)
+  for (const message of messages) t.fail(message)
+  t.equal(messages.length, 0, 'tsc reports nothing')
+})
+
+/** The Fastify apps the blocks create, seen through Fastify's diagnostics channel, with their routes. */
+const created: Array<{ app: FastifyInstance, routes: RouteOptions[] }> = []
+subscribe('fastify.initialization', (message) => {
+  const app = (message as { fastify: FastifyInstance }).fastify
+  const entry = { app, routes: [] as RouteOptions[] }
+  app.addHook('onRoute', (route) => { entry.routes.push(route) })
+  // `listen({ port: 3000 })` in a block: any free port on loopback instead
+  const listen = app.listen.bind(app) as (options: object) => Promise<string>
+  Object.assign(app, { listen: async (options: object) => listen({ ...options, port: 0, host: '127.0.0.1' }) })
+  created.push(entry)
+})
 
 const needsServer = /\bioredis\b|\bredis\s*:|RedisStore|SqliteStore|\bsqlite\s*:/
 
-/** The code without `//` comments (a `//` after a colon or quote is a URL, kept). */
-const code = (source: string) => source.replace(/(?<![:'"\w])\/\/.*$/gm, '')
-
-const uses = (source: string, name: string) => new RegExp(`(?<![\\w$.'"])${name}\\b`).test(code(source))
-
-/** Parameter names of the arrow functions and functions in `source`. */
-function parameters (source: string): Set<string> {
-  const names = new Set<string>()
-  for (const m of source.matchAll(/\(([^()]*)\)\s*(?::\s*[\w<>[\]|, ]+)?\s*=>|\bfunction\b[^(]*\(([^()]*)\)|\b([A-Za-z_$][\w$]*)\s*=>/g)) {
-    for (const part of (m[1] ?? m[2] ?? m[3]).split(',')) {
-      const name = /^\s*(?:\.\.\.)?([A-Za-z_$][\w$]*)/.exec(part)
-      if (name !== null) names.add(name[1])
-    }
-  }
-  return names
-}
-
-const declares = (source: string, name: string) => parameters(source).has(name) ||
-  new RegExp(`\\b(?:const|let|var|function|class)\\s+${name}\\b|^import\\s[^\\n]*\\b${name}\\b[^\\n]*\\bfrom\\b`, 'm').test(source)
-
-/** Turns a block into a module; `declared` lists the names only declared (they do not exist at run time). */
-export function toModule (source: string): { code: string, declared: string[] } {
-  const body = source
-    .replace(/^import Fastify from 'fastify'$/m, "import Fastify from '../support/fixtures/readme-fastify.js'")
-    .replace(/'fastify-limiter\/test-suite'/g, "'../../stores/conformance.js'")
-    .replace(/'fastify-limiter'/g, "'../../index.js'")
-    .replace(/\.listen\(\{ port: \d+ \}\)/g, ".listen({ port: 0, host: '127.0.0.1' })")
-  const missing = (name: string) => uses(source, name) && !declares(source, name)
-  const prelude: string[] = []
-  const declared: string[] = []
-  if (missing('Fastify') || missing('app')) prelude.push("import Fastify from '../support/fixtures/readme-fastify.js'")
-  if (missing('fastifyLimiter') || missing('app')) prelude.push("import fastifyLimiter from '../../index.js'")
-  const stores = ['MemoryStore'].filter(missing)
-  if (stores.length > 0) prelude.push(`import { ${stores.join(', ')} } from '../../index.js'`)
-  if (missing('request')) prelude.push("import type { FastifyRequest } from 'fastify'")
-  if (missing('app')) {
-    prelude.push('const app = Fastify()')
-    if (!/register\(fastifyLimiter\b/.test(source)) prelude.push('await app.register(fastifyLimiter)')
-  }
-  if (missing('handler')) prelude.push('const handler = async () => ({ ok: true })')
-  if (missing('request')) {
-    prelude.push('declare const request: FastifyRequest')
-    declared.push('request')
-  }
-  if (missing('MyStore')) {
-    prelude.push("import { MemoryStore as ExampleStore } from '../../index.js'", 'declare class MyStore extends ExampleStore {}')
-    declared.push('MyStore')
-  }
-  return { code: `${prelude.join('\n')}\n${body}\nexport {}\n`, declared }
-}
-
-const blocks = pages.flatMap((page) => extractBlocks(texts.get(page) as string).map((block) => ({ ...block, page })))
-const dir = mkdtempSync(join(root, 'test', '.readme-'))
-t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-
-const modules = blocks.map((block) => {
-  const { code, declared } = toModule(block.source)
-  const file = join(dir, `${block.page.replace('/', '-')}-line-${block.line}.ts`)
-  writeFileSync(file, code)
-  return { ...block, file, declared }
-})
-// What an auth plugin would declare (`request.user`), for the blocks that read it.
-writeFileSync(join(dir, 'auth.d.ts'), "import 'fastify'\ndeclare module 'fastify' {\n  interface FastifyRequest { user?: { id?: string | number, sub?: string } | null }\n}\n")
-writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
-  extends: '../../tsconfig.json',
-  compilerOptions: { noEmit: true, declaration: false, declarationMap: false, sourceMap: false },
-  include: ['*.ts'],
-  exclude: [] // the root config excludes these folders from the project's own type check
-}))
-
-t.test('the README and docs/ have code blocks, and the extraction finds indented ones and markers', async (t) => {
-  t.ok(blocks.length >= 20, `${blocks.length} blocks`)
-  t.ok(pages.length > 1, `${pages.join(', ')}`)
-  t.ok(blocks.some((block) => block.page === 'README.md'), 'README.md has blocks')
-  const sample = extractBlocks('a\n\n<!-- not-run -->\n```ts\nx()\n```\n- item\n\n  ```ts\n  y()\n  ```\n')
-  t.same(sample, [{ line: 4, source: 'x()\n', notRun: true }, { line: 9, source: 'y()\n', notRun: false }])
-  const fragment = toModule("app.get('/x', handler)")
-  t.match(fragment.code, /const app = Fastify\(\)\nawait app.register\(fastifyLimiter\)\nconst handler/)
-  const own = toModule("import Fastify from 'fastify'\nimport fastifyLimiter from 'fastify-limiter'\nconst app = Fastify()\nawait app.register(fastifyLimiter)\nawait app.listen({ port: 3000 })")
-  t.notMatch(own.code, /^const app = Fastify\(\)\nawait app.register\(fastifyLimiter\)\nconst app/m)
-  t.match(own.code, /listen\(\{ port: 0, host: '127\.0\.0\.1' \}\)/)
-  t.same(toModule('app.rateLimit.reset(request)').declared, ['request'])
-  t.same(toModule('// request.ip is the client\nconst f = (request: unknown, reply) => request\nfunction g (request) { return request }').declared, [], 'parameters and comments are not free names')
-})
-
-t.test('the plugin options table has a row for every option, and no other', async (t) => {
-  const section = readme.slice(readme.indexOf('## Plugin options'), readme.indexOf('## Route limits'))
-  const rows = [...section.matchAll(/^\| `(\w+)` \|/gm)].map((m) => m[1]).sort()
-  t.same(rows, Object.keys(PluginOptionsSchema.properties).sort())
-})
-
-t.test('the route limit table has a row for every field of config.rateLimit, and no other', async (t) => {
-  const table = readme.slice(readme.indexOf('| field | what it does |'), readme.indexOf('## Rate strings'))
-  const rows = [...table.matchAll(/^\| `(\w+)`(?: \+ `(\w+)`)? \|/gm)].flatMap((m) => m.slice(1).filter(Boolean)).sort()
-  t.same(rows, Object.keys(LimitObjectSchema.properties).sort())
-})
-
-t.test('every block type-checks against the package', async (t) => {
-  const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', dir], { encoding: 'utf8' })
-  t.equal(tsc.stdout + tsc.stderr, '', 'tsc reports nothing (file names give the page and line)')
-  t.equal(tsc.status, 0)
-})
-
-for (const block of modules) {
-  const skip = block.notRun ? 'marked <!-- not-run -->' : needsServer.test(block.source) ? 'needs Redis or writes SQLite files' : undefined
-  if (skip !== undefined) continue
-  t.test(`${block.page} line ${block.line} runs, and each of its routes answers`, async (t) => {
-    t.same(block.declared, [], 'uses no name that only exists in the reader\'s app (else mark it <!-- not-run -->)')
+for (const { dir, name, block } of written.values()) {
+  if (block.notRun || needsServer.test(block.source)) continue
+  t.test(`${block.page}:${block.line} runs, and each of its routes answers`, async (t) => {
     created.length = 0
-    await import(pathToFileURL(block.file).href)
+    await import(pathToFileURL(join(project, dir, 'out', name.replace(/\.ts$/, '.js'))).href)
     for (const { app, routes } of created.splice(0)) {
       await app.ready()
       for (const route of routes) {
@@ -176,6 +138,18 @@ for (const block of modules) {
   })
 }
 
+t.test('the plugin options table has a row for every option, and no other', async (t) => {
+  const section = readme.slice(readme.indexOf('## Plugin options'), readme.indexOf('## Route limits'))
+  const rows = [...section.matchAll(/^\| `(\w+)` \|/gm)].map((m) => m[1]).sort()
+  t.same(rows, Object.keys(PluginOptionsSchema.properties).sort())
+})
+
+t.test('the route limit table has a row for every field of config.rateLimit, and no other', async (t) => {
+  const table = readme.slice(readme.indexOf('| field | what it does |'), readme.indexOf('## Rate strings'))
+  const rows = [...table.matchAll(/^\| `(\w+)`(?: \+ `(\w+)`)? \|/gm)].flatMap((m) => m.slice(1).filter(Boolean)).sort()
+  t.same(rows, Object.keys(LimitObjectSchema.properties).sort())
+})
+
 /** GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens. */
 export function slug (heading: string): string {
   return heading.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-')
@@ -183,8 +157,7 @@ export function slug (heading: string): string {
 
 /** The anchors of a page's headings (outside code blocks). */
 function anchors (text: string): Set<string> {
-  const prose = text.replace(/^([ \t]*)```[\s\S]*?^\1```/gm, '')
-  return new Set([...prose.matchAll(/^#{1,6} (.+)$/gm)].map((m) => slug(m[1])))
+  return new Set([...prose(text).matchAll(/^#{1,6} (.+)$/gm)].map((m) => slug(m[1])))
 }
 
 t.test('relative links between the pages reach a file, and a heading when they name one', async (t) => {
@@ -193,8 +166,7 @@ t.test('relative links between the pages reach a file, and a heading when they n
   t.equal(slug('Migrating from @fastify/rate-limit'), 'migrating-from-fastifyrate-limit')
   let links = 0
   for (const [page, text] of texts) {
-    const prose = text.replace(/^([ \t]*)```[\s\S]*?^\1```/gm, '')
-    for (const [, target] of prose.matchAll(/\]\(([^()\s]+)\)/g)) {
+    for (const [, target] of prose(text).matchAll(/\]\(([^()\s]+)\)/g)) {
       if (/^[a-z]+:/.test(target)) continue // https:, mailto:
       links++
       const [path, anchor] = target.split('#')
