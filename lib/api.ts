@@ -33,11 +33,14 @@ export interface ResetSelector {
   key?: string | number
 }
 
+/** A route or a group, named: what `peek()` and `consume()` by selector need. */
+type Named = { route: string, group?: undefined } | { group: string, route?: undefined }
+
 /** What `fastify.rateLimit.peek()` takes besides a request: a route or group and an identity. */
-export interface PeekSelector extends ResetSelector {}
+export type PeekSelector = ResetSelector & Named
 
 /** What `fastify.rateLimit.consume()` takes besides a request: one route or group, and an identity. */
-export interface ConsumeSelector extends ResetSelector {}
+export type ConsumeSelector = ResetSelector & Named
 
 /** `consume()`'s options. */
 export interface ConsumeOptions {

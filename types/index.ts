@@ -14,7 +14,7 @@ declare module 'fastify' {
     rateLimit?: RouteRateLimit
   }
   interface FastifyInstance {
-    /** Resets, stats, the store, and `hook(limit)`. */
+    /** Decisions outside the hook (`consume`, `peek`, `settle`), resets, stats, the store, and `hook(limit)`. */
     rateLimit: RateLimitApi
   }
   interface FastifyRequest {
@@ -37,10 +37,10 @@ declare module 'fastify/types/register.js' {
   }
 }
 
-export type { FastifyLimiterOptions, RouteRateLimit, RateLimit, RateLimitObject, RateString, RateUnit, RateFunction, RateValue, CountMode, DurationInput } from '../lib/config/schema.js'
+export type { FastifyLimiterOptions, RouteRateLimit, RateLimit, RateLimitObject, RateString, RateUnit, RateFunction, RateValue, CountMode, SettleFunction, DurationInput } from '../lib/config/schema.js'
 export type { Rate, RateInput } from '../lib/config/rate.js'
 export type { RateLimitDecision, LimitContext, BucketKind, Identity, HookName, StoreErrorMode, LogLevel, MetricsInput, MetricsRegistry, MaybePromise } from '../lib/core/types.js'
-export type { RateLimitApi, ResetSelector, PeekSelector, LimiterStats } from '../lib/api.js'
+export type { RateLimitApi, ResetSelector, PeekSelector, ConsumeSelector, ConsumeOptions, LimiterStats } from '../lib/api.js'
 export type { Counters, BucketCounters, BanCounters, RouteCounters, CounterSnapshot } from '../lib/observe/report.js'
 export type { OpenApiInput } from '../lib/observe/openapi.js'
 export type { LogInput } from '../lib/observe/logging.js'

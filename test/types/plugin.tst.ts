@@ -32,6 +32,15 @@ describe('config.rateLimit', () => {
     expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '20/min', group: 'reports', dryRun: true }>()
   })
 
+  test('a settle function and a concurrency limit alone (issue 19)', () => {
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ user: '100000/day', cost: 1000, settle: (r: FastifyRequest, reply: FastifyReply) => number }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '10/min', settle: (r: FastifyRequest) => Promise<number> }>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: '10/min', settle: (r: FastifyRequest) => string }>()
+    expect<FastifyLimiterOptions>().type.toBeAssignableFrom<{ settle: (r: FastifyRequest, reply: FastifyReply) => number }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ concurrency: { ip: 2 } }>()
+    expect<RateLimitDecision['dryRun']>().type.toBe<boolean | undefined>()
+  })
+
   test('functions may be async (issue 12)', () => {
     expect<RouteRateLimit>().type.toBeAssignableFrom<{ key: (r: FastifyRequest) => Promise<string | undefined>, rate: '10/min' }>()
     expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '10/min', cost: (r: FastifyRequest) => Promise<number> }>()
@@ -57,6 +66,11 @@ describe('config.rateLimit', () => {
   test('peek (issue 12)', () => {
     expect(app.rateLimit.peek({ route: 'GET /r', ip: '127.0.0.1' })).type.toBe<Promise<RateLimitDecision | undefined>>()
     expect(app.rateLimit.peek).type.not.toBeCallableWith({ ip: '127.0.0.1' })
+    expect(app.rateLimit.consume({ route: 'GET /r', ip: '127.0.0.1' })).type.toBe<Promise<RateLimitDecision | undefined>>()
+    expect(app.rateLimit.consume).type.toBeCallableWith({ group: 'llm', user: 'u1' }, { cost: 500 })
+    expect(app.rateLimit.consume).type.not.toBeCallableWith({ group: 'llm', user: 'u1' }, { cost: '500' })
+    expect(app.rateLimit.consume).type.not.toBeCallableWith({ group: 'llm', who: 'u1' })
+    expect(app.rateLimit.settle).type.toBe<(request: FastifyRequest, cost: number) => Promise<boolean>>()
   })
 
   test('count (issue 12)', () => {
