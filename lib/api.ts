@@ -133,12 +133,10 @@ export function createApi (scope: ApiScope): RateLimitApi {
   /** Runs one flow of the engine to its end: the decision, or undefined when no limit applies. */
   function decide (limit: CompiledLimit, mode: FlowMode, on: { request?: FastifyRequest, given?: number, resolved?: ResolvedBucket[] }): Promise<Flow> {
     return new Promise((resolve, reject) => {
-      const flow = new Flow(engine, limit, mode, {
-        request: on.request,
-        log: on.request?.log ?? runtime.log,
-        given: on.given,
-        end: (f) => f.error === undefined ? resolve(f) : reject(f.error)
-      })
+      const flow = new Flow(engine, limit, mode, on.request?.log ?? runtime.log)
+      flow.request = on.request
+      flow.given = on.given
+      flow.end = (f) => f.error === undefined ? resolve(f) : reject(f.error)
       if (on.resolved !== undefined) {
         // a selector names the identity: nothing to resolve
         flow.resolved = on.resolved

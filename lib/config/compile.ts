@@ -108,6 +108,7 @@ export function compileLimit (declaration: LimitDeclaration, options: ResolvedOp
     namespace,
     algorithm,
     dynamic: [ip, user, key].some((k) => k?.dynamic !== undefined),
+    plain: ip !== undefined && ip.dynamic === undefined && user === undefined && key === undefined && typeof cost === 'number' && spec.concurrency === undefined,
     ip,
     user,
     key,

@@ -131,6 +131,11 @@ export interface CompiledLimit {
   readonly algorithm: Algorithm<any>
   /** True when a function decides the rates of one of the kinds per request. */
   readonly dynamic: boolean
+  /**
+   * True for a limit with nothing to resolve but the IP: fixed IP rates, a fixed cost, no key,
+   * user or concurrency. The request path resolves it without its steps (resolve.ts).
+   */
+  readonly plain: boolean
   readonly ip: CompiledKind | undefined
   readonly user: CompiledKind | undefined
   readonly key: CompiledKind | undefined

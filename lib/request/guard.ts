@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { MemoryStore } from '../../stores/memory.js'
-import type { DecisionSink, SlotGrant, Store, StoreDecision } from '../core/store.js'
+import type { DecisionSink, SlotGrant, Store, StoreBucket, StoreDecision } from '../core/store.js'
 import { consumeTo } from '../core/store.js'
 import type { CompiledLimit, StoreErrorMode } from '../core/types.js'
 import type { Reporter } from '../observe/report.js'
@@ -195,7 +195,8 @@ export class StoreGuard {
     const started = this.#heldMs === 0 ? 0 : monotonic()
     let result: unknown
     try {
-      result = store[op](a, b, c, d)
+      // consume by name: the hot path's call site stays monomorphic
+      result = op === 'consume' ? this.store.consume(a as StoreBucket[], b as number, c as number | undefined) : store[op](a, b, c, d)
     } catch (err) {
       this.failure(caller, op, err, this.#heldMs !== 0 && monotonic() - started >= this.#heldMs ? 'held' : 'one')
       caller.unanswered(err)

@@ -22,7 +22,10 @@ export function createHook (select: (request: FastifyRequest) => CompiledLimit, 
         return
       }
     }
-    const flow = new Flow(engine, limit, HTTP, { request, reply, log: request.log, end: goOn })
+    const flow = new Flow(engine, limit, HTTP, request.log)
+    flow.request = request
+    flow.reply = reply
+    flow.end = goOn
     flow.done = done
     engine.run(flow)
   }

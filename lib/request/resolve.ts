@@ -32,7 +32,13 @@ const NONE = Symbol('none')
  * with an outcome); false while it waits for a promise, after which it resumes (`flow.resume()`).
  */
 export function resolve (flow: Flow): boolean {
-  if (flow.step === EXEMPT && flow.mode !== HTTP && reuse(flow)) flow.step = COST
+  if (flow.step === EXEMPT) {
+    if (flow.mode === HTTP) {
+      if (flow.limit.plain && flow.engine.runtime.options.exempt === undefined) return plain(flow)
+    } else if (reuse(flow)) {
+      flow.step = COST
+    }
+  }
   while (flow.step !== RESOLVED && flow.outcome === UNDECIDED) {
     let value: unknown
     try {
@@ -51,6 +57,15 @@ export function resolve (flow: Flow): boolean {
   return true
 }
 
+/** A plain limit (CompiledLimit.plain) in the HTTP hook: the IP's bucket at the limit's cost, no step to run. */
+function plain (flow: Flow): boolean {
+  flow.addBucket({ kind: flow.limit.ip as CompiledKind, identity: ipOf(flow) })
+  flow.cost = flow.limit.cost as number
+  flow.step = RESOLVED
+  kindsResolved(flow)
+  return true
+}
+
 /**
  * The identity this request was counted as under the limit by an earlier decision (its hook):
  * `consume(request)` and `peek(request)` count it the same, without calling the functions again.
@@ -59,7 +74,7 @@ function reuse (flow: Flow): boolean {
   const request = flow.request
   if (request === undefined) return false
   for (let a: Applied | null = request[kApplied]; a !== null; a = a.previous) {
-    if (a.limit === flow.limit) flow.resolved.push({ kind: a.kind, identity: a.identity })
+    if (a.limit === flow.limit) flow.addBucket({ kind: a.kind, identity: a.identity })
   }
   return flow.resolved.length > 0
 }
@@ -108,7 +123,7 @@ function accept (flow: Flow, value: unknown): void {
         // the user resolver may have been asked for the concurrency slot alone
         if (kind === undefined || !countsKind(flow)) break
         // a kind whose rates a function decides waits for them at the next step
-        if (kind.dynamic === undefined) flow.resolved.push({ kind, identity })
+        if (kind.dynamic === undefined) flow.addBucket({ kind, identity })
         else flow.pending = identity
         break
       }
@@ -116,14 +131,14 @@ function accept (flow: Flow, value: unknown): void {
       case USER_RATE: {
         if (value === NONE) break
         const kind = (ratesOf(flow) as Dynamic).dynamic.compile(value)
-        if (kind !== undefined) flow.resolved.push({ kind, identity: flow.pending as string })
+        if (kind !== undefined) flow.addBucket({ kind, identity: flow.pending as string })
         flow.pending = undefined
         break
       }
       case IP:
         if (countsKind(flow) && limit.ip !== undefined) {
           const kind = limit.ip.dynamic === undefined ? limit.ip : limit.ip.dynamic.compile(value)
-          if (kind !== undefined) flow.resolved.push({ kind, identity: ipOf(flow) })
+          if (kind !== undefined) flow.addBucket({ kind, identity: ipOf(flow) })
         }
         kindsResolved(flow)
         break

@@ -59,7 +59,10 @@ function decided (flow: Flow): void {
   const { limit, request } = flow
   const { runtime } = flow.engine
   const d = flow.answer as StoreDecision
-  const { bucket, rate } = locate(flow.resolved, d.index, limit.ban !== undefined)
+  // one kind without a ban (most limits): the index is the rate's, and no object is made to say so
+  const { bucket, rate } = flow.resolved.length === 1 && limit.ban === undefined
+    ? { bucket: flow.resolved[0], rate: flow.resolved[0].kind.rates[d.index] }
+    : locate(flow.resolved, d.index, limit.ban !== undefined)
   const decision: RateLimitDecision = {
     allowed: d.allowed,
     limit: d.limit,
