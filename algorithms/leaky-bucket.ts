@@ -96,18 +96,6 @@ steps.lb = function (s, now, cost, p)
   end
   return false, max(0, burst - l - up), resetMs, at + lbLeak(l + cost - burst, f, limit, windowMs) - now
 end
-
--- leaked()'s twin, for the refund and charge twins, which run after this chunk
-local function lbLeaked (s, now, p)
-  local limit, windowMs = p.limit, p.windowMs
-  if s == nil then return now, 0, 0 end
-  local at = max(now, s[3])
-  local elapsed = at - s[3]
-  if elapsed >= lbLeak(s[1], s[2], limit, windowMs) then return at, 0, 0 end
-  local left = s[2] - fmod(elapsed, windowMs) * limit
-  local borrow = floor(left / windowMs)
-  return at, s[1] - floor(elapsed / windowMs) * limit + borrow, left - borrow * windowMs
-end
 `
 
 /**
@@ -146,10 +134,28 @@ export function leakyBucketRefund (
 }
 
 /**
- * The Lua twin of `leakyBucketRefund` (see `Algorithm.refundLua`); it runs after the consume
- * twin's chunk, whose `lbLeak` and `lbLeaked` it uses.
+ * The Lua twin of `leaked`, which the refund and charge twins begin with (the consume step keeps
+ * its own steps inline: every consume script would make this closure for nothing); it uses the
+ * consume twin's `lbLeak`.
  */
-const refundLua = `
+const leakedLua = `
+local function lbLeaked (s, now, p)
+  local limit, windowMs = p.limit, p.windowMs
+  if s == nil then return now, 0, 0 end
+  local at = max(now, s[3])
+  local elapsed = at - s[3]
+  if elapsed >= lbLeak(s[1], s[2], limit, windowMs) then return at, 0, 0 end
+  local left = s[2] - fmod(elapsed, windowMs) * limit
+  local borrow = floor(left / windowMs)
+  return at, s[1] - floor(elapsed / windowMs) * limit + borrow, left - borrow * windowMs
+end
+`
+
+/**
+ * The Lua twin of `leakyBucketRefund` (see `Algorithm.refundLua`), after `leakedLua`; it runs
+ * after the consume twin's chunk, whose `lbLeak` it uses.
+ */
+const refundLua = leakedLua + `
 refunds.lb = function (s, now, cost, p)
   local limit, windowMs = p.limit, p.windowMs
   if s == nil then return nil, 0 end
@@ -179,8 +185,8 @@ export function leakyBucketCharge (
   return { state: charged, ttlMs: t - now + msToLeak(charged.l, charged.f, params.limit, params.windowMs) }
 }
 
-/** The Lua twin of `leakyBucketCharge` (see `Algorithm.chargeLua`). */
-const chargeLua = `
+/** The Lua twin of `leakyBucketCharge` (see `Algorithm.chargeLua`), after `leakedLua`. */
+const chargeLua = leakedLua + `
 charges.lb = function (s, now, cost, p)
   local limit, windowMs = p.limit, p.windowMs
   local at, l, f = lbLeaked(s, now, p)

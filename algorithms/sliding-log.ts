@@ -91,29 +91,6 @@ function firstToLeave (costs: number[], over: number): number {
  * then (offset from it, cost) per entry.
  */
 const lua = `
--- the twins of live() and logState(), for the refund and charge twins, which run after this chunk
-local function slLive (s, now, windowMs)
-  local times, costs, used = {}, {}, 0
-  for i = 2, #s, 2 do
-    local at = s[1] + s[i]
-    if now - windowMs < at then
-      times[#times + 1] = at
-      costs[#costs + 1] = s[i + 1]
-      used = used + s[i + 1]
-    end
-  end
-  return times, costs, used
-end
-
-local function slState (times, costs)
-  local state = { times[1] }
-  for i = 1, #times do
-    state[2 * i] = times[i] - times[1]
-    state[2 * i + 1] = costs[i]
-  end
-  return state
-end
-
 local function firstToLeave (costs, over)
   local i = 1
   local freed = costs[1]
@@ -188,10 +165,36 @@ export function slidingLogRefund (
 }
 
 /**
- * The Lua twin of `slidingLogRefund` (see `Algorithm.refundLua`); it runs after the consume
- * twin's chunk, whose `slLive` and `slState` it uses.
+ * The Lua twins of `live` and `logState`, which the refund and charge twins begin with (the
+ * consume step keeps its own steps inline: every consume script would make these closures for
+ * nothing).
  */
-const refundLua = `
+const entriesLua = `
+local function slLive (s, now, windowMs)
+  local times, costs, used = {}, {}, 0
+  for i = 2, #s, 2 do
+    local at = s[1] + s[i]
+    if now - windowMs < at then
+      times[#times + 1] = at
+      costs[#costs + 1] = s[i + 1]
+      used = used + s[i + 1]
+    end
+  end
+  return times, costs, used
+end
+
+local function slState (times, costs)
+  local state = { times[1] }
+  for i = 1, #times do
+    state[2 * i] = times[i] - times[1]
+    state[2 * i + 1] = costs[i]
+  end
+  return state
+end
+`
+
+/** The Lua twin of `slidingLogRefund` (see `Algorithm.refundLua`), after `entriesLua`. */
+const refundLua = entriesLua + `
 refunds.sl = function (s, now, cost, p)
   local windowMs = p.windowMs
   if s == nil then return nil, 0 end
@@ -247,8 +250,8 @@ export function slidingLogCharge (
   return { state: logState(times, costs), ttlMs: times[times.length - 1] + windowMs - now }
 }
 
-/** The Lua twin of `slidingLogCharge` (see `Algorithm.chargeLua`). */
-const chargeLua = `
+/** The Lua twin of `slidingLogCharge` (see `Algorithm.chargeLua`), after `entriesLua`. */
+const chargeLua = entriesLua + `
 charges.sl = function (s, now, cost, p)
   local windowMs = p.windowMs
   local times, costs, used = {}, {}, 0

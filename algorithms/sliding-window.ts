@@ -81,22 +81,12 @@ function firstFit (prevCount: number, room: number, windowMs: number): number {
   return Math.max(0, windowMs - Math.floor(room * windowMs / prevCount))
 }
 
-/**
- * The Lua twin of `slidingWindow`, line by line (see `Algorithm.lua`); state: w, c, p. Its
- * `swRolled` is `rolled`'s twin, for the refund and charge twins, which run after this chunk.
- */
+/** The Lua twin of `slidingWindow`, line by line (see `Algorithm.lua`); state: w, c, p. */
 const lua = `
 local function firstFit (prevCount, room, windowMs)
   if room < 0 then return windowMs end
   if prevCount == 0 then return 0 end
   return max(0, windowMs - floor(room * windowMs / prevCount))
-end
-
-local function swRolled (s, now, windowMs)
-  local w = max(s[1], floor(now / windowMs))
-  if s[1] == w then return w, s[2], s[3] end
-  if s[1] == w - 1 then return w, 0, s[2] end
-  return w, 0, 0
 end
 
 steps.sw = function (s, now, cost, p)
@@ -154,8 +144,21 @@ export function slidingWindowRefund (
   return { state: { w, c: curr, p: prev }, ttlMs: (w + 2) * windowMs - now }
 }
 
-/** The Lua twin of `slidingWindowRefund` (see `Algorithm.refundLua`). */
-const refundLua = `
+/**
+ * The Lua twin of `rolled`, which the refund and charge twins begin with (the consume step keeps
+ * its own steps inline: every consume script would make this closure for nothing).
+ */
+const rolledLua = `
+local function swRolled (s, now, windowMs)
+  local w = max(s[1], floor(now / windowMs))
+  if s[1] == w then return w, s[2], s[3] end
+  if s[1] == w - 1 then return w, 0, s[2] end
+  return w, 0, 0
+end
+`
+
+/** The Lua twin of `slidingWindowRefund` (see `Algorithm.refundLua`), after `rolledLua`. */
+const refundLua = rolledLua + `
 refunds.sw = function (s, now, cost, p)
   local windowMs = p.windowMs
   if s == nil then return nil, 0 end
@@ -194,8 +197,8 @@ export function slidingWindowCharge (
   return { state: { w, c: Math.min(c + cost, maxHeld(params)), p }, ttlMs: (w + 2) * windowMs - now }
 }
 
-/** The Lua twin of `slidingWindowCharge` (see `Algorithm.chargeLua`). */
-const chargeLua = `
+/** The Lua twin of `slidingWindowCharge` (see `Algorithm.chargeLua`), after `rolledLua`. */
+const chargeLua = rolledLua + `
 charges.sw = function (s, now, cost, p)
   local windowMs = p.windowMs
   local w, curr, prev = floor(now / windowMs), 0, 0

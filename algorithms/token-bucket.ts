@@ -88,17 +88,6 @@ steps.tb = function (s, now, cost, p)
   end
   return false, max(0, n), resetMs, at + tbUntil(cost - n, f, limit, windowMs) - now
 end
-
--- refilled()'s twin, for the refund and charge twins, which run after this chunk
-local function tbRefilled (s, now, p)
-  local limit, windowMs, burst = p.limit, p.windowMs, p.burst
-  if s == nil then return now, burst, 0 end
-  local at = max(now, s[3])
-  local elapsed = at - s[3]
-  if elapsed >= tbUntil(burst - s[1], s[2], limit, windowMs) then return at, burst, 0 end
-  local gained = s[2] + fmod(elapsed, windowMs) * limit
-  return at, s[1] + floor(elapsed / windowMs) * limit + floor(gained / windowMs), fmod(gained, windowMs)
-end
 `
 
 /**
@@ -134,10 +123,27 @@ export function tokenBucketRefund (
 }
 
 /**
- * The Lua twin of `tokenBucketRefund` (see `Algorithm.refundLua`); it runs after the consume
- * twin's chunk, whose `tbUntil` and `tbRefilled` it uses.
+ * The Lua twin of `refilled`, which the refund and charge twins begin with (the consume step keeps
+ * its own steps inline: every consume script would make this closure for nothing); it uses the
+ * consume twin's `tbUntil`.
  */
-const refundLua = `
+const refilledLua = `
+local function tbRefilled (s, now, p)
+  local limit, windowMs, burst = p.limit, p.windowMs, p.burst
+  if s == nil then return now, burst, 0 end
+  local at = max(now, s[3])
+  local elapsed = at - s[3]
+  if elapsed >= tbUntil(burst - s[1], s[2], limit, windowMs) then return at, burst, 0 end
+  local gained = s[2] + fmod(elapsed, windowMs) * limit
+  return at, s[1] + floor(elapsed / windowMs) * limit + floor(gained / windowMs), fmod(gained, windowMs)
+end
+`
+
+/**
+ * The Lua twin of `tokenBucketRefund` (see `Algorithm.refundLua`), after `refilledLua`; it runs
+ * after the consume twin's chunk, whose `tbUntil` it uses.
+ */
+const refundLua = refilledLua + `
 refunds.tb = function (s, now, cost, p)
   local limit, windowMs, burst = p.limit, p.windowMs, p.burst
   if s == nil then return nil, 0 end
@@ -167,8 +173,8 @@ export function tokenBucketCharge (
   return { state: charged, ttlMs: t - now + msUntil(burst - charged.n, charged.f, limit, windowMs) }
 }
 
-/** The Lua twin of `tokenBucketCharge` (see `Algorithm.chargeLua`). */
-const chargeLua = `
+/** The Lua twin of `tokenBucketCharge` (see `Algorithm.chargeLua`), after `refilledLua`. */
+const chargeLua = refilledLua + `
 charges.tb = function (s, now, cost, p)
   local limit, windowMs, burst = p.limit, p.windowMs, p.burst
   local at, n, f = tbRefilled(s, now, p)
