@@ -307,8 +307,8 @@ export const LimitObjectSchema = Type.Object({
    */
   headers: Type.Optional(HeadersSchema),
   /**
-   * The 429 body of this limit, overriding the plugin's `errorFormat`: `'plain'` or
-   * `'problem'` (RFC 9457 `application/problem+json`).
+   * The 429, ban and 503 bodies of this limit, overriding the plugin's `errorFormat`: `'plain'`
+   * or `'problem'` (RFC 9457 `application/problem+json`).
    * @default the plugin's `errorFormat` ('plain' unless set)
    * @example { ip: '10/min', errorFormat: 'problem' }
    */
@@ -510,9 +510,11 @@ export const PluginOptionsSchema = Type.Object({
    */
   headers: Type.Optional(HeadersSchema),
   /**
-   * The default 429 body: `'plain'` (`{ statusCode, error, message }`) or `'problem'` (RFC 9457
-   * problem details as `application/problem+json`, with the IETF draft's quota-exceeded type).
-   * With an `errorResponseBuilder`, the builder's body is sent, in the format's content type.
+   * The default 429, ban and 503 bodies: `'plain'` (`{ statusCode, error, message }`) or
+   * `'problem'` (RFC 9457 problem details as `application/problem+json`, with the IETF draft's
+   * problem types: quota-exceeded, abnormal-usage-detected for a ban, temporary-reduced-capacity
+   * for the 503 of `onStoreError: 'deny'`). With an `errorResponseBuilder`, the builder's body
+   * is sent (429s and bans), in the format's content type.
    * Routes may override.
    * @default 'plain'
    * @example { errorFormat: 'problem' }

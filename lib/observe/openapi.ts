@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http'
 import type { FastifyInstance, RouteOptions } from 'fastify'
 import type { BucketKind, CompiledKind, CompiledLimit, ErrorFormat, HeaderFormat, HeaderNames, OpenApiDocs } from '../core/types.js'
+import { PROBLEM_CONTENT_TYPE, problemTypes } from '../core/problem-types.js'
 
 /** The `openapi` option: `false` to leave the OpenAPI document alone, or the 429 body's schema. */
 export type OpenApiInput = boolean | {
@@ -25,8 +26,8 @@ export const defaultErrorSchema: Schema = Object.freeze({
 export const problemErrorSchema: Schema = Object.freeze({
   type: 'object',
   properties: {
-    type: { type: 'string', enum: ['https://iana.org/assignments/http-problem-types#quota-exceeded'] },
-    title: { type: 'string', example: 'Request cannot be satisfied as assigned quota has been exceeded' },
+    type: { type: 'string', enum: [problemTypes.quotaExceeded.type] },
+    title: { type: 'string', enum: [problemTypes.quotaExceeded.title] },
     status: { type: 'integer', enum: [429] },
     detail: { type: 'string', example: 'Rate limit exceeded, retry in 42 seconds' },
     'violated-policies': {
@@ -129,7 +130,7 @@ function describeResponses (headers: HeaderFormat, errorFormat: ErrorFormat, err
     headers: success,
     deniedHeaders: denied,
     errorSchema,
-    errorContentType: errorFormat === 'problem' ? 'application/problem+json' : undefined
+    errorContentType: errorFormat === 'problem' ? PROBLEM_CONTENT_TYPE : undefined
   })
 }
 
@@ -212,7 +213,16 @@ function banResponse (limit: CompiledLimit, docs: OpenApiDocs, mediaTypes: boole
     }
   } else if (body === problemErrorSchema) {
     const properties = body.properties as Record<string, Schema>
-    body = { ...body, properties: { ...properties, status: { type: 'integer', enum: [statusCode] } } }
+    body = {
+      ...body,
+      properties: {
+        ...properties,
+        type: { type: 'string', enum: [problemTypes.abnormalUsage.type] },
+        title: { type: 'string', enum: [problemTypes.abnormalUsage.title] },
+        status: { type: 'integer', enum: [statusCode] },
+        detail: { ...properties.detail, example: 'Banned after repeated requests over the rate limit, retry in 15 minutes' }
+      }
+    }
   }
   const description = `Banned: too many requests over the limit. ${line}`
   const headers = Object.keys(docs.deniedHeaders).length === 0 ? {} : { headers: docs.deniedHeaders }

@@ -186,7 +186,10 @@ t.test('the OpenAPI document shows the ban response on routes with a ban', async
   t.same(body.properties.error, { type: 'string', enum: ['Forbidden'] })
   t.ok(forbidden.headers['Retry-After'], "the 429's headers, Retry-After too")
   const problem = doc.paths['/problem'].get.responses['403']
-  t.same(problem.content['application/problem+json'].schema.properties.status, { type: 'integer', enum: [403] })
+  const problemBody = problem.content['application/problem+json'].schema
+  t.same(problemBody.properties.status, { type: 'integer', enum: [403] })
+  t.same(problemBody.properties.type, { type: 'string', enum: ['https://iana.org/assignments/http-problem-types#abnormal-usage-detected'] })
+  t.same(problemBody.properties.title, { type: 'string', enum: ['Abnormal Usage Detected'] })
   t.same(Object.keys(doc.paths['/as429'].get.responses).sort(), ['200', '429'], 'statusCode 429: the 429 already describes it')
   t.equal(doc.paths['/dry'].get.responses['403'], undefined, 'dry run: never answered as banned')
   t.equal(doc.paths['/plain'].get.responses['403'], undefined)
