@@ -117,7 +117,8 @@ export const HeadersSchema = Type.Union([
   Type.Literal(false),
   Type.Literal('draft-6'),
   Type.Literal('draft-7'),
-  Type.Literal('draft-8')
+  Type.Literal('draft-8'),
+  Type.Literal('draft-10')
 ])
 
 export const ErrorFormatSchema = Type.Union([Type.Literal('plain'), Type.Literal('problem')])
@@ -300,7 +301,7 @@ export const LimitObjectSchema = Type.Object({
   onStoreError: Type.Optional(Type.Unsafe<StoreErrorMode>(Type.Union([Type.Literal('fallback'), Type.Literal('allow'), Type.Literal('deny')]))),
   /**
    * The rate-limit headers of this limit's responses, overriding the plugin's `headers`:
-   * `'legacy'`, `'ietf'`, `'draft-6'`, `'draft-7'`, `'draft-8'`, `false` or custom names.
+   * `'legacy'`, `'ietf'`, `'draft-6'`, `'draft-7'`, `'draft-8'`, `'draft-10'`, `false` or custom names.
    * @default the plugin's `headers` ('legacy' unless set)
    * @example { ip: '2/s', headers: false }
    * @example { ip: '100/min', headers: 'draft-7' }
@@ -388,7 +389,7 @@ export const limitExpectations: Record<string, string> = {
   group: 'a non-empty string',
   dryRun: 'a boolean',
   onStoreError: "one of 'fallback', 'allow', 'deny'",
-  headers: "'legacy', 'ietf', false, 'draft-6', 'draft-7', 'draft-8', or { limit, remaining, reset, retryAfter } header names (HTTP field names: letters, digits and !#$%&'*+-.^_`|~)",
+  headers: "'legacy', 'ietf', false, 'draft-6', 'draft-7', 'draft-8', 'draft-10', or { limit, remaining, reset, retryAfter } header names (HTTP field names: letters, digits and !#$%&'*+-.^_`|~)",
   errorFormat: "one of 'plain', 'problem'",
   apply: "one of 'first', 'all'",
   count: "one of 'all', 'failed', 'successful', or a function (request, reply) => boolean",
@@ -499,9 +500,10 @@ export const PluginOptionsSchema = Type.Object({
   keyPrefix: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._:-]{0,64}$' })),
   /**
    * Which rate-limit headers responses carry: `'legacy'` (X-RateLimit-Limit, -Remaining,
-   * -Reset), `'ietf'` (RateLimit-Policy and RateLimit of the latest IETF draft), `'draft-6'`
-   * (RateLimit-Limit, -Remaining, -Reset: what `enableDraftSpec` of Fastify's rate-limit plugin sends), `'draft-7'`,
-   * `'draft-8'` (as express-rate-limit sends them), `false` (none), or the legacy format under
+   * -Reset), `'ietf'` (RateLimit-Policy and RateLimit of the newest IETF draft revision whose
+   * text this project checked: draft-10), `'draft-6'` (RateLimit-Limit, -Remaining, -Reset: what
+   * `enableDraftSpec` of Fastify's rate-limit plugin sends), `'draft-7'`, `'draft-8'` (as
+   * express-rate-limit sends them), `'draft-10'`, `false` (none), or the legacy format under
    * custom names (HTTP field names). A 429 also carries Retry-After (except with `false`).
    * Routes may override.
    * @default 'legacy'

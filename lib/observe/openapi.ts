@@ -48,9 +48,10 @@ const legacyHeaders = (names: HeaderNames) => ({
   [names.reset]: { type: 'integer', description: 'Unix epoch seconds at which that window is fully available again.' }
 })
 
+/** The fields of draft-10, which `ietf` sends too (the newest revision checked). */
 const ietfHeaders = {
-  'RateLimit-Policy': { type: 'string', description: 'The quota policies of the bucket that applied (draft-ietf-httpapi-ratelimit-headers): `"ip-10/min";q=10;w=60`.' },
-  RateLimit: { type: 'string', description: 'The most restrictive policy\'s remaining units and seconds to reset: `"ip-10/min";r=9;t=60`.' }
+  'RateLimit-Policy': { type: 'string', description: 'The quota policies of the bucket that applied (draft-ietf-httpapi-ratelimit-headers-10): `"ip-10/min";q=10;w=60`.' },
+  RateLimit: { type: 'string', description: 'The most restrictive policy\'s remaining units and seconds until more are available (on a 429, Retry-After): `"ip-10/min";r=9;t=60`.' }
 }
 
 /** The fields of each IETF draft revision the `headers` option names. */
@@ -89,7 +90,7 @@ const displayNames: HeaderNames = { limit: 'X-RateLimit-Limit', remaining: 'X-Ra
 function headerDocs (headers: HeaderFormat): { success: Schema, denied: Schema } {
   if (headers === false) return { success: {}, denied: {} }
   if (typeof headers === 'string' && headers !== 'legacy') {
-    const success = headers === 'ietf' ? ietfHeaders : draftHeaders[headers]
+    const success = headers === 'ietf' || headers === 'draft-10' ? ietfHeaders : draftHeaders[headers]
     return { success, denied: { ...success, 'Retry-After': retryAfter } }
   }
   const names = headers === 'legacy' ? displayNames : { ...displayNames, ...headers }

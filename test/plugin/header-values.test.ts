@@ -68,7 +68,7 @@ t.test('a limit too large for a RateLimit header is refused at registration, nam
 })
 
 t.test('the largest limit is written by every header format', async (t) => {
-  for (const headers of ['legacy', 'ietf', 'draft-6', 'draft-7', 'draft-8'] as const) {
+  for (const headers of ['legacy', 'ietf', 'draft-6', 'draft-7', 'draft-8', 'draft-10'] as const) {
     const { app } = await build({ headers })
     app.get('/r', { config: { rateLimit: `${MAX_RATE_LIMIT}/ms` } }, ok)
     const res = await app.inject('/r')
