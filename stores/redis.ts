@@ -13,7 +13,8 @@ import { formatValue } from '../lib/core/format.js'
 
 /**
  * What the store needs of a Redis client. An ioredis `Redis` (standalone, or connected through
- * Sentinel) and an ioredis `Cluster` both fit; the store only sends commands through `call`.
+ * Sentinel) and an ioredis `Cluster` both fit, and so do iovalkey's (Valkey's fork of ioredis);
+ * the store only sends commands through `call`.
  */
 export interface RedisClient {
   call (...args: [command: string, ...args: Array<string | number>]): Promise<unknown>
@@ -28,8 +29,8 @@ export interface RedisClient {
 export interface RedisStoreOptions {
   /**
    * An ioredis `Redis` or `Cluster` client (for example the one `@fastify/redis` decorates
-   * `fastify.redis` with). The store never closes a client it was given. No default: give
-   * `client` or `url`.
+   * `fastify.redis` with), or iovalkey's. The store never closes a client it was given. No
+   * default: give `client` or `url`.
    * @example new RedisStore({ client: new Redis(process.env.REDIS_URL) })
    */
   client?: RedisClient
@@ -199,7 +200,7 @@ export class RedisStore implements Store {
     this.#batching = batch
     if (client !== undefined) {
       if (client === null || typeof client !== 'object' || typeof client.call !== 'function') {
-        throw new errors.INVALID_OPTION('RedisStore client', 'an ioredis Redis or Cluster client', formatValue(client))
+        throw new errors.INVALID_OPTION('RedisStore client', 'an ioredis or iovalkey Redis or Cluster client', formatValue(client))
       }
       this.client = client
     } else {

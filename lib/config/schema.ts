@@ -454,7 +454,7 @@ export const PluginOptionsSchema = Type.Object({
   ])),
   /**
    * Shorthand for a `RedisStore`: a `redis://` or `rediss://` URL (the plugin creates, owns and
-   * closes the client), an ioredis `Redis` or `Cluster` you own (never closed), or `true` for
+   * closes the client), an ioredis or iovalkey `Redis` or `Cluster` you own (never closed), or `true` for
    * `fastify.redis` from `@fastify/redis`. No default: the memory store is used.
    * @example { redis: 'redis://localhost:6379' }
    * @example { redis: true } // after app.register(fastifyRedis, { url })
@@ -700,7 +700,7 @@ export const optionKeyExpectations: Record<string, string> = {
 export const optionExpectations: Record<string, string> = {
   store: 'a store instance (consume, reset, clear, stats, close)',
   sqlite: "a database file path like 'limits.db', or { path, cleanupIntervalMs, busyTimeoutMs, batch }",
-  redis: "a URL like 'redis://localhost:6379', an ioredis client or Cluster, or true to use fastify.redis from @fastify/redis",
+  redis: "a URL like 'redis://localhost:6379', an ioredis or iovalkey client or Cluster, or true to use fastify.redis from @fastify/redis",
   algorithm: limitExpectations.algorithm,
   global: "a rate string like '10/min' or a limit object { ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply, count, delay, concurrency, ban, onBan }",
   user: 'a function (request) => string | number | undefined',
