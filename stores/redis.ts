@@ -6,13 +6,15 @@ import { acquireScript, mixedScript, scripts, strikeScript, sweepScript } from '
 import { chargeScripts, mixedChargeScript, mixedPeekScript, mixedRefundScript, peekScripts, refundScripts } from './redis-scripts.js'
 import type { RedisScript } from './redis-scripts.js'
 import { clusterSlot } from './cluster-slot.js'
+import { serverOf, unreachable } from './redis-connection.js'
 import type { BanRule } from '../lib/core/algorithm.js'
 import { errors } from '../lib/core/errors.js'
 import { formatValue } from '../lib/core/format.js'
 
 /**
  * What the store needs of a Redis client. An ioredis `Redis` (standalone, or connected through
- * Sentinel) and an ioredis `Cluster` both fit; the store only sends commands through `call`.
+ * Sentinel) and an ioredis `Cluster` both fit, and so do iovalkey's (Valkey's fork of ioredis);
+ * the store only sends commands through `call`.
  */
 export interface RedisClient {
   call (...args: [command: string, ...args: Array<string | number>]): Promise<unknown>
@@ -27,15 +29,17 @@ export interface RedisClient {
 export interface RedisStoreOptions {
   /**
    * An ioredis `Redis` or `Cluster` client (for example the one `@fastify/redis` decorates
-   * `fastify.redis` with). The store never closes a client it was given. No default: give
-   * `client` or `url`.
+   * `fastify.redis` with), or iovalkey's. The store never closes a client it was given. No
+   * default: give `client` or `url`.
    * @example new RedisStore({ client: new Redis(process.env.REDIS_URL) })
    */
   client?: RedisClient
   /**
    * A `redis://` or `rediss://` URL: the store creates its own ioredis client (ioredis is an
-   * optional peer dependency, loaded only then) and closes it on `close()`. No default: give
-   * `client` or `url`.
+   * optional peer dependency, loaded only then) and closes it on `close()`. The client has no
+   * offline queue: until it is connected (`await store.ready()`, which the plugin does in
+   * `onReady`) and while Redis is unreachable, calls fail at once with
+   * FST_LIMITER_REDIS_UNREACHABLE, saying why. No default: give `client` or `url`.
    * @example new RedisStore({ url: 'redis://localhost:6379/0' })
    */
   url?: string
@@ -77,7 +81,8 @@ export interface RedisStoreStats extends StoreStats {
 /** What the store also uses of an ioredis client: its connection state and events. */
 interface OwnedClient extends RedisClient {
   readonly status: string
-  on (event: 'error', listener: (err: Error) => void): unknown
+  readonly options: RedisClient['options'] & { readonly host?: string, readonly port?: number }
+  on (event: 'error' | 'ready', listener: (err?: Error) => void): unknown
   once (event: string, listener: (value?: unknown) => void): unknown
   off (event: string, listener: (value?: unknown) => void): unknown
   disconnect (): void
@@ -89,7 +94,7 @@ const requireModule = createRequire(import.meta.url)
  * Loads ioredis' `Redis` class on demand, so that only users who give a URL need ioredis.
  * @internal exported for tests
  */
-export function loadIoredis (id = 'ioredis'): new (url: string, options: { enableAutoPipelining: boolean }) => OwnedClient {
+export function loadIoredis (id = 'ioredis'): new (url: string, options: { enableAutoPipelining: boolean, enableOfflineQueue: boolean }) => OwnedClient {
   try {
     return requireModule(id).Redis
   } catch (err) {
@@ -161,6 +166,8 @@ export class RedisStore implements Store {
   readonly client: RedisClient
   /** The client the store created from a URL, which it closes; undefined for a given client. */
   #owned: OwnedClient | undefined
+  /** Why the owned client is not connected: its last connection error since it was last ready. */
+  #connectError: unknown
   #closed = false
   #clock: (() => number) | undefined
   readonly #batching: boolean
@@ -193,7 +200,7 @@ export class RedisStore implements Store {
     this.#batching = batch
     if (client !== undefined) {
       if (client === null || typeof client !== 'object' || typeof client.call !== 'function') {
-        throw new errors.INVALID_OPTION('RedisStore client', 'an ioredis Redis or Cluster client', formatValue(client))
+        throw new errors.INVALID_OPTION('RedisStore client', 'an ioredis or iovalkey Redis or Cluster client', formatValue(client))
       }
       this.client = client
     } else {
@@ -205,10 +212,14 @@ export class RedisStore implements Store {
       // pipeline only adds a deferral and a Pipeline object to it. Measured (npm run bench, two
       // full runs and an A/B run): 19.5 against 20.8, 34.8 against 38.0 and 18.4 against 19.9 µs
       // of server CPU per request without it (docs/performance.md)
-      const created = new Redis(url, { enableAutoPipelining: false })
-      // Failures reach the plugin through the rejected commands; without a listener ioredis
-      // would also print every reconnection error.
-      created.on('error', () => {})
+      // No offline queue (docs/failure-modes.md): while Redis is unreachable a command fails at
+      // once, so requests follow onStoreError at once, and nothing queued is replayed (counted a
+      // second time) when it returns
+      const created = new Redis(url, { enableAutoPipelining: false, enableOfflineQueue: false })
+      // Failures reach the plugin through the rejected commands, which say why from this (without
+      // a listener ioredis would also print every reconnection error).
+      created.on('error', (err) => { this.#connectError = err })
+      created.on('ready', () => { this.#connectError = undefined })
       this.client = created
       this.#owned = created
     }
@@ -340,15 +351,17 @@ export class RedisStore implements Store {
     try {
       return await this.client.call('evalsha', script.sha, keys.length, ...keys, ...args)
     } catch (err) {
-      if (!(err as Error).message.startsWith('NOSCRIPT')) throw err
+      if (!(err as Error).message.startsWith('NOSCRIPT')) throw this.#explained(err)
       return await this.client.call('eval', script.lua, keys.length, ...keys, ...args)
     }
   }
 
   /**
    * Resolves once the client is connected (at once for a client that is not an ioredis one, or
-   * one made with `lazyConnect` that has not been used yet); rejects with the first connection
-   * error, or when the client was closed. The plugin bounds the wait.
+   * one made with `lazyConnect` that has not been used yet); rejects with
+   * FST_LIMITER_REDIS_UNREACHABLE naming the first connection error (at once when the client this
+   * store made has failed to connect already), or when the client was closed. The plugin bounds
+   * the wait.
    */
   async ready (events?: StoreEvents): Promise<void> {
     this.#events = events
@@ -357,6 +370,8 @@ export class RedisStore implements Store {
     if (typeof status !== 'string' || typeof client.once !== 'function' || typeof client.off !== 'function') return
     if (status === 'ready' || status === 'wait') return
     if (status === 'end') throw new Error('the Redis client was closed')
+    // the client this store made already failed to connect: that is the answer, not the next attempt
+    if (this.#owned !== undefined && this.#connectError !== undefined) throw this.#explained(this.#connectError)
     const { once, off } = client as OwnedClient
     await new Promise<void>((resolve, reject) => {
       const done = (err?: unknown): void => {
@@ -364,13 +379,23 @@ export class RedisStore implements Store {
         off.call(client, 'error', done)
         off.call(client, 'end', ended)
         if (err === undefined) resolve()
-        else reject(err)
+        else reject(unreachable({ server: serverOf(client.options), error: err, status: client.status as string }, err))
       }
       const ended = (): void => done(new Error('the Redis client was closed'))
       once.call(client, 'ready', done)
       once.call(client, 'error', done)
       once.call(client, 'end', ended)
     })
+  }
+
+  /**
+   * A command of the client this store made, refused or failed while it is not connected: an
+   * error naming the server and why (FST_LIMITER_REDIS_UNREACHABLE). Other errors as they are.
+   */
+  #explained (err: unknown): unknown {
+    const owned = this.#owned
+    if (owned === undefined || owned.status === 'ready') return err
+    return unreachable({ server: serverOf(owned.options), error: this.#connectError, status: owned.status }, err)
   }
 
   async reset (key: string): Promise<void> {
@@ -415,14 +440,15 @@ export class RedisStore implements Store {
     const owned = this.#owned
     if (owned === undefined || this.#closed) return
     this.#closed = true
-    // QUIT lets pending replies arrive; on a connection that is down it would wait in ioredis'
-    // offline queue for every reconnection attempt, so then drop the connection at once
+    // QUIT lets pending replies arrive; on a connection that is down it cannot be sent (no offline
+    // queue) and ioredis would go on reconnecting, so then drop the connection at once
     if (owned.status === 'ready') {
       // with auto-pipelining, commands sent just before (a slot's release, a refund) may still wait
       // for the pipeline's next flush, and QUIT would overtake them: a PING goes through the same
       // pipeline, so once it is answered everything sent before it has run
       await owned.call('ping').catch(() => {})
-      await owned.quit()
+      // the connection may have gone down meanwhile: then QUIT cannot be sent
+      await owned.quit().catch(() => owned.disconnect())
     } else {
       owned.disconnect()
     }
@@ -510,7 +536,7 @@ export class RedisStore implements Store {
 
   /** Gives back the slot `token` names (see `Store.release`). */
   async release (key: string, token: string): Promise<void> {
-    await this.client.call('zrem', this.keyPrefix + key, token)
+    await this.client.call('zrem', this.keyPrefix + key, token).catch((err: unknown) => { throw this.#explained(err) })
   }
 }
 

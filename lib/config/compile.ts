@@ -5,8 +5,10 @@ import { errors } from '../core/errors.js'
 import { formatValue } from '../core/format.js'
 import type { BucketKind, CompiledKind, CompiledLimit, CompiledRate, CompiledSlots, ResolvedOptions } from '../core/types.js'
 import { compileHeaders, policyItem, policyName } from '../request/headers.js'
-import { PROBLEM_CONTENT_TYPE, errorResponseFor } from '../request/response.js'
+import { PROBLEM_CONTENT_TYPE } from '../core/problem-types.js'
+import { errorResponseFor } from '../request/response.js'
 import { keyHead, keyTail } from '../request/keys.js'
+import { failFor } from './check.js'
 import { checkCount, checkSettle, resolveBan, resolveDelay } from './limit-options.js'
 import { MAX_RATE_PRODUCT, parseRate } from './rate.js'
 import type { RateInput } from './rate.js'
@@ -59,23 +61,24 @@ export function compileLimit (declaration: LimitDeclaration, options: ResolvedOp
   const { limit, where, path, route, id, namespace = '' } = declaration
   const spec: RateLimitObject = typeof limit === 'string' ? { ip: limit } : limit
   const field = (name: string) => typeof limit === 'string' ? path : `${path}.${name}`
+  const fail = failFor(where)
   const rates = spec.ip !== undefined || spec.user !== undefined || spec.rate !== undefined
   if (!rates && spec.concurrency === undefined) {
-    throw new errors.INVALID_ROUTE_CONFIG(where, path, 'a limit needs ip, user, key with rate, or concurrency')
+    throw fail(path, 'ip, user, key with rate, or concurrency (a limit needs one of them)', formatValue(limit))
   }
   for (const name of ['ban', 'delay'] as const) {
     if (!rates && spec[name] !== undefined && spec[name] !== false) {
-      throw new errors.INVALID_ROUTE_CONFIG(where, field(name), `${name} acts on the denials of a rate (ip, user, or key with rate), and this limit has only concurrency`)
+      throw fail(field(name), `a rate beside ${name} (ip, user, or key with rate: ${name} acts on a rate's denials)`, 'a limit with only concurrency')
     }
   }
   // a key without rate counts only the concurrency slots of its identities
   if (spec.rate !== undefined ? spec.key === undefined : spec.key !== undefined && spec.concurrency?.key === undefined) {
     const [present, missing] = spec.key === undefined ? ['rate', 'key'] : ['key', 'rate']
-    throw new errors.INVALID_ROUTE_CONFIG(where, field(present), `${present} needs ${missing} (key and rate go together)`)
+    throw fail(field(present), `${missing} beside ${present} (key and rate go together)`, `${present} without ${missing}`)
   }
   const algorithm = spec.algorithm === undefined ? options.algorithm : algorithms[spec.algorithm]
   if (spec.burst !== undefined && !algorithm.usesBurst) {
-    throw new errors.INVALID_ROUTE_CONFIG(where, field('burst'), `burst applies to token-bucket, leaky-bucket and gcra, not ${algorithm.name}`)
+    throw fail(field('burst'), `no burst with ${algorithm.name} (burst applies to token-bucket, leaky-bucket and gcra)`, formatValue(spec.burst))
   }
   const apply = spec.apply ?? 'first'
   const kind = (name: BucketKind, rates: RateLimitObject['ip']) => rates === undefined
@@ -99,7 +102,7 @@ export function compileLimit (declaration: LimitDeclaration, options: ResolvedOp
   const maxCost = Math.min(...[ip, user, key].map((k) => k === undefined ? Infinity : k.maxCost))
   const cost = spec.cost ?? 1
   if (typeof cost === 'number' && cost > maxCost) {
-    throw new errors.INVALID_ROUTE_CONFIG(where, field('cost'), `cost ${cost} exceeds the smallest capacity of the limit (${maxCost}), so no request could ever pass`)
+    throw fail(field('cost'), `a cost of at most ${maxCost}, the smallest capacity of the limit (no request could pass a higher one)`, String(cost))
   }
   return Object.freeze({
     route,
@@ -131,18 +134,14 @@ export function compileLimit (declaration: LimitDeclaration, options: ResolvedOp
 function compileBan (spec: RateLimitObject, where: string, field: (name: string) => string, options: ResolvedOptions): CompiledLimit['ban'] {
   const onBan = spec.onBan ?? options.onBan
   if (spec.onBan !== undefined && (spec.ban === false || (spec.ban === undefined && options.ban === undefined))) {
-    throw new errors.INVALID_ROUTE_CONFIG(where, field('onBan'), 'onBan needs a ban (the limit\'s ban or the plugin\'s)')
+    throw failFor(where)(field('onBan'), "a ban beside onBan (the limit's or the plugin's)", 'onBan without a ban')
   }
   if (spec.ban === false) return undefined
   if (spec.ban === undefined) {
     if (options.ban === undefined || spec.onBan === undefined) return options.ban
     return Object.freeze({ ...options.ban, onBan })
   }
-  return resolveBan({ ban: spec.ban, onBan, store: options.store }, {
-    where,
-    path: field('ban'),
-    fail: (path, expected, received) => new errors.INVALID_ROUTE_CONFIG(where, path, `expected ${expected}, received ${received}`)
-  })
+  return resolveBan({ ban: spec.ban, onBan, store: options.store }, { where, path: field('ban'), fail: failFor(where) })
 }
 
 /** The limit's `concurrency`: a slot key head and a limit per kind; checked against the store. */
@@ -151,7 +150,7 @@ function compileConcurrency (spec: RateLimitObject, declaration: LimitDeclaratio
   if (concurrency === undefined) return undefined
   const { where, path, id, namespace = '' } = declaration
   if (concurrency.key !== undefined && spec.key === undefined) {
-    throw new errors.INVALID_ROUTE_CONFIG(where, `${path}.concurrency.key`, 'concurrency.key needs the limit\'s key function (key and rate)')
+    throw failFor(where)(`${path}.concurrency.key`, "the limit's key function beside it (key and rate)", 'concurrency.key without a key')
   }
   const missing = ['acquire', 'release'].filter((m) => typeof (options.store as unknown as Record<string, unknown>)[m] !== 'function')
   if (missing.length > 0) {
@@ -246,7 +245,7 @@ function staticKind (declaration: KindDeclaration, input: RateInput | RateInput[
     const rate = parseRate(entry, where, at)
     const capacity = burst ?? rate.limit
     if (capacity > rate.limit * 1000 || capacity * rate.windowMs > MAX_RATE_PRODUCT) {
-      throw new errors.INVALID_ROUTE_CONFIG(where, at, `burst ${capacity} is too large for ${formatValue(rate.text)} (at most 1000 × the limit, and burst × window in ms at most ${MAX_RATE_PRODUCT})`)
+      throw failFor(where)(at, `a burst of at most 1000 × the limit, and burst × window in ms at most ${MAX_RATE_PRODUCT}`, `burst ${capacity} for ${formatValue(rate.text)}`)
     }
     return {
       text: rate.text,
@@ -258,7 +257,7 @@ function staticKind (declaration: KindDeclaration, input: RateInput | RateInput[
   })
   const seen = new Set(rates.map((r) => r.tail))
   if (seen.size !== rates.length) {
-    throw new errors.INVALID_ROUTE_CONFIG(where, path, 'the same rate is listed twice')
+    throw failFor(where)(path, 'each rate listed once', `${formatValue(input)}, the same rate twice`)
   }
   return Object.freeze({
     kind,

@@ -5,6 +5,7 @@ import type { Store } from '../core/store.js'
 import type { CompiledBan, CountOption, DelaySettings } from '../core/types.js'
 import { parseDuration } from './rate.js'
 import type { BanSchema, RateLimitObject } from './schema.js'
+import type { Fail } from './check.js'
 import type { Static } from 'typebox'
 
 /**
@@ -47,7 +48,7 @@ const DEFAULT_MAX_BAN_MS = 24 * 60 * 60 * 1000
  */
 export function resolveBan (
   { ban, onBan, store }: { ban: Static<typeof BanSchema>, onBan: CompiledBan['onBan'], store: Store },
-  { where, path, fail }: { where: string, path: string, fail: (path: string, expected: string, received: string) => Error }
+  { where, path, fail }: { where: string, path: string, fail: Fail }
 ): CompiledBan {
   if (missingOptionalMethods(store, ['strike']).length > 0) throw new errors.STORE_LACKS_METHOD(where, path, 'strike')
   const forMs = parseDuration(ban.for)

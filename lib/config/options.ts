@@ -13,7 +13,7 @@ import { compileHeaders } from '../request/headers.js'
 import { errorResponseFor } from '../request/response.js'
 import { resolveLog } from '../observe/logging.js'
 import { resolveOpenApi } from '../observe/openapi.js'
-import { checkPluginOptions } from './check.js'
+import { PLUGIN_OPTION, checkPluginOptions, failFor } from './check.js'
 import { checkCount, checkSettle, resolveBan, resolveDelay } from './limit-options.js'
 import type { FastifyLimiterOptions, RateLimit } from './schema.js'
 
@@ -90,11 +90,7 @@ export function resolveOptions (input: FastifyLimiterOptions | undefined, fastif
     leaseMs: o.leaseMs ?? 60_000,
     ban: o.ban === undefined
       ? undefined
-      : resolveBan({ ban: o.ban, onBan: o.onBan, store }, {
-        where: 'fastify-limiter option',
-        path: 'ban',
-        fail: (path, expected, received) => new errors.INVALID_OPTION(`fastify-limiter option ${path}`, expected, received)
-      }),
+      : resolveBan({ ban: o.ban, onBan: o.onBan, store }, { where: PLUGIN_OPTION, path: 'ban', fail: failFor(PLUGIN_OPTION) }),
     onBan: o.onBan
   })
 }

@@ -41,12 +41,12 @@ export const RateSchema = Type.Union([
      * Requests (cost units) allowed per window: a positive integer.
      * @example { limit: 100, windowMs: 90_000 }
      */
-    limit: Type.Number(),
+    limit: Type.Number({ description: 'a positive integer (cost units per window)' }),
     /**
      * The window, in milliseconds: a positive integer.
      * @example { limit: 100, windowMs: 90_000 }
      */
-    windowMs: Type.Number()
+    windowMs: Type.Number({ description: 'a positive integer (milliseconds)' })
   }, { additionalProperties: false })
 ], { description: "a rate like '10/min' or '3/5min', or { limit, windowMs }" })
 
@@ -65,9 +65,9 @@ PromiseLike<RateValue | readonly RateValue[] | undefined>
 
 export const RatesSchema = Type.Union([
   RateSchema,
-  Type.Array(RateSchema, { minItems: 1 }),
+  Type.Array(RateSchema, { minItems: 1, description: "a non-empty array of rates like '10/min' or { limit, windowMs }" }),
   fn<RateFunction>('a function (request) => rate | rate[] | undefined')
-])
+], { description: "a rate like '10/min' or '3/5min', { limit, windowMs }, a non-empty array of them, or a function (request) => rate | rate[] | undefined" })
 
 export const AlgorithmSchema = Type.Unsafe<AlgorithmName>(Type.Union([
   Type.Literal('fixed-window'),
@@ -79,7 +79,7 @@ export const AlgorithmSchema = Type.Unsafe<AlgorithmName>(Type.Union([
 ]))
 
 /** An HTTP field name (RFC 9110 token): what custom header names must be. */
-const FieldName = () => Type.String({ pattern: FIELD_NAME.source })
+const FieldName = () => Type.String({ pattern: FIELD_NAME.source, description: "an HTTP field name (letters, digits and !#$%&'*+-.^_`|~)" })
 
 export const HeaderNamesSchema = Type.Object({
   /**
@@ -117,15 +117,17 @@ export const HeadersSchema = Type.Union([
   Type.Literal(false),
   Type.Literal('draft-6'),
   Type.Literal('draft-7'),
-  Type.Literal('draft-8')
-])
+  Type.Literal('draft-8'),
+  Type.Literal('draft-10')
+], { description: "'legacy', 'ietf', false, 'draft-6', 'draft-7', 'draft-8', 'draft-10', or { limit, remaining, reset, retryAfter } header names" })
 
 export const ErrorFormatSchema = Type.Union([Type.Literal('plain'), Type.Literal('problem')])
 
 /** A duration: milliseconds, or a string like `'15min'`, `'30s'`, `'1h'` (the units of a rate). */
 export type DurationInput = number | `${number}${RateUnit}` | RateUnit
 
-const DurationSchema = Type.Union([Type.Integer({ minimum: 1 }), Type.Unsafe<`${number}${RateUnit}` | RateUnit>(Type.String())])
+const DurationSchema = Type.Union([Type.Integer({ minimum: 1 }), Type.Unsafe<`${number}${RateUnit}` | RateUnit>(Type.String())],
+  { description: "a duration like '15min' or milliseconds" })
 
 /** The `ban` option: after repeated denials, refuse every request of the identity for a while. */
 export const BanSchema = Type.Object({
@@ -303,15 +305,15 @@ export const LimitObjectSchema = Type.Object({
   onStoreError: Type.Optional(Type.Unsafe<StoreErrorMode>(Type.Union([Type.Literal('fallback'), Type.Literal('allow'), Type.Literal('deny')]))),
   /**
    * The rate-limit headers of this limit's responses, overriding the plugin's `headers`:
-   * `'legacy'`, `'ietf'`, `'draft-6'`, `'draft-7'`, `'draft-8'`, `false` or custom names.
+   * `'legacy'`, `'ietf'`, `'draft-6'`, `'draft-7'`, `'draft-8'`, `'draft-10'`, `false` or custom names.
    * @default the plugin's `headers` ('legacy' unless set)
    * @example { ip: '2/s', headers: false }
    * @example { ip: '100/min', headers: 'draft-7' }
    */
   headers: Type.Optional(HeadersSchema),
   /**
-   * The 429 body of this limit, overriding the plugin's `errorFormat`: `'plain'` or
-   * `'problem'` (RFC 9457 `application/problem+json`).
+   * The 429, ban and 503 bodies of this limit, overriding the plugin's `errorFormat`: `'plain'`
+   * or `'problem'` (RFC 9457 `application/problem+json`).
    * @default the plugin's `errorFormat` ('plain' unless set)
    * @example { ip: '10/min', errorFormat: 'problem' }
    */
@@ -387,34 +389,12 @@ export const LimitObjectSchema = Type.Object({
 }, { additionalProperties: false })
 
 /** A limit: a rate string (shorthand for `{ ip }`) or an object. */
-export const LimitSchema = Type.Union([Type.Unsafe<RateString>(Type.String()), LimitObjectSchema])
+export const LimitSchema = Type.Union([Type.Unsafe<RateString>(Type.String()), LimitObjectSchema],
+  { description: `a rate string like '10/min' or an object with ${Object.keys(LimitObjectSchema.properties).join(', ')}` })
 
 /** A route's `config.rateLimit`: a limit, or `false` to opt out of `global`. */
-export const RouteLimitSchema = Type.Union([Type.Literal(false), LimitSchema])
-
-/** What each top-level key of a limit must be, for error messages. */
-export const limitExpectations: Record<string, string> = {
-  '': "a rate string like '10/min', false, or an object with ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply, count, settle, delay, concurrency, ban, onBan",
-  ip: "a rate like '10/min' or '3/5min', { limit, windowMs }, a non-empty array of them, or a function (request) => rate | rate[] | undefined",
-  user: "a rate like '10/min' or '3/5min', { limit, windowMs }, a non-empty array of them, or a function (request) => rate | rate[] | undefined",
-  key: 'a function (request) => string | number | undefined',
-  rate: "a rate like '10/min' or '3/5min', { limit, windowMs }, a non-empty array of them, or a function (request) => rate | rate[] | undefined",
-  cost: 'a positive integer or a function (request) => number',
-  algorithm: "one of 'fixed-window', 'sliding-window', 'sliding-log', 'token-bucket', 'leaky-bucket', 'gcra'",
-  burst: 'a positive integer',
-  group: 'a non-empty string',
-  dryRun: 'a boolean',
-  onStoreError: "one of 'fallback', 'allow', 'deny'",
-  headers: "'legacy', 'ietf', false, 'draft-6', 'draft-7', 'draft-8', or { limit, remaining, reset, retryAfter } header names (HTTP field names: letters, digits and !#$%&'*+-.^_`|~)",
-  errorFormat: "one of 'plain', 'problem'",
-  apply: "one of 'first', 'all'",
-  count: "one of 'all', 'failed', 'successful', or a function (request, reply) => boolean",
-  settle: 'a function (request, reply) => number',
-  delay: 'false or { maxMs, queue } (maxMs an integer from 1 to 60000, queue from 1 to 1000000)',
-  concurrency: '{ ip, user, key }: at least one, each an integer from 1 to 1000000',
-  ban: "false or { after, for, backoff, max, statusCode } (after an integer from 1 to 1000000, for and max durations like '15min' or milliseconds, backoff a number from 1 to 100, statusCode from 400 to 599)",
-  onBan: 'a function (request, context) => void'
-}
+export const RouteLimitSchema = Type.Union([Type.Literal(false), LimitSchema],
+  { description: `a rate string like '10/min', false, or an object with ${Object.keys(LimitObjectSchema.properties).join(', ')}` })
 
 /** A pino level for a log line, or false for none. */
 const LogLevelSchema = Type.Unsafe<LogLevel>(Type.Union(
@@ -428,7 +408,7 @@ export const PluginOptionsSchema = Type.Object({
    * @default a new `MemoryStore()`, owned and closed by the plugin
    * @example { store: new MemoryStore({ maxKeys: 500_000 }) }
    */
-  store: Type.Optional(Type.Unsafe<Store>(Type.Object({}))),
+  store: Type.Optional(Type.Unsafe<Store>(Type.Object({}, { description: 'a store instance (consume, reset, clear, stats, close)' }))),
   /**
    * Shorthand for a `SqliteStore` the plugin owns and closes: a database file path, or
    * `{ path, cleanupIntervalMs, busyTimeoutMs }`. No default: the memory store is used.
@@ -442,7 +422,7 @@ export const PluginOptionsSchema = Type.Object({
        * The database file, created when absent; processes opening the same file share limits.
        * @example { sqlite: { path: '/var/lib/app/limits.db' } }
        */
-      path: Type.String({ minLength: 1 }),
+      path: Type.String({ minLength: 1, description: "a database file path like 'limits.db'" }),
       /**
        * How often expired rows are deleted, in ms (expired rows are ignored anyway; the sweep
        * reclaims space).
@@ -468,10 +448,10 @@ export const PluginOptionsSchema = Type.Object({
        */
       batch: Type.Optional(Type.Boolean())
     }, { additionalProperties: false })
-  ])),
+  ], { description: "a database file path like 'limits.db', or { path, cleanupIntervalMs, busyTimeoutMs, batch }" })),
   /**
    * Shorthand for a `RedisStore`: a `redis://` or `rediss://` URL (the plugin creates, owns and
-   * closes the client), an ioredis `Redis` or `Cluster` you own (never closed), or `true` for
+   * closes the client), an ioredis or iovalkey `Redis` or `Cluster` you own (never closed), or `true` for
    * `fastify.redis` from `@fastify/redis`. No default: the memory store is used.
    * @example { redis: 'redis://localhost:6379' }
    * @example { redis: true } // after app.register(fastifyRedis, { url })
@@ -480,7 +460,7 @@ export const PluginOptionsSchema = Type.Object({
     Type.Literal(true),
     Type.String({ pattern: '^rediss?://' }),
     Type.Unsafe<RedisClient>(Type.Object({}))
-  ])),
+  ], { description: "a URL like 'redis://localhost:6379', an ioredis or iovalkey client or Cluster, or true to use fastify.redis from @fastify/redis" })),
   /**
    * The algorithm of every limit that names none.
    * @default 'sliding-window'
@@ -514,12 +494,13 @@ export const PluginOptionsSchema = Type.Object({
    * @default 'fl'
    * @example { keyPrefix: 'api' }
    */
-  keyPrefix: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._:-]{0,64}$' })),
+  keyPrefix: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._:-]{0,64}$', description: 'up to 64 characters of A-Z a-z 0-9 . _ : -' })),
   /**
    * Which rate-limit headers responses carry: `'legacy'` (X-RateLimit-Limit, -Remaining,
-   * -Reset), `'ietf'` (RateLimit-Policy and RateLimit of the latest IETF draft), `'draft-6'`
-   * (RateLimit-Limit, -Remaining, -Reset: what `enableDraftSpec` of Fastify's rate-limit plugin sends), `'draft-7'`,
-   * `'draft-8'` (as express-rate-limit sends them), `false` (none), or the legacy format under
+   * -Reset), `'ietf'` (RateLimit-Policy and RateLimit of the newest IETF draft revision whose
+   * text this project checked: draft-10), `'draft-6'` (RateLimit-Limit, -Remaining, -Reset: what
+   * `enableDraftSpec` of Fastify's rate-limit plugin sends), `'draft-7'`, `'draft-8'` (as
+   * express-rate-limit sends them), `'draft-10'`, `false` (none), or the legacy format under
    * custom names (HTTP field names). A 429 also carries Retry-After (except with `false`).
    * Routes may override.
    * @default 'legacy'
@@ -528,9 +509,11 @@ export const PluginOptionsSchema = Type.Object({
    */
   headers: Type.Optional(HeadersSchema),
   /**
-   * The default 429 body: `'plain'` (`{ statusCode, error, message }`) or `'problem'` (RFC 9457
-   * problem details as `application/problem+json`, with the IETF draft's quota-exceeded type).
-   * With an `errorResponseBuilder`, the builder's body is sent, in the format's content type.
+   * The default 429, ban and 503 bodies: `'plain'` (`{ statusCode, error, message }`) or
+   * `'problem'` (RFC 9457 problem details as `application/problem+json`, with the IETF draft's
+   * problem types: quota-exceeded, abnormal-usage-detected for a ban, temporary-reduced-capacity
+   * for the 503 of `onStoreError: 'deny'`). With an `errorResponseBuilder`, the builder's body
+   * is sent (429s and bans), in the format's content type.
    * Routes may override.
    * @default 'plain'
    * @example { errorFormat: 'problem' }
@@ -549,9 +532,9 @@ export const PluginOptionsSchema = Type.Object({
    * @example { exempt: (request) => request.headers['x-internal'] === process.env.INTERNAL_TOKEN }
    */
   exempt: Type.Optional(Type.Union([
-    Type.Array(Type.String()),
+    Type.Array(Type.String({ description: "an IP or CIDR like '10.0.0.0/8'" })),
     fn<RequestFunction<boolean>>('a function (request) => boolean')
-  ])),
+  ], { description: "an array of IPs and CIDRs like ['127.0.0.1', '10.0.0.0/8'], or a function (request) => boolean" })),
   /**
    * Count and send headers but never block; would-be denials are logged, counted and passed
    * to `onExceeded`. Routes may override.
@@ -655,9 +638,9 @@ export const PluginOptionsSchema = Type.Object({
        * @default the schema of the default body; none with a custom `errorResponseBuilder`
        * @example { openapi: { errorSchema: { type: 'object', properties: { code: { type: 'string' } } } } }
        */
-      errorSchema: Type.Optional(Type.Unsafe<Record<string, unknown>>(Type.Object({})))
+      errorSchema: Type.Optional(Type.Unsafe<Record<string, unknown>>(Type.Object({}, { description: 'the JSON schema of your 429 body, an object' })))
     }, { additionalProperties: false })
-  ])),
+  ], { description: 'true, false, or { errorSchema } (the JSON schema of your 429 body)' })),
   /**
    * Expose the counters to prom-client (an optional peer dependency): `true` for its default
    * registry, or `{ registry, prefix }`.
@@ -672,16 +655,16 @@ export const PluginOptionsSchema = Type.Object({
        * @default prom-client's default registry (`register`)
        * @example { metrics: { registry: new Registry() } }
        */
-      registry: Type.Optional(Type.Unsafe<MetricsRegistry>(Type.Object({}))),
+      registry: Type.Optional(Type.Unsafe<MetricsRegistry>(Type.Object({}, { description: 'a prom-client Registry' }))),
       /**
        * Prefix of the metric names (`A-Z a-z 0-9 _ :`); give each plugin instance on one
        * registry its own.
        * @default 'fastify_limiter_'
        * @example { metrics: { prefix: 'api_limiter_' } }
        */
-      prefix: Type.Optional(Type.String({ pattern: '^([A-Za-z_:][A-Za-z0-9_:]*)?$' }))
+      prefix: Type.Optional(Type.String({ pattern: '^([A-Za-z_:][A-Za-z0-9_:]*)?$', description: 'a metric-name prefix of A-Z a-z 0-9 _ : (no digit first)' }))
     }, { additionalProperties: false })
-  ])),
+  ], { description: "true (prom-client's default registry), false, or { registry, prefix }" })),
   /**
    * The denial log lines, written through `request.log`: their levels, and how the client
    * appears in them.
@@ -710,42 +693,6 @@ export const PluginOptionsSchema = Type.Object({
     identity: Type.Optional(Type.Union([Type.Literal('hash'), Type.Literal('raw'), Type.Literal(false)]))
   }, { additionalProperties: false }))
 }, { additionalProperties: false })
-
-/** What an option object's keys are, for an unknown key inside it (default: the option's expectation). */
-export const optionKeyExpectations: Record<string, string> = {
-  headers: "'legacy', 'ietf', false, or { limit, remaining, reset, retryAfter } header names"
-}
-
-/** What each plugin option must be, for error messages. */
-export const optionExpectations: Record<string, string> = {
-  store: 'a store instance (consume, reset, clear, stats, close)',
-  sqlite: "a database file path like 'limits.db', or { path, cleanupIntervalMs, busyTimeoutMs, batch }",
-  redis: "a URL like 'redis://localhost:6379', an ioredis client or Cluster, or true to use fastify.redis from @fastify/redis",
-  algorithm: limitExpectations.algorithm,
-  global: "a rate string like '10/min' or a limit object { ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply, count, settle, delay, concurrency, ban, onBan }",
-  user: 'a function (request) => string | number | undefined',
-  hook: "one of 'onRequest', 'preValidation', 'preHandler'",
-  keyPrefix: 'up to 64 characters of A-Z a-z 0-9 . _ : -',
-  headers: limitExpectations.headers,
-  errorFormat: limitExpectations.errorFormat,
-  errorResponseBuilder: 'a function (request, context) => body',
-  exempt: "an array of IPs and CIDRs like ['127.0.0.1', '10.0.0.0/8'], or a function (request) => boolean",
-  dryRun: 'a boolean',
-  onStoreError: "one of 'fallback', 'allow', 'deny'",
-  count: limitExpectations.count,
-  settle: limitExpectations.settle,
-  storeTimeoutMs: 'an integer from 1 to 60000 (milliseconds)',
-  delay: '{ maxMs, queue } (maxMs an integer from 1 to 60000, queue from 1 to 1000000)',
-  ban: "{ after, for, backoff, max, statusCode } (after an integer from 1 to 1000000, for and max durations like '15min' or milliseconds, backoff a number from 1 to 100, statusCode from 400 to 599)",
-  onBan: 'a function (request, context) => void',
-  leaseMs: 'an integer from 1000 to 86400000 (milliseconds)',
-  ipv6Subnet: 'an integer from 1 to 128',
-  onExceeded: 'a function (request, context) => void',
-  clock: 'a function () => epoch milliseconds',
-  openapi: 'true, false, or { errorSchema } (the JSON schema of your 429 body)',
-  metrics: "true (prom-client's default registry), false, or { registry, prefix } with a metric-name prefix of A-Z a-z 0-9 _ :",
-  log: "{ denied, dryRun, identity }: levels 'trace' to 'fatal' or false, and identity 'hash', 'raw' or false"
-}
 
 /** A route's `config.rateLimit`, as TypeScript sees it. */
 export type RouteRateLimit = Static<typeof RouteLimitSchema>

@@ -44,6 +44,8 @@ export const errors = {
   // Redis store (stores/redis.ts).
   REDIS_MISSING: createError<'FST_LIMITER_REDIS_MISSING', 500, [string, string, Cause]>(
     'FST_LIMITER_REDIS_MISSING', 'RedisStore with a url needs the optional peer dependency %s (npm install %s)', 500),
+  REDIS_UNREACHABLE: createError<'FST_LIMITER_REDIS_UNREACHABLE', 500, [string, string, Cause]>(
+    'FST_LIMITER_REDIS_UNREACHABLE', 'RedisStore: no connection to Redis at %s: %s', 500),
 
   // SQLite store (stores/sqlite.ts).
   SQLITE_MISSING: createError<'FST_LIMITER_SQLITE_MISSING', 500, [string, Cause]>(

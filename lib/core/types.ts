@@ -264,9 +264,9 @@ export interface HeaderInput {
 export type HeaderWriter = (reply: FastifyReply, decision: RateLimitDecision, input: HeaderInput) => void
 
 /** The `headers` option: a format, `false` for none, or legacy headers under custom names. */
-export type HeaderFormat = 'legacy' | 'ietf' | 'draft-6' | 'draft-7' | 'draft-8' | false | Partial<HeaderNames>
+export type HeaderFormat = 'legacy' | 'ietf' | 'draft-6' | 'draft-7' | 'draft-8' | 'draft-10' | false | Partial<HeaderNames>
 
-/** The `errorFormat` option: the default 429 body, or RFC 9457 problem details. */
+/** The `errorFormat` option: the default 429, ban and 503 bodies, or RFC 9457 problem details. */
 export type ErrorFormat = 'plain' | 'problem'
 
 /** A pino level, or `false` for "do not log". */

@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http'
 import type { FastifyInstance, RouteOptions } from 'fastify'
 import type { BucketKind, CompiledKind, CompiledLimit, ErrorFormat, HeaderFormat, HeaderNames, OpenApiDocs } from '../core/types.js'
+import { PROBLEM_CONTENT_TYPE, problemTypes } from '../core/problem-types.js'
 
 /** The `openapi` option: `false` to leave the OpenAPI document alone, or the 429 body's schema. */
 export type OpenApiInput = boolean | {
@@ -25,8 +26,8 @@ export const defaultErrorSchema: Schema = Object.freeze({
 export const problemErrorSchema: Schema = Object.freeze({
   type: 'object',
   properties: {
-    type: { type: 'string', enum: ['https://iana.org/assignments/http-problem-types#quota-exceeded'] },
-    title: { type: 'string', example: 'Request cannot be satisfied as assigned quota has been exceeded' },
+    type: { type: 'string', enum: [problemTypes.quotaExceeded.type] },
+    title: { type: 'string', enum: [problemTypes.quotaExceeded.title] },
     status: { type: 'integer', enum: [429] },
     detail: { type: 'string', example: 'Rate limit exceeded, retry in 42 seconds' },
     'violated-policies': {
@@ -47,9 +48,10 @@ const legacyHeaders = (names: HeaderNames) => ({
   [names.reset]: { type: 'integer', description: 'Unix epoch seconds at which that window is fully available again.' }
 })
 
+/** The fields of draft-10, which `ietf` sends too (the newest revision checked). */
 const ietfHeaders = {
-  'RateLimit-Policy': { type: 'string', description: 'The quota policies of the bucket that applied (draft-ietf-httpapi-ratelimit-headers): `"ip-10/min";q=10;w=60`.' },
-  RateLimit: { type: 'string', description: 'The most restrictive policy\'s remaining units and seconds to reset: `"ip-10/min";r=9;t=60`.' }
+  'RateLimit-Policy': { type: 'string', description: 'The quota policies of the bucket that applied (draft-ietf-httpapi-ratelimit-headers-10): `"ip-10/min";q=10;w=60`.' },
+  RateLimit: { type: 'string', description: 'The most restrictive policy\'s remaining units and seconds until more are available (on a 429, Retry-After): `"ip-10/min";r=9;t=60`.' }
 }
 
 /** The fields of each IETF draft revision the `headers` option names. */
@@ -69,18 +71,42 @@ const draftHeaders: Record<'draft-6' | 'draft-7' | 'draft-8', Schema> = {
   }
 }
 
-/** The 503 of `onStoreError: 'deny'` (lib/request/hook.ts): no rate-limit headers, since nothing was decided. */
-const unavailableResponse = (): Schema => ({
-  'x-response-description': "Service Unavailable: the rate-limit store failed and the route's onStoreError is 'deny'.",
-  type: 'object',
-  properties: {
-    statusCode: { type: 'integer', enum: [503] },
-    error: { type: 'string', enum: ['Service Unavailable'] },
-    message: { type: 'string' }
-  },
-  required: ['statusCode', 'error', 'message'],
-  headers: { 'Retry-After': { type: 'integer', minimum: 0, description: 'Seconds until the store is asked again.' } }
-})
+const unavailableDescription = "Service Unavailable: the rate-limit store failed and the route's onStoreError is 'deny'."
+const unavailableHeaders = { 'Retry-After': { type: 'integer', minimum: 0, description: 'Seconds until the store is asked again.' } }
+
+/**
+ * The 503 of `onStoreError: 'deny'` (lib/request/respond.ts) in the limit's `errorFormat`: no
+ * rate-limit headers, since nothing was decided; problem details of the draft's
+ * temporary-reduced-capacity type with `errorFormat: 'problem'`.
+ */
+function unavailableResponse (limit: CompiledLimit, mediaTypes: boolean): Schema {
+  if (limit.errorFormat === 'plain') {
+    return {
+      'x-response-description': unavailableDescription,
+      type: 'object',
+      properties: {
+        statusCode: { type: 'integer', enum: [503] },
+        error: { type: 'string', enum: ['Service Unavailable'] },
+        message: { type: 'string' }
+      },
+      required: ['statusCode', 'error', 'message'],
+      headers: unavailableHeaders
+    }
+  }
+  const body: Schema = {
+    type: 'object',
+    properties: {
+      type: { type: 'string', enum: [problemTypes.reducedCapacity.type] },
+      title: { type: 'string', enum: [problemTypes.reducedCapacity.title] },
+      status: { type: 'integer', enum: [503] },
+      detail: { type: 'string' }
+    },
+    required: ['type', 'title', 'status', 'detail']
+  }
+  return mediaTypes
+    ? { 'x-response-description': unavailableDescription, content: { [PROBLEM_CONTENT_TYPE]: { schema: body } }, headers: unavailableHeaders }
+    : { ...body, 'x-response-description': unavailableDescription, headers: unavailableHeaders }
+}
 
 const displayNames: HeaderNames = { limit: 'X-RateLimit-Limit', remaining: 'X-RateLimit-Remaining', reset: 'X-RateLimit-Reset', retryAfter: 'Retry-After' }
 
@@ -88,7 +114,7 @@ const displayNames: HeaderNames = { limit: 'X-RateLimit-Limit', remaining: 'X-Ra
 function headerDocs (headers: HeaderFormat): { success: Schema, denied: Schema } {
   if (headers === false) return { success: {}, denied: {} }
   if (typeof headers === 'string' && headers !== 'legacy') {
-    const success = headers === 'ietf' ? ietfHeaders : draftHeaders[headers]
+    const success = headers === 'ietf' || headers === 'draft-10' ? ietfHeaders : draftHeaders[headers]
     return { success, denied: { ...success, 'Retry-After': retryAfter } }
   }
   const names = headers === 'legacy' ? displayNames : { ...displayNames, ...headers }
@@ -129,7 +155,7 @@ function describeResponses (headers: HeaderFormat, errorFormat: ErrorFormat, err
     headers: success,
     deniedHeaders: denied,
     errorSchema,
-    errorContentType: errorFormat === 'problem' ? 'application/problem+json' : undefined
+    errorContentType: errorFormat === 'problem' ? PROBLEM_CONTENT_TYPE : undefined
   })
 }
 
@@ -212,7 +238,16 @@ function banResponse (limit: CompiledLimit, docs: OpenApiDocs, mediaTypes: boole
     }
   } else if (body === problemErrorSchema) {
     const properties = body.properties as Record<string, Schema>
-    body = { ...body, properties: { ...properties, status: { type: 'integer', enum: [statusCode] } } }
+    body = {
+      ...body,
+      properties: {
+        ...properties,
+        type: { type: 'string', enum: [problemTypes.abnormalUsage.type] },
+        title: { type: 'string', enum: [problemTypes.abnormalUsage.title] },
+        status: { type: 'integer', enum: [statusCode] },
+        detail: { ...properties.detail, example: 'Banned after repeated requests over the rate limit, retry in 15 minutes' }
+      }
+    }
   }
   const description = `Banned: too many requests over the limit. ${line}`
   const headers = Object.keys(docs.deniedHeaders).length === 0 ? {} : { headers: docs.deniedHeaders }
@@ -245,7 +280,7 @@ export function documentSchema (schema: Schema | undefined, limit: CompiledLimit
   if (limit.ban !== undefined && !limit.dryRun && response[String(limit.ban.statusCode)] === undefined) {
     response[String(limit.ban.statusCode)] = banResponse(limit, docs, mediaTypes, line)
   }
-  if (limit.onStoreError === 'deny' && response['503'] === undefined) response['503'] = unavailableResponse()
+  if (limit.onStoreError === 'deny' && response['503'] === undefined) response['503'] = unavailableResponse(limit, mediaTypes)
   const description = typeof schema?.description === 'string' ? `${schema.description}\n\n${line}` : line
   return { ...schema, description, response, 'x-ratelimit': limitExtension(limit) }
 }

@@ -18,7 +18,8 @@ export const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
  * Compiles the `headers` option into one writer, called from `onSend`. Every format adds
  * Retry-After (whole seconds, rounded up) on a 429.
  * - `legacy`: X-RateLimit-Limit / -Remaining / -Reset (Unix epoch seconds);
- * - `ietf`: RateLimit-Policy and RateLimit of draft-ietf-httpapi-ratelimit-headers, latest revision;
+ * - `draft-10` (and `ietf`, the newest revision whose text this project checked): `RateLimit-Policy`
+ *   and `RateLimit` of draft-ietf-httpapi-ratelimit-headers-10, lists of items named by policy;
  * - `draft-6`: RateLimit-Limit / -Remaining / -Reset (seconds from now), as @fastify/rate-limit's
  *   `enableDraftSpec` sends them;
  * - `draft-7`: `RateLimit-Policy: 10;w=60` and `RateLimit: limit=10, remaining=9, reset=60`;
@@ -29,7 +30,8 @@ export const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 export function compileHeaders (format: HeaderFormat): HeaderWriter | undefined {
   switch (format) {
     case false: return undefined
-    case 'ietf': return writeIetf
+    case 'ietf':
+    case 'draft-10': return writeDraft10
     case 'draft-6': return writeDraft6
     case 'draft-7': return writeDraft7
     case 'draft-8': return writeDraft8
@@ -52,11 +54,19 @@ function retryAfter (reply: FastifyReply, decision: RateLimitDecision, input: He
   if (input.blocked) reply.header('retry-after', Math.ceil(decision.retryAfterMs / 1000))
 }
 
-function writeIetf (reply: FastifyReply, decision: RateLimitDecision, input: HeaderInput): void {
+/**
+ * Draft-10's `t` is the time "until additional quota ... is made available", and Retry-After
+ * "SHOULD NOT reference a point in time earlier than" it (sections 4.1.2 and 6). On a 429 that
+ * moment is Retry-After itself: the request passes then. Otherwise it is the reset, the one
+ * moment the decision knows more quota is there (a window algorithm gives quota back bit by bit
+ * before it, so `t` is never early).
+ */
+function writeDraft10 (reply: FastifyReply, decision: RateLimitDecision, input: HeaderInput): void {
   reply.header('ratelimit-policy', input.policy)
+  const t = input.blocked ? Math.ceil(decision.retryAfterMs / 1000) : resetSeconds(decision, input)
   // The policy name is serialized by structured-headers at registration; r and t are
   // sf-integers, whose serialization is their decimal digits.
-  reply.header('ratelimit', `${input.policyName};r=${decision.remaining};t=${resetSeconds(decision, input)}`)
+  reply.header('ratelimit', `${input.policyName};r=${decision.remaining};t=${t}`)
   retryAfter(reply, decision, input)
 }
 

@@ -7,7 +7,7 @@ import { isThenable, locate } from './bucket.js'
 import { releaseSlot, slotDenial } from './concurrency.js'
 import { BANNED, DECIDED, DROPPED, FAILED, HTTP, LET_THROUGH, NOT_LIMITED, PEEK, SLOTS_FULL, SLOTTED, STARTED, UNAVAILABLE } from './flow.js'
 import type { Flow } from './flow.js'
-import { UNAVAILABLE_RETRY_S, humanAfter, unavailableResponse } from './response.js'
+import { UNAVAILABLE_RETRY_S, humanAfter, unavailableResponseFor } from './response.js'
 import { track } from './settle.js'
 
 /**
@@ -222,7 +222,10 @@ function unavailable (flow: Flow): void {
     flow.end(flow)
     return
   }
-  ;(flow.reply as NonNullable<Flow['reply']>).code(503).header('retry-after', UNAVAILABLE_RETRY_S).send(unavailableResponse())
+  const { body, contentType } = unavailableResponseFor(flow.limit.errorFormat)
+  const reply = flow.reply as NonNullable<Flow['reply']>
+  if (contentType !== undefined) reply.type(contentType)
+  reply.code(503).header('retry-after', UNAVAILABLE_RETRY_S).send(body)
 }
 
 /** What `consume()` and `peek()` resolve to when the store failed and the limit lets requests through: allowed, as if the bucket were full. */

@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http'
 import type { FastifyRequest } from 'fastify'
 import type { ErrorFormat, LimitContext } from '../core/types.js'
+import { PROBLEM_CONTENT_TYPE, problemTypes } from '../core/problem-types.js'
 import { BREAKER_MS } from './breaker.js'
 
 /** The default 429 body: `{ statusCode, error, message }`, like Fastify's own errors. */
@@ -25,23 +26,19 @@ function bannedResponse (context: LimitContext) {
   }
 }
 
-/** The problem type of draft-ietf-httpapi-ratelimit-headers for a request over its quota. */
-export const QUOTA_EXCEEDED_TYPE = 'https://iana.org/assignments/http-problem-types#quota-exceeded'
-
-/** The media type of an RFC 9457 problem details body. */
-export const PROBLEM_CONTENT_TYPE = 'application/problem+json'
-
 /**
  * The 429 of `errorFormat: 'problem'`: RFC 9457 problem details with the draft's quota-exceeded
- * type and its `violated-policies` extension, naming the policy as the `RateLimit-Policy` header
- * does (`ip-10/min`).
+ * type, or its abnormal-usage-detected type for a ban, and the `violated-policies` extension both
+ * define, naming the policy as the `RateLimit-Policy` header does (`ip-10/min`).
  */
 export function problemResponse (_request: FastifyRequest, context: LimitContext) {
+  const banned = context.banned === true
+  const { type, title } = banned ? problemTypes.abnormalUsage : problemTypes.quotaExceeded
   return {
-    type: QUOTA_EXCEEDED_TYPE,
-    title: 'Request cannot be satisfied as assigned quota has been exceeded',
+    type,
+    title,
     status: context.statusCode,
-    detail: `${context.banned === true ? BANNED_MESSAGE : 'Rate limit exceeded'}, retry in ${context.after}`,
+    detail: `${banned ? BANNED_MESSAGE : 'Rate limit exceeded'}, retry in ${context.after}`,
     'violated-policies': [`${context.bucket}-${context.rate}`]
   }
 }
@@ -71,11 +68,37 @@ function plural (n: number, unit: string): string {
 /** Retry-After of a 503 while the store is failing: when the store is asked again. */
 export const UNAVAILABLE_RETRY_S = Math.ceil(BREAKER_MS / 1000)
 
-/** The 503 body of `onStoreError: 'deny'`. */
+/** What the store's absence keeps from being said, in both 503 bodies. */
+const UNAVAILABLE_MESSAGE = `The rate-limit store is unavailable, retry in ${humanAfter(UNAVAILABLE_RETRY_S)}`
+
+/** The plain 503 body of `onStoreError: 'deny'`. */
 export function unavailableResponse () {
   return {
     statusCode: 503,
     error: 'Service Unavailable',
-    message: `The rate-limit store is unavailable, retry in ${humanAfter(UNAVAILABLE_RETRY_S)}`
+    message: UNAVAILABLE_MESSAGE
   }
+}
+
+/** A 503 to send: its body, and its content type (undefined: Fastify's JSON). */
+export interface UnavailableResponse {
+  readonly body: object
+  readonly contentType: string | undefined
+}
+
+const unavailable: Readonly<Record<ErrorFormat, UnavailableResponse>> = {
+  plain: Object.freeze({ body: Object.freeze(unavailableResponse()), contentType: undefined }),
+  // no `violated-policies`: no quota was exceeded, the store could not be asked
+  problem: Object.freeze({
+    body: Object.freeze({ ...problemTypes.reducedCapacity, status: 503, detail: UNAVAILABLE_MESSAGE }),
+    contentType: PROBLEM_CONTENT_TYPE
+  })
+}
+
+/**
+ * The 503 of `onStoreError: 'deny'` in a limit's `errorFormat`: the plain body, or problem
+ * details of the draft's temporary-reduced-capacity type as `application/problem+json`.
+ */
+export function unavailableResponseFor (format: ErrorFormat): UnavailableResponse {
+  return unavailable[format]
 }

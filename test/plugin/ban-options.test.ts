@@ -18,9 +18,9 @@ async function status (app: Awaited<ReturnType<typeof build>>['app'], url = '/r'
 
 t.test('bad ban options are coded registration errors naming the route, the path and the value', async (t) => {
   const cases: Array<[unknown, RegExp]> = [
-    [{ after: 0, for: '1min' }, /config\.rateLimit\.ban\.after: expected false or \{ after, for/],
+    [{ after: 0, for: '1min' }, /config\.rateLimit\.ban\.after: expected an integer from 1 to 1000000, received 0$/],
     [{ after: 1.5, for: '1min' }, /config\.rateLimit\.ban\.after/],
-    [{ after: 1 }, /config\.rateLimit\.ban/],
+    [{ after: 1 }, /config\.rateLimit\.ban\.for: expected a duration like '15min' or milliseconds, received nothing \(`for` is missing\)$/],
     [{ after: 1, for: 0 }, /config\.rateLimit\.ban\.for/],
     [{ after: 1, for: '1 fortnight' }, /config\.rateLimit\.ban\.for: expected a duration like '15min' or milliseconds, from 1 ms to 365 days, received '1 fortnight'/],
     [{ after: 1, for: '366d' }, /config\.rateLimit\.ban\.for: expected a duration/],
@@ -32,7 +32,7 @@ t.test('bad ban options are coded registration errors naming the route, the path
     [{ after: 1, for: '1min', max: 'soon' }, /config\.rateLimit\.ban\.max: expected a duration like '1d'/],
     [{ after: 1, for: '1min', statusCode: 200 }, /config\.rateLimit\.ban\.statusCode/],
     [{ after: 1, for: '1min', statusCode: 600 }, /config\.rateLimit\.ban\.statusCode/],
-    [{ after: 1, for: '1min', forever: true }, /config\.rateLimit\.ban\.forever: unknown option/]
+    [{ after: 1, for: '1min', forever: true }, /config\.rateLimit\.ban\.forever: expected a known option \(after, for, backoff, max, statusCode\), received an unknown option$/]
   ]
   for (const [ban, message] of cases) {
     const app = Fastify()
@@ -56,7 +56,8 @@ t.test('bad plugin ban options are FST_LIMITER_INVALID_OPTION naming the option'
     [{ after: 1, for: 'never' }, /^fastify-limiter option ban\.for: expected a duration/],
     [{ after: 1, for: '1h', max: '1min' }, /^fastify-limiter option ban\.max: expected a duration at least as long as for/],
     [{ after: 1, for: '1h', backoff: 2.00001 }, /^fastify-limiter option ban\.backoff/],
-    [{ after: 0, for: '1h' }, /^fastify-limiter option ban\.after: expected \{ after, for/]
+    [{ after: 0, for: '1h' }, /^fastify-limiter option ban\.after: expected an integer from 1 to 1000000, received 0$/],
+    [{ for: '1h' }, /^fastify-limiter option ban\.after: expected an integer from 1 to 1000000, received nothing \(`after` is missing\)$/]
   ]
   for (const [ban, message] of cases) {
     const app = Fastify()
@@ -96,7 +97,7 @@ t.test('a route onBan needs a ban', async (t) => {
       err = e as Error & { code?: string }
     }
     t.equal(err?.code, 'FST_LIMITER_INVALID_ROUTE_CONFIG')
-    t.match(err?.message, /config\.rateLimit\.onBan: onBan needs a ban/)
+    t.match(err?.message, /config\.rateLimit\.onBan: expected a ban beside onBan \(the limit's or the plugin's\), received onBan without a ban$/)
     await app.close()
   }
 })
@@ -186,7 +187,10 @@ t.test('the OpenAPI document shows the ban response on routes with a ban', async
   t.same(body.properties.error, { type: 'string', enum: ['Forbidden'] })
   t.ok(forbidden.headers['Retry-After'], "the 429's headers, Retry-After too")
   const problem = doc.paths['/problem'].get.responses['403']
-  t.same(problem.content['application/problem+json'].schema.properties.status, { type: 'integer', enum: [403] })
+  const problemBody = problem.content['application/problem+json'].schema
+  t.same(problemBody.properties.status, { type: 'integer', enum: [403] })
+  t.same(problemBody.properties.type, { type: 'string', enum: ['https://iana.org/assignments/http-problem-types#abnormal-usage-detected'] })
+  t.same(problemBody.properties.title, { type: 'string', enum: ['Abnormal Usage Detected'] })
   t.same(Object.keys(doc.paths['/as429'].get.responses).sort(), ['200', '429'], 'statusCode 429: the 429 already describes it')
   t.equal(doc.paths['/dry'].get.responses['403'], undefined, 'dry run: never answered as banned')
   t.equal(doc.paths['/plain'].get.responses['403'], undefined)

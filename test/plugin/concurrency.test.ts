@@ -375,7 +375,7 @@ t.test('concurrency on global, checked at registration, not in hook()', async (t
     thrown(() => fresh.rateLimit.hook({ ip: '1/s', concurrency: { ip: 1 } }))
   ]
   t.same(errors.map((e) => e?.code), Array(4).fill('FST_LIMITER_INVALID_ROUTE_CONFIG'))
-  t.match(errors[0]?.message, /concurrency\.key needs the limit's key function/)
+  t.match(errors[0]?.message, /config\.rateLimit\.concurrency\.key: expected the limit's key function beside it \(key and rate\), received concurrency\.key without a key$/)
   t.match(errors[3]?.message, /not hook\(\)/)
   await t.rejects(app({ leaseMs: 10 }), { code: 'FST_LIMITER_INVALID_OPTION' })
 

@@ -1,18 +1,12 @@
 import t from 'tap'
 import Fastify from 'fastify'
 import type { FastifyRequest } from 'fastify'
-import { build } from '../support/helpers.js'
+import { build, captureLog } from '../support/helpers.js'
 import limiter from '../../index.js'
 import type { FastifyLimiterOptions } from '../../index.js'
 import { credentialsWarning } from '../../lib/request/warnings.js'
 
 const ok = async () => ({ ok: true })
-
-/** A Fastify logger at warn whose lines are kept, parsed. */
-function capture () {
-  const lines: Array<Record<string, any>> = []
-  return { lines, logger: { level: 'warn', stream: { write: (line: string) => { lines.push(JSON.parse(line)) } } } }
-}
 
 const warnings = (lines: Array<Record<string, any>>) => lines.filter((l) => typeof l.msg === 'string' && l.msg.includes('carry credentials'))
 
@@ -27,7 +21,7 @@ function auth (hook: 'onRequest' | 'preHandler') {
 }
 
 async function setup (options: FastifyLimiterOptions = {}) {
-  const { lines, logger } = capture()
+  const { lines, logger } = captureLog('warn')
   const built = await build(options, { logger })
   return { ...built, lines }
 }

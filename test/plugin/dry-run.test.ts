@@ -1,15 +1,10 @@
 import t from 'tap'
-import { build, hit } from '../support/helpers.js'
+import { build, captureLog, hit } from '../support/helpers.js'
 
 const ok = async () => ({ ok: true })
 
-function capture () {
-  const lines: Array<Record<string, unknown>> = []
-  return { lines, logger: { level: 'warn', stream: { write: (line: string) => { lines.push(JSON.parse(line)) } } } }
-}
-
 t.test('plugin-wide dryRun counts and sends headers but never blocks, and logs what it would block', async (t) => {
-  const { lines, logger } = capture()
+  const { lines, logger } = captureLog('warn')
   const { app } = await build({ dryRun: true }, { logger })
   app.get('/r', { config: { rateLimit: '1/min' } }, async (request) => request.rateLimit)
   t.same(await hit(app, '/r', 3), [200, 200, 200])

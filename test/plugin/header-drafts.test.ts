@@ -1,7 +1,7 @@
 import t from 'tap'
 import { createHash } from 'node:crypto'
 import { parseDictionary, parseItem, parseList } from 'structured-headers'
-import { build } from '../support/helpers.js'
+import { build, hit } from '../support/helpers.js'
 
 const ok = async () => ({ ok: true })
 
@@ -64,6 +64,56 @@ t.test('draft-8: one policy per window with a partition key, and the RateLimit i
   t.equal(denied.headers['retry-after'], '1')
 })
 
+t.test('draft-10: lists of items named by policy; t is when more quota is available, on a 429 Retry-After itself (never before it)', async (t) => {
+  const { app, clock } = await build({ headers: 'draft-10', algorithm: 'sliding-window' })
+  app.get('/r', { config: { rateLimit: { ip: ['2/10s', '100/hour'] } } }, ok)
+  clock.now = 1_700_000_000_000 // the start of a 10 s window
+  await app.inject('/r')
+  const second = await app.inject('/r')
+  const policies = parseList(second.headers['ratelimit-policy'] as string)
+  t.same(policies.map(([name, params]) => [name, Object.fromEntries(params)]), [
+    ['ip-2/10s', { q: 2, w: 10 }],
+    ['ip-100/hour', { q: 100, w: 3600 }]
+  ], 'each policy a String item with the integer parameters q and w')
+  const limits = parseList(second.headers.ratelimit as string)
+  t.equal(limits.length, 1, 'RateLimit is a List: one item, the most restrictive policy')
+  t.same([limits[0][0], Object.fromEntries(limits[0][1])], ['ip-2/10s', { r: 0, t: 20 }], 'allowed: t is the reset (the previous window stops weighing at 20 s)')
+  const denied = await app.inject('/r')
+  t.equal(denied.statusCode, 429)
+  const [name, params] = parseList(denied.headers.ratelimit as string)[0]
+  t.equal(name, 'ip-2/10s')
+  // the sliding window lets one more request through at 15 s, when the previous window weighs 1
+  t.same(Object.fromEntries(params), { r: 0, t: 15 })
+  t.equal(denied.headers['retry-after'], '15', 'Retry-After is not earlier than t (section 6)')
+  t.equal(parseItem((await rerun('draft-8')).headers.ratelimit as string)[1].get('t'), 20, 'draft-8 kept its own t: the reset')
+
+  async function rerun (headers: 'draft-8') {
+    const other = await build({ headers, algorithm: 'sliding-window' })
+    other.app.get('/r', { config: { rateLimit: { ip: ['2/10s', '100/hour'] } } }, ok)
+    other.clock.now = clock.now
+    await hit(other.app, '/r', 2)
+    return await other.app.inject('/r')
+  }
+})
+
+t.test('ietf is draft-10, the newest revision whose text was checked: the same fields, byte for byte', async (t) => {
+  const sent = async (headers: 'ietf' | 'draft-10') => {
+    const { app, clock } = await build({ headers, algorithm: 'token-bucket' })
+    app.get('/r', { config: { rateLimit: { user: '3/min', ip: ['2/s', '30/min'] } } }, ok)
+    clock.now = 1_700_000_000_250
+    const seen: Array<[unknown, unknown, unknown]> = []
+    for (let i = 0; i < 4; i++) {
+      const res = await app.inject('/r')
+      seen.push([res.headers['ratelimit-policy'], res.headers.ratelimit, res.headers['retry-after']])
+      clock.advance(100)
+    }
+    return seen
+  }
+  const ietf = await sent('ietf')
+  t.same(ietf, await sent('draft-10'))
+  t.same(ietf.map(([, , retry]) => retry), [undefined, undefined, '1', '1'], 'a 429 among them')
+})
+
 t.test('routes override headers, false included; the global limit and hook() limits keep the plugin format', async (t) => {
   const { app } = await build({ headers: 'ietf', global: '10/min' })
   app.get('/legacy', { config: { rateLimit: { ip: '1/min', headers: 'legacy' } } }, ok)
@@ -104,7 +154,7 @@ t.test('a route may turn headers on when the plugin has them off', async (t) => 
 t.test('bad route headers and errorFormat are coded route errors naming the option', async (t) => {
   const { app } = await build()
   const cases: Array<[unknown, RegExp]> = [
-    [{ ip: '1/s', headers: 'draft7' }, /^Route GET \/x: config\.rateLimit\.headers: expected 'legacy', 'ietf', false, 'draft-6', 'draft-7', 'draft-8', or .* received 'draft7'$/],
+    [{ ip: '1/s', headers: 'draft7' }, /^Route GET \/x: config\.rateLimit\.headers: expected 'legacy', 'ietf', false, 'draft-6', 'draft-7', 'draft-8', 'draft-10', or .* received 'draft7'$/],
     [{ ip: '1/s', errorFormat: 'json' }, /^Route GET \/x: config\.rateLimit\.errorFormat: expected one of 'plain', 'problem', received 'json'$/]
   ]
   for (const [rateLimit, message] of cases) {

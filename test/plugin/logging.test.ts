@@ -1,21 +1,15 @@
 import t from 'tap'
 import type { Test } from 'tap'
-import { build, hit } from '../support/helpers.js'
+import { build, captureLog, hit } from '../support/helpers.js'
 import type { FastifyLimiterOptions } from '../../index.js'
 import { hashIdentity } from '../../lib/observe/logging.js'
 
 const ok = async () => ({ ok: true })
 
-/** A Fastify logger at `level` whose lines are kept, parsed. */
-function capture (level: string) {
-  const lines: Array<Record<string, any>> = []
-  return { lines, logger: { level, stream: { write: (line: string) => { lines.push(JSON.parse(line)) } } } }
-}
-
 const denials = (lines: Array<Record<string, any>>) => lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('rate limit exceeded'))
 
 async function limited (t: Test, options: FastifyLimiterOptions, level: string, headers: Record<string, string> = {}) {
-  const { lines, logger } = capture(level)
+  const { lines, logger } = captureLog(level)
   const { app } = await build(options, { logger })
   app.get('/r', { config: { rateLimit: '1/min' } }, ok)
   app.get('/dry', { config: { rateLimit: { ip: '1/min', dryRun: true } } }, ok)

@@ -59,6 +59,7 @@ t.test('each header format is described, per route', async (t) => {
     app.get('/d7', { config: { rateLimit: { ip: '3/min', headers: 'draft-7' } } }, ok)
     app.get('/d8', { config: { rateLimit: { ip: '3/min', headers: 'draft-8' } } }, ok)
     app.get('/ietf', { config: { rateLimit: { ip: '3/min', headers: 'ietf' } } }, ok)
+    app.get('/d10', { config: { rateLimit: { ip: '3/min', headers: 'draft-10' } } }, ok)
     app.get('/none', { config: { rateLimit: { ip: '3/min', headers: false } } }, ok)
   })
   const names = (path: string, code: string) => Object.keys(doc.paths[path].get.responses[code].headers ?? {})
@@ -69,6 +70,8 @@ t.test('each header format is described, per route', async (t) => {
   t.same(names('/d8', '429'), ['RateLimit-Policy', 'RateLimit', 'Retry-After'])
   t.match(doc.paths['/d8'].get.responses['200'].headers['RateLimit-Policy'].description, /pk=/)
   t.match(doc.paths['/ietf'].get.responses['200'].headers.RateLimit.description, /"ip-10\/min";r=9;t=60/)
+  t.same(doc.paths['/d10'].get.responses['429'].headers, doc.paths['/ietf'].get.responses['429'].headers, 'ietf is draft-10')
+  t.match(doc.paths['/d10'].get.responses['200'].headers['RateLimit-Policy'].description, /draft-ietf-httpapi-ratelimit-headers-10/)
   t.same(names('/none', '200'), [])
 })
 

@@ -1,9 +1,15 @@
 import t from 'tap'
 import { parseItem, parseList } from 'structured-headers'
-import { build, hit } from '../support/helpers.js'
+import swagger from '@fastify/swagger'
+import { build, hit, requiredOnlyStore } from '../support/helpers.js'
+import { unavailableResponse, unavailableResponseFor } from '../../lib/request/response.js'
 
 const ok = async () => ({ ok: true })
+// the URIs and titles of draft-ietf-httpapi-ratelimit-headers-10, sections 5 and 10.2, written out
+// here rather than imported, so that a change to them shows in this file
 const QUOTA_EXCEEDED = 'https://iana.org/assignments/http-problem-types#quota-exceeded'
+const ABNORMAL_USAGE = 'https://iana.org/assignments/http-problem-types#abnormal-usage-detected'
+const REDUCED_CAPACITY = 'https://iana.org/assignments/http-problem-types#temporary-reduced-capacity'
 
 t.test("errorFormat: 'problem' answers RFC 9457 problem details naming the policy as RateLimit-Policy does", async (t) => {
   const { app } = await build({ errorFormat: 'problem', headers: 'ietf' })
@@ -15,7 +21,7 @@ t.test("errorFormat: 'problem' answers RFC 9457 problem details naming the polic
   const body = denied.json()
   t.same(Object.keys(body), ['type', 'title', 'status', 'detail', 'violated-policies'])
   t.equal(body.type, QUOTA_EXCEEDED)
-  t.equal(body.title, 'Request cannot be satisfied as assigned quota has been exceeded')
+  t.equal(body.title, 'Quota Exceeded', 'the title the draft registers with IANA')
   t.equal(body.status, 429)
   t.match(body.detail, /^Rate limit exceeded, retry in \d+ seconds$/)
   t.same(body['violated-policies'], ['ip-1/min'])
@@ -75,4 +81,60 @@ t.test('problem 429s are counted in stats() like any 429; dry run sends no probl
   const stats = await app.rateLimit.stats()
   t.match(stats, { allowed: 2, denied: 2, dryRunDenied: 1 })
   t.match(stats.routes['GET /r'], { allowed: 1, denied: 2 })
+})
+
+t.test("a ban's answer has the draft's abnormal-usage-detected type, naming the policy whose denials started it", async (t) => {
+  const { app } = await build({ errorFormat: 'problem', headers: 'ietf', algorithm: 'fixed-window' })
+  app.get('/r', { config: { rateLimit: { ip: '1/min', ban: { after: 2, for: '15min' } } } }, ok)
+  t.same(await hit(app, '/r', 2), [200, 429])
+  const quota = await app.inject('/r')
+  const banned = await app.inject('/r')
+  t.equal(banned.statusCode, 403)
+  t.equal(banned.headers['content-type'], 'application/problem+json; charset=utf-8')
+  const body = banned.json()
+  t.same(Object.keys(body), ['type', 'title', 'status', 'detail', 'violated-policies'])
+  t.same([body.type, body.title, body.status], [ABNORMAL_USAGE, 'Abnormal Usage Detected', 403])
+  t.equal(body.detail, 'Banned after repeated requests over the rate limit, retry in 15 minutes')
+  t.same(body['violated-policies'], ['ip-1/min'])
+  t.equal(parseItem(banned.headers.ratelimit as string)[0], 'ip-1/min', 'the name RateLimit reports')
+  t.equal(quota.statusCode, 403, 'the after-th denial is itself answered as banned')
+  t.equal(quota.json().type, ABNORMAL_USAGE)
+})
+
+t.test("the 503 of onStoreError: 'deny' in each errorFormat: plain, or the draft's temporary-reduced-capacity problem", async (t) => {
+  const plain = unavailableResponseFor('plain')
+  t.equal(plain.contentType, undefined, "Fastify's JSON")
+  t.same(plain.body, unavailableResponse())
+  t.same(plain.body, { statusCode: 503, error: 'Service Unavailable', message: 'The rate-limit store is unavailable, retry in 1 second' })
+  const problem = unavailableResponseFor('problem')
+  t.equal(problem.contentType, 'application/problem+json')
+  t.same(problem.body, {
+    type: REDUCED_CAPACITY,
+    title: 'Temporary Reduced Capacity',
+    status: 503,
+    detail: 'The rate-limit store is unavailable, retry in 1 second'
+  }, 'no violated-policies: no quota was exceeded')
+  t.equal(unavailableResponseFor('problem'), problem, 'made once')
+  t.ok(Object.isFrozen(problem.body) && Object.isFrozen(plain.body), 'shared, so never changed by a caller')
+})
+
+t.test("a request answered 503 by onStoreError: 'deny' gets its limit's format, and the OpenAPI document says so", async (t) => {
+  const store = requiredOnlyStore(t, {})
+  store.consume = () => { throw new Error('down') }
+  const { app } = await build({ store, onStoreError: 'deny' })
+  await app.register(swagger, { openapi: { info: { title: 'test', version: '1.0.0' } } })
+  app.get('/problem', { config: { rateLimit: { ip: '10/min', errorFormat: 'problem' } } }, async () => 'ok')
+  app.get('/plain', { config: { rateLimit: '10/min' } }, async () => 'ok')
+  await app.ready()
+  const problem = await app.inject('/problem')
+  t.equal(problem.statusCode, 503)
+  t.equal(problem.headers['content-type'], 'application/problem+json; charset=utf-8')
+  t.equal(problem.headers['retry-after'], '1')
+  t.match(problem.json(), { type: REDUCED_CAPACITY, title: 'Temporary Reduced Capacity', status: 503 })
+  const plain = await app.inject('/plain')
+  t.match(plain.json(), { statusCode: 503, error: 'Service Unavailable' })
+  const doc = app.swagger() as unknown as { paths: Record<string, { get: { responses: Record<string, any> } }> }
+  t.same(doc.paths['/problem'].get.responses['503'].content['application/problem+json'].schema.properties.type.enum, [REDUCED_CAPACITY])
+  t.equal(doc.paths['/plain'].get.responses['503'].content['application/json'].schema.properties.statusCode.enum[0], 503)
+  await app.close()
 })

@@ -31,6 +31,12 @@ export async function build (
   return { app, clock }
 }
 
+/** A Fastify `logger` option at `level` whose lines are kept, parsed, in `lines`. */
+export function captureLog (level: string): { lines: Array<Record<string, any>>, logger: { level: string, stream: { write (line: string): void } } } {
+  const lines: Array<Record<string, any>> = []
+  return { lines, logger: { level, stream: { write: (line: string) => { lines.push(JSON.parse(line)) } } } }
+}
+
 /** Sends `count` GETs to `url` and returns their status codes. */
 export async function hit (app: FastifyInstance, url: string, count: number, headers: Record<string, string> = {}): Promise<number[]> {
   const codes: number[] = []

@@ -8,6 +8,9 @@ import { createRequire } from 'node:module'
 import { delimiter, join } from 'node:path'
 import type { Cluster as ClusterType, Redis as RedisType, RedisOptions } from 'ioredis'
 import type { Test } from 'tap'
+import { storeConformance } from '../../stores/conformance.js'
+import { RedisStore } from '../../stores/redis.js'
+import type { RedisClient } from '../../stores/redis.js'
 
 /**
  * The ioredis the Redis tests run on: ioredis 6 (the devDependency), or the package named by
@@ -290,4 +293,22 @@ export async function startSentinel (t: Teardown): Promise<RedisSentinel> {
       return client
     }
   }
+}
+
+/**
+ * The shared store suite on a Redis store over `client`: once with the suite's hand-moved clock
+ * injected, once on the Redis server's own clock (TIME), as production runs it. Each store of
+ * the suite gets its own key prefix, `<prefix>-<n>:`, on the one server.
+ */
+export async function redisConformance (t: Test, { name, client, prefix }: { name: string, client: RedisClient, prefix: string }): Promise<void> {
+  let stores = 0
+  await storeConformance(t, {
+    name,
+    makeStore: (clock) => new RedisStore({ client, clock, keyPrefix: `${prefix}-${stores++}:` })
+  })
+  await storeConformance(t, {
+    name: `${name} on the server clock`,
+    supportsInjectedClock: false,
+    makeStore: () => new RedisStore({ client, keyPrefix: `${prefix}-${stores++}:` })
+  })
 }

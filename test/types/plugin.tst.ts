@@ -94,7 +94,9 @@ describe('config.rateLimit', () => {
     expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '2/s', headers: false }>()
     expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '2/s', headers: 'draft-8', errorFormat: 'problem' }>()
     expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '2/s', headers: { limit: 'x-quota' } }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '2/s', headers: 'draft-10' }>()
     expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: '2/s', headers: 'draft7' }>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: '2/s', headers: 'draft-12' }>()
     expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: '2/s', errorFormat: 'json' }>()
   })
 
@@ -168,6 +170,7 @@ describe('plugin options', () => {
     expect<FastifyLimiterOptions>().type.toBeAssignableFrom<{ metrics: true, openapi: false }>()
     expect<FastifyLimiterOptions>().type.toBeAssignableFrom<{ headers: 'draft-6' }>()
     expect<FastifyLimiterOptions>().type.toBeAssignableFrom<{ headers: 'draft-7', errorFormat: 'plain' }>()
+    expect<FastifyLimiterOptions>().type.toBeAssignableFrom<{ headers: 'draft-10' }>()
   })
 
   test('reject unknown options and bad values', () => {

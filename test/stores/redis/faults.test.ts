@@ -7,7 +7,7 @@ import type { Test } from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { RedisStore } from '../../../stores/redis.js'
-import { build } from '../../support/helpers.js'
+import { build, captureLog } from '../../support/helpers.js'
 import { Redis, freePort, redisAvailable, redisServerBin, startRedis, until } from '../../support/redis.js'
 
 const rejections: unknown[] = []
@@ -114,19 +114,32 @@ if (redisAvailable(t)) {
 
   t.test('Redis unreachable at startup: the app starts, requests follow their mode, then Redis takes over', async (t) => {
     const port = await freePort()
-    const { app, clock } = await build({ redis: `redis://127.0.0.1:${port}`, storeTimeoutMs: 100, onStoreError: 'allow' })
+    const { lines, logger } = captureLog('error')
+    const { app, clock } = await build({ redis: `redis://127.0.0.1:${port}`, storeTimeoutMs: 100, onStoreError: 'allow' }, { logger })
     t.teardown(() => app.close())
     app.get('/r', { config: { rateLimit: '2/min' } }, async (request) => ({ limited: request.rateLimit !== undefined }))
+    await app.ready()
+    const refused = `no connection to Redis at 127.0.0.1:${port}: connection refused (connect ECONNREFUSED 127.0.0.1:${port})`
+    t.same(lines.map((line) => line.msg), [
+      `fastify-limiter: the rate-limit store is not ready (FST_LIMITER_REDIS_UNREACHABLE: RedisStore: ${refused}); requests follow onStoreError until it is`
+    ])
     const { res, ms } = await timed(() => app.inject('/r'))
     t.equal(res.statusCode, 200)
     t.same(JSON.parse((res as unknown as { body: string }).body), { limited: false }, "'allow': through, undecided")
     t.ok(ms < HANG)
+    const failed = lines[1]
+    t.match(failed, { msg: /^fastify-limiter: the rate-limit store failed \(letting requests through/, onStoreError: 'allow' })
+    t.match(failed.err, { code: 'FST_LIMITER_REDIS_UNREACHABLE', message: `RedisStore: ${refused}` },
+      'refused at once, and said so: a queued call would have been logged as a timeout (FST_LIMITER_STORE_TIMEOUT)')
+    for (let i = 0; i < 5; i++) t.equal((await app.inject('/r')).statusCode, 200)
     await redisOn(t, port)
     clock.advance(1_000)
     await until('the client connected', async () => {
       clock.advance(1_000)
       return (await app.inject('/r')).headers['x-ratelimit-limit'] === '2'
     })
+    t.equal((await app.inject('/r')).headers['x-ratelimit-remaining'], '0',
+      'the first request Redis decided left 1: none of the requests sent while it was down was queued and replayed')
     t.equal((await app.inject('/r')).statusCode, 429, 'Redis limits now')
   })
 

@@ -58,6 +58,8 @@ if (redisAvailable(t)) {
     const app = Fastify()
     await app.register(limiter, { redis: server.url, keyPrefix: 'url', ...strict })
     app.get('/', { config: { rateLimit: '2/min' } }, async () => 'ok')
+    // the client has no offline queue: it answers once connected, which ready() waits for
+    await app.ready()
     const before = ((await app.rateLimit.stats()).store as { keys: number }).keys
     t.same([(await app.inject('/')).statusCode, (await app.inject('/')).statusCode, (await app.inject('/')).statusCode], [200, 200, 429])
     const store = app.rateLimit.store as RedisStore

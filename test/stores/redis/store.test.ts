@@ -1,11 +1,17 @@
 import t from 'tap'
+import { once } from 'node:events'
 import { algorithms } from '../../../algorithms/index.js'
 import type { Algorithm } from '../../../algorithms/index.js'
 import { RedisStore, loadIoredis, redisShorthand } from '../../../stores/redis.js'
 import type { RedisClient, RedisStoreOptions } from '../../../stores/redis.js'
 import type { StoreBucket } from '../../../stores/store.js'
 import { Clock, thrown } from '../../support/helpers.js'
-import { connect, freePort, redisAvailable, startRedis } from '../../support/redis.js'
+import { Redis, connect, freePort, redisAvailable, startRedis } from '../../support/redis.js'
+
+/** What `promise` rejects with (undefined when it resolves, which fails the assertions on it). */
+async function rejection (promise: Promise<unknown>): Promise<Partial<Error & { code: string, cause: unknown }>> {
+  return await promise.then(() => ({}), (err: unknown) => err as Error & { code: string })
+}
 
 function bucket (key: string, name: keyof typeof algorithms = 'fixed-window', limit = 3, windowMs = 60_000): StoreBucket {
   return { key, algorithm: algorithms[name], params: { limit, windowMs, burst: limit } }
@@ -52,6 +58,7 @@ if (redisAvailable(t)) {
 
   t.test('a store made from a URL owns its client and closes it; a given client is never closed', async (t) => {
     const owned = new RedisStore({ url: server.url, keyPrefix: 'url:' })
+    await owned.ready()
     t.equal((await owned.consume([bucket('{a}')], 1)).remaining, 2)
     await owned.close()
     await owned.close()
@@ -64,13 +71,40 @@ if (redisAvailable(t)) {
     t.equal(await client.ping(), 'PONG', 'the caller\'s client still works')
   })
 
+  t.test('a client made from a URL has no offline queue: unreachable, every call fails at once and says why', async (t) => {
+    const port = await freePort()
+    const store = new RedisStore({ url: `redis://127.0.0.1:${port}` })
+    t.teardown(() => store.close())
+    t.equal((store.client as unknown as { options: { enableOfflineQueue: boolean } }).options.enableOfflineQueue, false)
+    const early = await rejection(store.consume([bucket('{a}')], 1))
+    t.equal(early.code, 'FST_LIMITER_REDIS_UNREACHABLE', 'not queued: a queued call would wait for a server that never comes')
+    t.match(early.message, `RedisStore: no connection to Redis at 127.0.0.1:${port}: `)
+    const ready = await rejection(store.ready())
+    t.equal(ready.code, 'FST_LIMITER_REDIS_UNREACHABLE')
+    t.equal(ready.message, `RedisStore: no connection to Redis at 127.0.0.1:${port}: connection refused (connect ECONNREFUSED 127.0.0.1:${port})`)
+    t.match(ready.cause, { code: 'ECONNREFUSED' }, "ioredis' own error as the cause")
+    t.equal((await rejection(store.ready())).message, ready.message, 'asked again: the known refusal at once')
+    const calls: Array<() => Promise<unknown>> = [
+      () => store.consume([bucket('{a}')], 1),
+      () => store.refund([bucket('{a}')], 1),
+      () => store.peek([bucket('{a}')]),
+      () => store.strike('{a}:ban', { after: 2, forMs: 1000, backoffMilli: 1000, maxMs: 1000, windowMs: 1000 }),
+      () => store.acquire('{a}:slots', 1, 1000),
+      () => store.release('{a}:slots', 'token')
+    ]
+    for (const call of calls) {
+      await t.rejects(call(), { code: 'FST_LIMITER_REDIS_UNREACHABLE', message: /: connection refused \(connect ECONNREFUSED / })
+    }
+  })
+
   t.test('closing a store whose server is unreachable drops the connection at once', async (t) => {
     const store = new RedisStore({ url: `redis://127.0.0.1:${await freePort()}` })
-    const pending = store.consume([bucket('{a}')], 1)
-    const started = Date.now()
+    await t.rejects(store.ready())
+    const client = store.client as unknown as Redis
+    const ended = once(client, 'end')
     await store.close()
-    await t.rejects(pending, /Connection is closed/, 'the queued call fails instead of waiting for reconnections')
-    t.ok(Date.now() - started < 1000, 'no wait for ioredis\' retries')
+    await ended
+    t.equal(client.status, 'end', 'no reconnection attempts left running')
   })
 
   t.test('keys carry the store prefix and expire exactly with their state (PXAT)', async (t) => {

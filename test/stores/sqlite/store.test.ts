@@ -202,7 +202,7 @@ t.test('plugin: bad sqlite options are coded errors at register', async (t) => {
   const cases: Array<[Record<string, unknown>, string, RegExp]> = [
     [{ sqlite: newPath(), store: new MemoryStore() }, 'FST_LIMITER_INVALID_OPTION', /^fastify-limiter option sqlite: expected no store option beside it .* received both store and sqlite$/],
     [{ sqlite: '' }, 'FST_LIMITER_INVALID_OPTION', /^fastify-limiter option sqlite: expected a database file path like 'limits.db', or \{ path, cleanupIntervalMs, busyTimeoutMs, batch \}, received ''$/],
-    [{ sqlite: { path: newPath(), busyTimeoutMs: -1 } }, 'FST_LIMITER_INVALID_OPTION', /^fastify-limiter option sqlite\.busyTimeoutMs: expected a database file path/],
+    [{ sqlite: { path: newPath(), busyTimeoutMs: -1 } }, 'FST_LIMITER_INVALID_OPTION', /^fastify-limiter option sqlite\.busyTimeoutMs: expected an integer from 0 to 2147483647, received -1$/],
     [{ sqlite: { path: newPath(), timeout: 5 } }, 'FST_LIMITER_INVALID_OPTION', /^fastify-limiter option sqlite\.timeout: expected a known option/],
     [{ sqlite: join(dir, 'a-file', 'limits.db') }, 'FST_LIMITER_SQLITE_OPEN', /cannot open .*a-file\/limits\.db/]
   ]
