@@ -10,7 +10,7 @@ import { Clock, build, hit, thrown } from '../../support/helpers.js'
 import { tempDir } from '../../support/sqlite.js'
 
 const dir = tempDir(t)
-const fixture = (name: string) => new URL(`../../fixtures/${name}`, import.meta.url).pathname
+const fixture = (name: string) => new URL(`../../support/fixtures/${name}`, import.meta.url).pathname
 
 /** Forks a fixture (with this process's TypeScript loader) and resolves at its first message. */
 async function start (name: string, args: string[]): Promise<ChildProcess> {
