@@ -216,7 +216,9 @@ t.test('plugin: bad sqlite options are coded errors at register', async (t) => {
 t.test('the package imports without better-sqlite3; only making a SqliteStore needs it', async (t) => {
   // The hook makes every ESM import of better-sqlite3 fail, as if it were not installed.
   const hide = new URL('../../support/fixtures/hide-better-sqlite3.mjs', import.meta.url).href
-  const script = "const m = await import('../../index.ts'); console.log(typeof m.SqliteStore, typeof m.default)"
+  // (an -e script resolves imports from the working directory: the entry by its full URL)
+  const entry = new URL('../../../index.ts', import.meta.url).href
+  const script = `const m = await import('${entry}'); console.log(typeof m.SqliteStore, typeof m.default)`
   // the child runs with this process's TypeScript loader (tap's, or tsx)
   const { stdout } = await execFileAsync(process.execPath, [...process.execArgv, '--import', hide, '--input-type=module', '-e', script])
   t.equal(stdout.trim(), 'function function')
