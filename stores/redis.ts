@@ -6,6 +6,7 @@ import { acquireScript, mixedScript, scripts, strikeScript, sweepScript } from '
 import { mixedPeekScript, mixedRefundScript, peekScripts, refundScripts } from './redis-scripts.js'
 import type { RedisScript } from './redis-scripts.js'
 import { clusterSlot } from './cluster-slot.js'
+import { answer } from './store.js'
 import type { BanRule } from '../lib/core/algorithm.js'
 import { errors } from '../lib/core/errors.js'
 import { formatValue } from '../lib/core/format.js'
@@ -499,20 +500,6 @@ export class RedisStore implements Store {
   /** Gives back the slot `token` names (see `Store.release`). */
   async release (key: string, token: string): Promise<void> {
     await this.client.call('zrem', this.keyPrefix + key, token)
-  }
-}
-
-/**
- * Gives one request of a batch its decision (or the batch's failure). A sink runs its request
- * on, and one that throws must not keep the others of the batch from their answer: its error
- * is thrown on its own, after (an uncaught exception, as any error thrown in a callback).
- */
-function answer (sink: DecisionSink, outcome: unknown, failed = false): void {
-  try {
-    if (failed) sink.failed(outcome)
-    else sink.decided(outcome as StoreDecision)
-  } catch (err) {
-    queueMicrotask(() => { throw err })
   }
 }
 

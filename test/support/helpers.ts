@@ -1,3 +1,6 @@
+import { fork } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
 import Fastify from 'fastify'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import limiter from '../../index.js'
@@ -57,6 +60,17 @@ export function thrown (fn: () => unknown): (Error & { code?: string }) | undefi
  */
 export function childArgs (...args: string[]): string[] {
   return [...process.execArgv, ...args]
+}
+
+/**
+ * Forks `name` of test/support/fixtures (on this process's TypeScript loader) and resolves at
+ * its first message; the child is killed when `t` ends, if it has not exited by then.
+ */
+export async function forkFixture (t: { teardown (fn: () => void): void }, name: string, args: string[]): Promise<ChildProcess> {
+  const child = fork(new URL(`fixtures/${name}`, import.meta.url).pathname, args)
+  t.teardown(() => { child.kill('SIGKILL') })
+  await once(child, 'message')
+  return child
 }
 
 /**
