@@ -8,6 +8,7 @@ import type { BanState } from '../algorithms/ban.js'
 import type { BanRule } from '../lib/core/algorithm.js'
 import type { BanStrike, SlotGrant, Store, StoreBucket, StoreDecision, StoreEvents, StoreStats } from './store.js'
 import type { DecisionSink } from '../lib/core/store.js'
+import { consumeTo } from '../lib/core/store.js'
 import { errors } from '../lib/core/errors.js'
 import { checkInteger, formatValue } from '../lib/core/format.js'
 
@@ -138,6 +139,13 @@ export class SqliteStore<Batched extends boolean = true> implements Store {
   #waitMs: number
   #damaged = 0
   #events: StoreEvents | undefined
+  /**
+   * With `batch`: `consume` answered through `sink` by the group commit, without a promise (the
+   * plugin's fast path, see `consumeTo` in lib/core/store.ts); never throws. Undefined with
+   * `batch: false`, whose calls the plugin makes directly: their failures are synchronous ones.
+   * @internal
+   */
+  readonly [consumeTo]: ((buckets: readonly StoreBucket[], cost: number, now: number | undefined, sink: DecisionSink) => void) | undefined
 
   constructor (options: SqliteStoreOptions & { batch?: Batched }) {
     if (options === null || typeof options !== 'object') {
@@ -154,6 +162,7 @@ export class SqliteStore<Batched extends boolean = true> implements Store {
     this.#clock = clock
     if (typeof batch !== 'boolean') throw new errors.INVALID_OPTION('SqliteStore batch', 'true or false', formatValue(batch))
     this.#batching = batch
+    this[consumeTo] = batch ? this.#sinkTo : undefined
 
     const Database = loadDriver() as Driver
     const db = this.#db = this.#open(Database)
@@ -303,6 +312,17 @@ export class SqliteStore<Batched extends boolean = true> implements Store {
     type Result = Batched extends true ? Promise<StoreDecision> : StoreDecision
     if (!this.#batching) return this.#run('consume', () => this.#unwrap(() => this.#consume.immediate(buckets, cost, now))) as Result
     return new Promise<StoreDecision>((resolve, reject) => this.#enqueue(buckets, cost, now, { decided: resolve, failed: reject })) as Result
+  }
+
+  readonly #sinkTo = (buckets: readonly StoreBucket[], cost: number, now: number | undefined, sink: DecisionSink): void => {
+    let at: number
+    try {
+      at = now ?? this.#clock()
+    } catch (err) {
+      answer(sink, err, true)
+      return
+    }
+    this.#enqueue(buckets, cost, at, sink)
   }
 
   /** Queues a call for the group commit at the end of this turn. */

@@ -63,6 +63,27 @@ export function childArgs (...args: string[]): string[] {
 }
 
 /**
+ * Runs `fn` with uncaught exceptions collected instead of failing the test run, until the turn
+ * after it ends (a store's sink that throws has its error thrown on its own, right after its
+ * batch's answers).
+ */
+export async function catching (fn: () => Promise<void>): Promise<unknown[]> {
+  const caught: unknown[] = []
+  const listener = (err: unknown): void => { caught.push(err) }
+  const others = process.listeners('uncaughtException')
+  process.removeAllListeners('uncaughtException')
+  process.on('uncaughtException', listener)
+  try {
+    await fn()
+    await new Promise((resolve) => setImmediate(resolve))
+  } finally {
+    process.off('uncaughtException', listener)
+    for (const other of others) process.on('uncaughtException', other)
+  }
+  return caught
+}
+
+/**
  * Forks `name` of test/support/fixtures (on this process's TypeScript loader) and resolves at
  * its first message; the child is killed when `t` ends, if it has not exited by then.
  */

@@ -8,7 +8,7 @@ import { algorithms } from '../../../algorithms/index.js'
 import type { StoreBucket } from '../../../stores/store.js'
 import { banGateAlgorithm } from '../../../algorithms/ban.js'
 import { batchScenarioArb, sameDecisions } from '../../support/batching.js'
-import { tempDir } from '../../support/sqlite.js'
+import { holdLock, tempDir } from '../../support/sqlite.js'
 import { thrown } from '../../support/helpers.js'
 
 // SQLite group commit (the default, batch: true): the calls of one turn in one BEGIN IMMEDIATE
@@ -57,13 +57,11 @@ t.test('a transaction that cannot start: each request, tried again alone, fails 
   const path = newPath()
   const store = new SqliteStore({ path, busyTimeoutMs: 0 })
   t.teardown(() => store.close())
-  const locker = new Database(path)
-  t.teardown(() => locker.close())
-  locker.exec('BEGIN IMMEDIATE')
+  const lock = holdLock(t, path)
   const results = await Promise.allSettled([store.consume([bucket('a', 3)], 1), store.consume([bucket('b', 3)], 1)])
   t.same(results.map((r) => r.status), ['rejected', 'rejected'])
   t.same(results.map((r) => (r as PromiseRejectedResult).reason.code), ['FST_LIMITER_SQLITE_BUSY', 'FST_LIMITER_SQLITE_BUSY'])
-  locker.exec('ROLLBACK')
+  lock.release()
   t.equal((await store.consume([bucket('a', 3)], 1)).remaining, 2, 'the failed batch charged nothing')
 })
 
