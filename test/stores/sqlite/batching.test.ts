@@ -53,6 +53,23 @@ t.test('one turn is one transaction: another connection sees all of its writes o
   t.same(decisions.map((d) => d.allowed), Array.from({ length: 20 }, (_, i) => i < 12), 'three per key, in call order')
 })
 
+t.test('a batch writes each key once, with its last state', async (t) => {
+  const path = newPath()
+  const store = new SqliteStore({ path, clock: () => 1_700_000_000_000 })
+  t.teardown(() => store.close())
+  const db = new Database(path)
+  t.teardown(() => db.close())
+  db.exec(`CREATE TABLE writes (n INTEGER); INSERT INTO writes VALUES (0);
+    CREATE TRIGGER count_inserts AFTER INSERT ON fastify_limiter_v2 BEGIN UPDATE writes SET n = n + 1; END;
+    CREATE TRIGGER count_updates AFTER UPDATE ON fastify_limiter_v2 BEGIN UPDATE writes SET n = n + 1; END;`)
+  const writes = (): number => db.prepare('SELECT n FROM writes').pluck().get() as number
+  const decisions = await Promise.all(Array.from({ length: 25 }, (_, i) => store.consume([bucket(i < 20 ? 'k' : 'j', 15)], 1)))
+  t.same(decisions.map((d) => d.remaining), [...Array.from({ length: 20 }, (_, i) => Math.max(0, 14 - i)), 14, 13, 12, 11, 10])
+  t.equal(writes(), 2, 'one write per key for 25 calls')
+  t.equal((await store.consume([bucket('k', 15)], 1)).allowed, false, 'the last state was written: 15 charged')
+  t.equal(writes(), 2, 'a denial writes nothing')
+})
+
 t.test('a transaction that cannot start: each request, tried again alone, fails with the coded error', async (t) => {
   const path = newPath()
   const store = new SqliteStore({ path, busyTimeoutMs: 0 })

@@ -142,7 +142,8 @@ t.test('after close every call is a coded error, and close can be repeated', asy
     ['reset', () => store.reset('k')],
     ['clear', () => store.clear()],
     ['sweep', () => store.sweep()],
-    ['stats', () => store.stats()]
+    ['stats', () => store.stats()],
+    ['acquire', () => store.acquire('k', 1, 1_000)]
   ]
   for (const [name, call] of calls) {
     const err = thrown(call)
