@@ -7,6 +7,7 @@ import { chargeScripts, mixedChargeScript, mixedPeekScript, mixedRefundScript, p
 import type { RedisScript } from './redis-scripts.js'
 import { clusterSlot } from './cluster-slot.js'
 import { serverOf, unreachable } from './redis-connection.js'
+import { answer } from './store.js'
 import type { BanRule } from '../lib/core/algorithm.js'
 import { errors } from '../lib/core/errors.js'
 import { formatValue } from '../lib/core/format.js'
@@ -537,20 +538,6 @@ export class RedisStore implements Store {
   /** Gives back the slot `token` names (see `Store.release`). */
   async release (key: string, token: string): Promise<void> {
     await this.client.call('zrem', this.keyPrefix + key, token).catch((err: unknown) => { throw this.#explained(err) })
-  }
-}
-
-/**
- * Gives one request of a batch its decision (or the batch's failure). A sink runs its request
- * on, and one that throws must not keep the others of the batch from their answer: its error
- * is thrown on its own, after (an uncaught exception, as any error thrown in a callback).
- */
-function answer (sink: DecisionSink, outcome: unknown, failed = false): void {
-  try {
-    if (failed) sink.failed(outcome)
-    else sink.decided(outcome as StoreDecision)
-  } catch (err) {
-    queueMicrotask(() => { throw err })
   }
 }
 

@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto'
 import { createRequire } from 'node:module'
 import type BetterSqlite3 from 'better-sqlite3'
-import { evaluate } from './store.js'
+import { answer, evaluate } from './store.js'
 import { encodeState, readState } from '../algorithms/encoding.js'
 import { banGateAlgorithm, banStrike } from '../algorithms/ban.js'
 import type { BanState } from '../algorithms/ban.js'
-import type { BanRule } from '../lib/core/algorithm.js'
+import type { Algorithm, BanRule } from '../lib/core/algorithm.js'
 import type { BanStrike, SlotGrant, Store, StoreBucket, StoreDecision, StoreEvents, StoreStats } from './store.js'
+import type { DecisionSink } from '../lib/core/store.js'
+import { consumeTo } from '../lib/core/store.js'
 import { errors } from '../lib/core/errors.js'
 import { checkInteger, formatValue } from '../lib/core/format.js'
 
@@ -28,7 +30,8 @@ export interface SqliteStoreOptions {
   /**
    * How long a call waits for another connection's write lock before it fails with
    * `FST_LIMITER_SQLITE_BUSY`, in ms. better-sqlite3 is synchronous: the wait blocks the
-   * event loop, so keep it short. (The plugin's `sqlite` shorthand defaults it to `storeTimeoutMs`.)
+   * event loop, so keep it short. A group commit waits at most this long in all, the retries
+   * of a failed batch included. (The plugin's `sqlite` shorthand defaults it to `storeTimeoutMs`.)
    * @default 5_000
    * @example new SqliteStore({ path: 'limits.db', busyTimeoutMs: 100 })
    */
@@ -42,10 +45,13 @@ export interface SqliteStoreOptions {
   /**
    * Group commit: the `consume` calls of one turn of the event loop are decided in one
    * `BEGIN IMMEDIATE` transaction, one after another exactly as separate calls would be, and
-   * `consume` returns a promise. A call alone in its turn runs at the end of that turn. With
-   * `false`, each call is its own transaction and `consume` returns the decision directly.
-   * @default false
-   * @example new SqliteStore({ path: 'limits.db', batch: true })
+   * `consume` returns a promise. A call alone in its turn runs at the end of that turn. When the
+   * transaction fails (a lock held past `busyTimeoutMs`, a failed write), each of its calls is
+   * decided again alone, in call order, within what is left of `busyTimeoutMs`: only the calls
+   * that still fail are rejected. With `false`, each call is its own transaction and `consume`
+   * returns the decision directly (or throws).
+   * @default true
+   * @example new SqliteStore({ path: 'limits.db', batch: false })
    */
   batch?: boolean
 }
@@ -100,13 +106,14 @@ function isBusy (err: unknown): boolean {
 }
 
 /**
- * A store in one SQLite file, on better-sqlite3. Each `consume` is one `BEGIN IMMEDIATE`
+ * A store in one SQLite file, on better-sqlite3. Each `consume` is decided in a `BEGIN IMMEDIATE`
  * transaction that reads every bucket, runs the same `evaluate()` as the memory store and
  * writes the new states only when the request is allowed; so several processes on one
- * machine share limits exactly, and a request's windows are all charged or none is.
- * Calls are synchronous (better-sqlite3 is) and throw `FST_LIMITER_SQLITE_*` errors.
+ * machine share limits exactly, and a request's windows are all charged or none is. By default
+ * the consumes of one turn share one transaction (`batch`) and `consume` returns a promise; the
+ * other calls are synchronous (better-sqlite3 is) and throw `FST_LIMITER_SQLITE_*` errors.
  */
-export class SqliteStore<Batched extends boolean = false> implements Store {
+export class SqliteStore<Batched extends boolean = true> implements Store {
   readonly path: string
   readonly cleanupIntervalMs: number
   readonly busyTimeoutMs: number
@@ -116,6 +123,7 @@ export class SqliteStore<Batched extends boolean = false> implements Store {
   #timer: NodeJS.Timeout | undefined
   #cleanupErrors = 0
   #select: BetterSqlite3.Statement<[string, number], string>
+  #selectRow: BetterSqlite3.Statement<[string], string>
   #upsert: BetterSqlite3.Statement<[string, string, number]>
   #delete: BetterSqlite3.Statement<[string]>
   #deleteAll: BetterSqlite3.Statement<[]>
@@ -128,24 +136,34 @@ export class SqliteStore<Batched extends boolean = false> implements Store {
   /** The calls of this turn, waiting for the group commit at its end. */
   #queue: Queue = new Queue()
   #scheduled = false
+  /** The connection's busy timeout now: `busyTimeoutMs`, but for what is left of it while one call's wait is being spent. */
+  #waitMs: number
   #damaged = 0
   #events: StoreEvents | undefined
+  /**
+   * With `batch`: `consume` answered through `sink` by the group commit, without a promise (the
+   * plugin's fast path, see `consumeTo` in lib/core/store.ts); never throws. Undefined with
+   * `batch: false`, whose calls the plugin makes directly: their failures are synchronous ones.
+   * @internal
+   */
+  readonly [consumeTo]: ((buckets: readonly StoreBucket[], cost: number, now: number | undefined, sink: DecisionSink) => void) | undefined
 
   constructor (options: SqliteStoreOptions & { batch?: Batched }) {
     if (options === null || typeof options !== 'object') {
       throw new errors.INVALID_OPTION('SqliteStore options', 'an object with a path', formatValue(options))
     }
-    const { path, cleanupIntervalMs = 300_000, busyTimeoutMs = 5_000, clock = Date.now, batch = false } = options
+    const { path, cleanupIntervalMs = 300_000, busyTimeoutMs = 5_000, clock = Date.now, batch = true } = options
     if (typeof path !== 'string' || path === '') {
       throw new errors.INVALID_OPTION('SqliteStore path', "a database file path like 'limits.db'", formatValue(path))
     }
     this.path = path
     this.cleanupIntervalMs = checkInteger('SqliteStore cleanupIntervalMs', cleanupIntervalMs, 1)
-    this.busyTimeoutMs = checkInteger('SqliteStore busyTimeoutMs', busyTimeoutMs, 0, 2 ** 31 - 1)
+    this.busyTimeoutMs = this.#waitMs = checkInteger('SqliteStore busyTimeoutMs', busyTimeoutMs, 0, 2 ** 31 - 1)
     if (typeof clock !== 'function') throw new errors.INVALID_OPTION('SqliteStore clock', 'a function', formatValue(clock))
     this.#clock = clock
     if (typeof batch !== 'boolean') throw new errors.INVALID_OPTION('SqliteStore batch', 'true or false', formatValue(batch))
     this.#batching = batch
+    this[consumeTo] = batch ? this.#sinkTo : undefined
 
     const Database = loadDriver() as Driver
     const db = this.#db = this.#open(Database)
@@ -156,6 +174,8 @@ export class SqliteStore<Batched extends boolean = false> implements Store {
       db.pragma('synchronous = NORMAL')
       db.exec(SCHEMA)
       this.#select = db.prepare<[string, number], string>(`SELECT state FROM ${TABLE} WHERE key = ? AND expires_at > ?`).pluck()
+      // a row as one string, 'expires_at,state': a plucked string reads about 1 µs faster than a row of two columns
+      this.#selectRow = db.prepare<[string], string>(`SELECT expires_at || ',' || state FROM ${TABLE} WHERE key = ?`).pluck()
       this.#upsert = db.prepare(`INSERT INTO ${TABLE} (key, state, expires_at) VALUES (?, ?, ?)
         ON CONFLICT (key) DO UPDATE SET state = excluded.state, expires_at = excluded.expires_at`)
       this.#delete = db.prepare(`DELETE FROM ${TABLE} WHERE key = ?`)
@@ -167,22 +187,28 @@ export class SqliteStore<Batched extends boolean = false> implements Store {
       db.close()
       throw new errors.SQLITE_OPEN(path, (err as Error).message, { cause: err })
     }
-    this.#consume = db.transaction((buckets, cost, now) => this.#decide(buckets, cost, now))
+    this.#consume = db.transaction((buckets, cost, now) => {
+      const held = new Map<string, Held>()
+      const decision = this.#decide(held, buckets, cost, now)
+      this.#write(held)
+      return decision
+    })
     this.#consumeMany = db.transaction((queue) => {
       const decisions: Array<StoreDecision | Error> = new Array(queue.size)
+      const held = new Map<string, Held>()
       for (let j = 0; j < queue.size; j++) {
         try {
-          decisions[j] = this.#decide(queue.buckets[j], queue.costs[j], queue.nows[j])
+          decisions[j] = this.#decide(held, queue.buckets[j], queue.costs[j], queue.nows[j])
         } catch (err) {
-          // what fails before the writes fails this request alone; a failed write throws out of
-          // #decide's writes too, but then it is the database failing, and so is the batch
-          if (!(err instanceof WriteError)) {
-            decisions[j] = this.#fail('consume', err)
-            continue
-          }
-          throw err.cause
+          // a request that fails (a custom algorithm that throws) changed nothing: it fails
+          // alone. Some errors end the transaction (SQLite rolls back by itself on SQLITE_FULL or
+          // SQLITE_IOERR, say: what ran after would run outside it): they fail the batch
+          if (!db.inTransaction) throw err
+          decisions[j] = this.#fail('consume', err)
         }
       }
+      // a failed write fails the batch, whose calls are decided again alone
+      this.#write(held)
       return decisions
     })
 
@@ -204,23 +230,62 @@ export class SqliteStore<Batched extends boolean = false> implements Store {
     }
   }
 
-  /** Runs inside the transaction: read every bucket, decide, write only when allowed. */
-  #decide (buckets: readonly StoreBucket[], cost: number, now: number): StoreDecision {
+  /**
+   * Runs inside the transaction: reads every bucket, decides, and when the request is allowed
+   * keeps the new states in `held`, which `#write` writes at the end. Each key is read from the
+   * table once per transaction: the later requests of a group commit read the states the earlier
+   * ones left in `held`, and only the last one is written. Nothing outside the transaction can see
+   * the states in between, so every decision is the one the request would get alone, after the
+   * requests before it.
+   */
+  #decide (held: Map<string, Held>, buckets: readonly StoreBucket[], cost: number, now: number): StoreDecision {
     const current: unknown[] = new Array(buckets.length)
-    for (let i = 0; i < buckets.length; i++) current[i] = this.#load(buckets[i], now)
+    for (let i = 0; i < buckets.length; i++) current[i] = this.#hold(held, buckets[i], now)
     const { decision, states, ttls } = evaluate(buckets, current, cost, now)
     if (decision.allowed) {
-      try {
-        for (let i = 0; i < buckets.length; i++) {
-          // a ban's gate only reads (algorithms/ban.ts)
-          if (buckets[i].algorithm.gate === true) continue
-          this.#upsert.run(buckets[i].key, encodeState(buckets[i].algorithm, states[i] as object), now + ttls[i])
-        }
-      } catch (err) {
-        throw new WriteError(err)
+      for (let i = 0; i < buckets.length; i++) {
+        // a ban's gate only reads (algorithms/ban.ts)
+        if (buckets[i].algorithm.gate === true) continue
+        const h = held.get(buckets[i].key) as Held
+        h.state = states[i]
+        h.text = undefined
+        h.expiresAt = now + ttls[i]
+        h.written = true
       }
     }
     return decision
+  }
+
+  /** Writes each key's last state, once: those the requests of the transaction changed. */
+  #write (held: Map<string, Held>): void {
+    for (const [key, h] of held) {
+      if (h.written) this.#upsert.run(key, encodeState(h.algorithm, h.state as object), h.expiresAt)
+    }
+  }
+
+  /** What `#load` reads at `now`, from `held` once the transaction has read the key. */
+  #hold (held: Map<string, Held>, bucket: StoreBucket, now: number): unknown {
+    let h = held.get(bucket.key)
+    if (h === undefined) {
+      const row = this.#selectRow.get(bucket.key)
+      const comma = row === undefined ? -1 : row.indexOf(',')
+      h = comma === -1
+        ? { text: undefined, state: undefined, expiresAt: 0, algorithm: bucket.algorithm, written: false }
+        : { text: (row as string).slice(comma + 1), state: undefined, expiresAt: Number((row as string).slice(0, comma)), algorithm: bucket.algorithm, written: false }
+      held.set(bucket.key, h)
+    }
+    // the calls of a turn may carry different instants: a row is live or not at each one's own
+    if (h.expiresAt <= now) return undefined
+    if (h.text !== undefined) {
+      // read as #load does, the first time the row is live: a damaged one is deleted, once
+      h.state = readState(bucket.algorithm, h.text)
+      h.text = undefined
+      if (h.state === undefined) {
+        this.#damage(bucket.key)
+        h.expiresAt = 0
+      }
+    }
+    return h.state
   }
 
   /**
@@ -247,7 +312,28 @@ export class SqliteStore<Batched extends boolean = false> implements Store {
     return new errors.SQLITE_FAILED(this.path, operation, (err as Error).message, { cause: err })
   }
 
+  /**
+   * A synchronous call on the buckets. The consumes queued before it are committed first, so
+   * that it sees the world as their call order says (a refund of a charge still queued gives
+   * it back; a peek sees it), and that commit and the call share one wait for the lock.
+   */
   #run<T> (operation: string, fn: () => T): T {
+    try {
+      if (this.#queue.size !== 0) {
+        const began = performance.now()
+        this.#commit(began)
+        this.#waitAtMost(began)
+      }
+      return fn()
+    } catch (err) {
+      throw this.#fail(operation, err)
+    } finally {
+      this.#restoreWait()
+    }
+  }
+
+  /** A synchronous call on the leases only, which no consume reads: the queued consumes can wait for the end of the turn. */
+  #runLeases<T> (operation: string, fn: () => T): T {
     try {
       return fn()
     } catch (err) {
@@ -255,48 +341,91 @@ export class SqliteStore<Batched extends boolean = false> implements Store {
     }
   }
 
-  /** The decision, or with `batch: true` a promise of it, settled by the group commit at the end of the turn. */
+  /** Lets the next statements wait for the lock only for what is left of `busyTimeoutMs` since `began`. */
+  #waitAtMost (began: number): void {
+    const left = Math.max(0, Math.ceil(this.busyTimeoutMs - (performance.now() - began)))
+    if (left === this.#waitMs) return
+    this.#db.pragma(`busy_timeout = ${left}`)
+    this.#waitMs = left
+  }
+
+  /** Gives the next call its whole `busyTimeoutMs` again. */
+  #restoreWait (): void {
+    if (this.#waitMs === this.busyTimeoutMs || !this.#db.open) return
+    this.#db.pragma(`busy_timeout = ${this.busyTimeoutMs}`)
+    this.#waitMs = this.busyTimeoutMs
+  }
+
+  /** A promise of the decision, settled by the group commit at the end of the turn; with `batch: false` the decision itself. */
   consume (buckets: readonly StoreBucket[], cost: number, now: number = this.#clock()): Batched extends true ? Promise<StoreDecision> : StoreDecision {
     type Result = Batched extends true ? Promise<StoreDecision> : StoreDecision
-    if (!this.#batching) return this.#run('consume', () => this.#unwrap(() => this.#consume.immediate(buckets, cost, now))) as Result
-    const queue = this.#queue
+    if (!this.#batching) return this.#run('consume', () => this.#consume.immediate(buckets, cost, now)) as Result
+    return new Promise<StoreDecision>((resolve, reject) => this.#enqueue(buckets, cost, now, { decided: resolve, failed: reject })) as Result
+  }
+
+  readonly #sinkTo = (buckets: readonly StoreBucket[], cost: number, now: number | undefined, sink: DecisionSink): void => {
+    let at: number
+    try {
+      at = now ?? this.#clock()
+    } catch (err) {
+      answer(sink, err, true)
+      return
+    }
+    this.#enqueue(buckets, cost, at, sink)
+  }
+
+  /** Queues a call for the group commit at the end of this turn. */
+  #enqueue (buckets: readonly StoreBucket[], cost: number, now: number, sink: DecisionSink): void {
     if (!this.#scheduled) {
       this.#scheduled = true
       // the end of this turn: after the I/O callbacks that are running, before any timer
-      setImmediate(this.#commit)
+      setImmediate(this.#endOfTurn)
     }
-    return queue.add(buckets, cost, now) as Result
+    this.#queue.add(buckets, cost, now, sink)
   }
 
-  /** The group commit: one transaction for the turn's calls, each settled on its own. */
-  readonly #commit = (): void => {
-    const queue = this.#queue
-    this.#queue = new Queue()
+  readonly #endOfTurn = (): void => {
     this.#scheduled = false
-    let decisions: Array<StoreDecision | Error>
+    this.#commit(performance.now())
+  }
+
+  /**
+   * The group commit: one transaction for the queued calls, each answered on its own. When
+   * the transaction fails it has charged nothing, and each call is decided again alone, in call
+   * order, as `batch: false` would: the failure stays with the calls that cause it. Their lock
+   * waits share what is left of `busyTimeoutMs` since `began`, so a lock held past it is not
+   * waited for again per call, and the commit holds the event loop about `busyTimeoutMs` at most.
+   */
+  #commit (began: number): void {
+    const queue = this.#queue
+    if (queue.size === 0) return
+    this.#queue = new Queue()
+    let outcomes: Array<StoreDecision | Error>
     try {
-      decisions = this.#consumeMany.immediate(queue)
-    } catch (err) {
-      // the transaction failed (a lock held past busyTimeoutMs, a failed write): nothing was
-      // charged, and every request of the batch fails into its own mode
-      const failure = this.#fail('consume', err)
-      for (let j = 0; j < queue.size; j++) queue.rejects[j](failure)
-      return
+      outcomes = this.#consumeMany.immediate(queue)
+    } catch {
+      outcomes = this.#alone(queue, began)
     }
     for (let j = 0; j < queue.size; j++) {
-      const d = decisions[j]
-      if (d instanceof Error) queue.rejects[j](d)
-      else queue.resolves[j](d)
+      const outcome = outcomes[j]
+      if (outcome instanceof Error) answer(queue.sinks[j], outcome, true)
+      else answer(queue.sinks[j], outcome)
     }
   }
 
-  /** A write error out of the one-call transaction, as the driver threw it. */
-  #unwrap<T> (fn: () => T): T {
-    try {
-      return fn()
-    } catch (err) {
-      throw err instanceof WriteError ? err.cause : err
+  /** Decides each call of a failed batch in a transaction of its own (see `#commit`). */
+  #alone (queue: Queue, began: number): Array<StoreDecision | Error> {
+    const outcomes: Array<StoreDecision | Error> = new Array(queue.size)
+    for (let j = 0; j < queue.size; j++) {
+      try {
+        this.#waitAtMost(began)
+        outcomes[j] = this.#consume.immediate(queue.buckets[j], queue.costs[j], queue.nows[j])
+      } catch (err) {
+        outcomes[j] = this.#fail('consume', err)
+      }
     }
+    this.#restoreWait()
+    return outcomes
   }
 
   /** Keeps `events` to report damaged states through; a file store is ready once open. */
@@ -361,11 +490,13 @@ export class SqliteStore<Batched extends boolean = false> implements Store {
     }))
   }
 
-  /** Stops the cleanup timer and closes the database; calling it again does nothing. */
+  /** Decides the consumes still queued, stops the cleanup timer and closes the database; calling it again does nothing. */
   close (): void {
     clearInterval(this.#timer)
     this.#timer = undefined
-    if (this.#db.open) this.#db.close()
+    if (!this.#db.open) return
+    this.#commit(performance.now())
+    this.#db.close()
   }
 
   // refund, charge, peek and clear(prefix): their statements and transactions are made on first use
@@ -469,7 +600,7 @@ export class SqliteStore<Batched extends boolean = false> implements Store {
    * more written; so several processes on one file never hold more than `limit` together.
    */
   acquire (key: string, limit: number, leaseMs: number, now: number = this.#clock()): SlotGrant {
-    return this.#run('acquire', () => {
+    return this.#runLeases('acquire', () => {
       if (this.#acquire === undefined) {
         this.#db.exec(`CREATE TABLE IF NOT EXISTS ${TABLE}_leases (
   key TEXT NOT NULL,
@@ -501,7 +632,7 @@ CREATE INDEX IF NOT EXISTS ${TABLE}_leases_expires_at ON ${TABLE}_leases (expire
     // before any acquire there is no lease to give back (and maybe no table yet)
     if (this.#release === undefined) return
     const statement = this.#release
-    this.#run('release', () => statement.run(key, token))
+    this.#runLeases('release', () => statement.run(key, token))
   }
 }
 
@@ -515,11 +646,16 @@ interface LeaseDeletes {
   readonly prefix: BetterSqlite3.Statement<[{ prefix: string }]>
 }
 
-/** A driver error thrown by a write: the database failing, which fails a whole group commit. */
-class WriteError extends Error {
-  constructor (cause: unknown) {
-    super('write failed', { cause })
-  }
+/** A key's row as a consume transaction sees it: read once, then the states its requests leave. */
+interface Held {
+  /** The stored state, not decoded yet (until the first request at which the row is live). */
+  text: string | undefined
+  state: unknown
+  /** 0 for no row. */
+  expiresAt: number
+  algorithm: Algorithm<any>
+  /** Whether a request changed it: then it is written at the transaction's end. */
+  written: boolean
 }
 
 /** The calls waiting for one group commit, as parallel arrays (no object per call). */
@@ -528,17 +664,13 @@ class Queue {
   readonly buckets: Array<readonly StoreBucket[]> = []
   readonly costs: number[] = []
   readonly nows: number[] = []
-  readonly resolves: Array<(decision: StoreDecision) => void> = []
-  readonly rejects: Array<(err: unknown) => void> = []
+  readonly sinks: DecisionSink[] = []
 
-  add (buckets: readonly StoreBucket[], cost: number, now: number): Promise<StoreDecision> {
+  add (buckets: readonly StoreBucket[], cost: number, now: number, sink: DecisionSink): void {
     this.size++
     this.buckets.push(buckets)
     this.costs.push(cost)
     this.nows.push(now)
-    return new Promise((resolve, reject) => {
-      this.resolves.push(resolve)
-      this.rejects.push(reject)
-    })
+    this.sinks.push(sink)
   }
 }

@@ -1,5 +1,5 @@
 import type { Decision } from '../lib/core/algorithm.js'
-import type { StoreBucket, StoreDecision } from '../lib/core/store.js'
+import type { DecisionSink, StoreBucket, StoreDecision } from '../lib/core/store.js'
 
 export type { BanStrike, SlotGrant, Store, StoreBucket, StoreDecision, StoreEvents, StoreStats } from '../lib/core/store.js'
 
@@ -51,6 +51,20 @@ export function evaluate (
     },
     states,
     ttls
+  }
+}
+
+/**
+ * Gives one request of a batch its decision (or its failure). A sink runs its request on, and
+ * one that throws must not keep the others of the batch from their answer: its error is thrown
+ * on its own, after (an uncaught exception, as any error thrown in a callback).
+ */
+export function answer (sink: DecisionSink, outcome: unknown, failed = false): void {
+  try {
+    if (failed) sink.failed(outcome)
+    else sink.decided(outcome as StoreDecision)
+  } catch (err) {
+    queueMicrotask(() => { throw err })
   }
 }
 

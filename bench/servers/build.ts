@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import { Cluster, Redis } from 'ioredis'
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible'
 import type { RateLimiterAbstract } from 'rate-limiter-flexible'
-import limiter, { SqliteStore } from '../../index.js'
+import limiter from '../../index.js'
 import { servers } from './names.js'
 import type { ServerName } from './names.js'
 import { redisFloor } from './redis-floor.js'
@@ -101,13 +101,13 @@ export async function build (name: ServerName, redisPort: number, sqliteDir: str
       config = { rateLimit: '1/hour' }
       break
     case 'fl-sqlite':
-      // group commit: the calls of one turn in one transaction
-      await app.register(limiter, { store: new SqliteStore({ path: join(sqliteDir, `${process.pid}.db`), busyTimeoutMs: 100, batch: true }) })
+      // the store users get: the sqlite shorthand, default options (group commit, busyTimeoutMs = storeTimeoutMs)
+      await app.register(limiter, { sqlite: join(sqliteDir, `${process.pid}.db`) })
       config = { rateLimit: `${HIGH}/hour` }
       break
     case 'fl-sqlite-4proc':
-      // every worker of the 4 (bench/servers/app.ts) opens the same file
-      await app.register(limiter, { store: new SqliteStore({ path: join(sqliteDir, 'shared.db'), busyTimeoutMs: 100, batch: true }) })
+      // every worker of the 4 (bench/servers/app.ts) opens the same file, with the default options
+      await app.register(limiter, { sqlite: join(sqliteDir, 'shared.db') })
       config = { rateLimit: `${HIGH}/hour` }
       break
     case 'fl-redis-many-clients':

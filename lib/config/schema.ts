@@ -411,7 +411,7 @@ export const PluginOptionsSchema = Type.Object({
   store: Type.Optional(Type.Unsafe<Store>(Type.Object({}, { description: 'a store instance (consume, reset, clear, stats, close)' }))),
   /**
    * Shorthand for a `SqliteStore` the plugin owns and closes: a database file path, or
-   * `{ path, cleanupIntervalMs, busyTimeoutMs }`. No default: the memory store is used.
+   * `{ path, cleanupIntervalMs, busyTimeoutMs, batch }`. No default: the memory store is used.
    * @example { sqlite: 'limits.db' }
    * @example { sqlite: { path: 'limits.db', busyTimeoutMs: 50 } }
    */
@@ -440,11 +440,12 @@ export const PluginOptionsSchema = Type.Object({
       busyTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1 })),
       /**
        * Group commit: the decisions of one turn of the event loop are made in one `BEGIN IMMEDIATE`
-       * transaction, each exactly as it would be alone (see docs/stores.md); faster under load. Off by
-       * default: a lock held by another process past `busyTimeoutMs` then fails a whole batch, and the
-       * breaker opens after repeated failures instead of at the first.
-       * @default false
-       * @example { sqlite: { path: 'limits.db', batch: true } }
+       * transaction, each exactly as it would be alone (see docs/stores.md). A batch whose
+       * transaction fails (a lock held past `busyTimeoutMs`, a failed write) is decided again call
+       * by call, within what is left of `busyTimeoutMs`; only the calls that still fail follow
+       * `onStoreError`. `false`: one synchronous transaction per request.
+       * @default true
+       * @example { sqlite: { path: 'limits.db', batch: false } }
        */
       batch: Type.Optional(Type.Boolean())
     }, { additionalProperties: false })

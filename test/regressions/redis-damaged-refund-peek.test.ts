@@ -20,13 +20,13 @@ t.test('SQLite: refund and peek read a damaged row as an empty bucket', async (t
   const path = join(mkdtempSync(join(tmpdir(), 'fl-damaged-')), 'limits.db')
   const store = new SqliteStore({ path, clock: () => NOW })
   t.teardown(() => store.close())
-  store.consume([bucket('a'), bucket('b')], 1)
+  await store.consume([bucket('a'), bucket('b')], 1)
   const db = new Database(path)
   db.prepare("UPDATE fastify_limiter_v2 SET state = 'not a state' WHERE key IN ('a', 'b')").run()
   db.close()
   t.equal(store.peek([bucket('a')]).remaining, 4, 'peek: as if empty')
   store.refund([bucket('b')], 1)
-  t.equal(store.consume([bucket('b')], 1).remaining, 4, 'refund left an empty bucket')
+  t.equal((await store.consume([bucket('b')], 1)).remaining, 4, 'refund left an empty bucket')
 })
 
 if (redisAvailable(t)) {

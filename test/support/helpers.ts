@@ -1,3 +1,6 @@
+import { fork } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
 import Fastify from 'fastify'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import limiter from '../../index.js'
@@ -63,6 +66,38 @@ export function thrown (fn: () => unknown): (Error & { code?: string }) | undefi
  */
 export function childArgs (...args: string[]): string[] {
   return [...process.execArgv, ...args]
+}
+
+/**
+ * Runs `fn` with uncaught exceptions collected instead of failing the test run, until the turn
+ * after it ends (a store's sink that throws has its error thrown on its own, right after its
+ * batch's answers).
+ */
+export async function catching (fn: () => Promise<void>): Promise<unknown[]> {
+  const caught: unknown[] = []
+  const listener = (err: unknown): void => { caught.push(err) }
+  const others = process.listeners('uncaughtException')
+  process.removeAllListeners('uncaughtException')
+  process.on('uncaughtException', listener)
+  try {
+    await fn()
+    await new Promise((resolve) => setImmediate(resolve))
+  } finally {
+    process.off('uncaughtException', listener)
+    for (const other of others) process.on('uncaughtException', other)
+  }
+  return caught
+}
+
+/**
+ * Forks `name` of test/support/fixtures (on this process's TypeScript loader) and resolves at
+ * its first message; the child is killed when `t` ends, if it has not exited by then.
+ */
+export async function forkFixture (t: { teardown (fn: () => void): void }, name: string, args: string[]): Promise<ChildProcess> {
+  const child = fork(new URL(`fixtures/${name}`, import.meta.url).pathname, args)
+  t.teardown(() => { child.kill('SIGKILL') })
+  await once(child, 'message')
+  return child
 }
 
 /**

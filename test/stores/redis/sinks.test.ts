@@ -4,30 +4,12 @@
 import t from 'tap'
 import { algorithms } from '../../../algorithms/index.js'
 import { consumeTo } from '../../../lib/core/store.js'
-import type { DecisionSink, StoreDecision } from '../../../lib/core/store.js'
 import { RedisStore } from '../../../stores/redis.js'
 import type { RedisClient } from '../../../stores/redis.js'
 import { connect, redisAvailable, startRedis } from '../../support/redis.js'
+import { decidedWhileOneThrows, failedWhileOneThrows } from '../../support/sinks.js'
 
 const bucket = { key: '{sinks}:fw', algorithm: algorithms['fixed-window'], params: { limit: 2, windowMs: 60_000, burst: 2 } }
-
-/** Runs `fn` with uncaught exceptions collected instead of failing the test run. */
-async function catching (fn: () => Promise<void>): Promise<unknown[]> {
-  const caught: unknown[] = []
-  const listener = (err: unknown): void => { caught.push(err) }
-  const others = process.listeners('uncaughtException')
-  process.removeAllListeners('uncaughtException')
-  process.on('uncaughtException', listener)
-  try {
-    await fn()
-    // the error is thrown on its own, right after the batch's answers
-    await new Promise((resolve) => setImmediate(resolve))
-  } finally {
-    process.off('uncaughtException', listener)
-    for (const other of others) process.on('uncaughtException', other)
-  }
-  return caught
-}
 
 if (redisAvailable(t)) {
   const server = await startRedis(t)
@@ -35,43 +17,16 @@ if (redisAvailable(t)) {
   t.test('a sink that throws: the others of its batch still get their decisions, and the error is thrown', async (t) => {
     const store = new RedisStore({ client: connect(t, server.port) as unknown as RedisClient, keyPrefix: 'sinks:' })
     await store.ready({ damaged () {} })
-    const decisions: Array<StoreDecision | undefined> = [undefined, undefined, undefined]
-    const boom = new Error('a sink that throws')
-    const caught = await catching(async () => {
-      const answered = decisions.map((_, i) => new Promise<void>((resolve) => {
-        const sink: DecisionSink = {
-          decided (d) {
-            decisions[i] = d
-            resolve()
-            if (i === 0) throw boom
-          },
-          failed: () => t.fail('the batch failed')
-        }
-        store[consumeTo]([bucket], 1, 1_767_225_600_000, sink)
-      }))
-      await Promise.all(answered)
-    })
+    const { decisions, caught, thrown } = await decidedWhileOneThrows(3, (sink) => store[consumeTo]([bucket], 1, 1_767_225_600_000, sink))
     t.same(decisions.map((d) => d?.allowed), [true, true, false], 'one batch, decided in order')
-    t.same(caught, [boom])
+    t.same(caught, [thrown])
     await store.close()
   })
 
   t.test('a batch that fails: each sink hears it, even when one of them throws', async (t) => {
     const client = connect(t, server.port, { enableOfflineQueue: false, lazyConnect: true }) as unknown as RedisClient
     const store = new RedisStore({ client, keyPrefix: 'sinks:' })
-    const failures: unknown[] = []
-    const caught = await catching(async () => {
-      await Promise.all([0, 1].map((i) => new Promise<void>((resolve) => {
-        store[consumeTo]([bucket], 1, undefined, {
-          decided: () => t.fail('decided'),
-          failed (err) {
-            failures.push(err)
-            resolve()
-            if (i === 0) throw new Error('a failing sink that throws')
-          }
-        })
-      })))
-    })
+    const { failures, caught } = await failedWhileOneThrows((sink) => store[consumeTo]([bucket], 1, undefined, sink))
     t.equal(failures.length, 2)
     t.match(caught, [{ message: 'a failing sink that throws' }])
   })

@@ -1,28 +1,18 @@
 import t from 'tap'
-import { fork } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { SqliteStore, algorithms } from '../../../index.js'
 import type { StoreBucket } from '../../../index.js'
-import { Clock, build, hit, thrown } from '../../support/helpers.js'
+import { Clock, build, forkFixture, hit, thrown } from '../../support/helpers.js'
 import { tempDir } from '../../support/sqlite.js'
 
 const dir = tempDir(t)
-const fixture = (name: string) => new URL(`../../fixtures/${name}`, import.meta.url).pathname
-
-/** Forks a fixture (with this process's TypeScript loader) and resolves at its first message. */
-async function start (name: string, args: string[]): Promise<ChildProcess> {
-  const child = fork(fixture(name), args)
-  await once(child, 'message')
-  return child
-}
 
 t.test('4 processes firing 400 requests at once on one file allow exactly the limit of 37', async (t) => {
   const path = join(dir, 'shared.db')
   const now = String(new Clock().now)
-  const workers = await Promise.all(Array.from({ length: 4 }, async () => start('sqlite-worker.ts', [path, now, '100'])))
+  const workers = await Promise.all(Array.from({ length: 4 }, async () => forkFixture(t, 'sqlite-worker.ts', [path, now, '100'])))
   const results = workers.map(async (worker) => (await once(worker, 'message'))[0] as Record<string, number>)
   for (const worker of workers) worker.send('go')
   const codes = await Promise.all(results)
@@ -38,18 +28,19 @@ t.test('4 processes firing 400 requests at once on one file allow exactly the li
   await app.close()
 })
 
+// The synchronous store (batch: false): its call throws, and the plugin's breaker opens at the
+// first such failure. The default store, with group commit, meets the same lock in locked.test.ts.
 t.test('a lock held past busyTimeoutMs by another process is a coded error, and loses nothing', async (t) => {
   const path = join(dir, 'locked.db')
   const clock = new Clock()
   const bucket: StoreBucket[] = [{ key: 'k', algorithm: algorithms['fixed-window'], params: { limit: 5, windowMs: 60_000, burst: 5 } }]
-  const store = new SqliteStore({ path, busyTimeoutMs: 200, cleanupIntervalMs: 50, clock: clock.read })
+  const store = new SqliteStore({ path, busyTimeoutMs: 200, cleanupIntervalMs: 50, clock: clock.read, batch: false })
   t.equal(store.consume(bucket, 1).remaining, 4)
-  const { app, clock: appClock } = await build({ sqlite: { path, busyTimeoutMs: 200 } })
+  const { app, clock: appClock } = await build({ sqlite: { path, busyTimeoutMs: 200, batch: false } })
   app.get('/r', { config: { rateLimit: '5/min' } }, async () => ({ ok: true }))
   await app.ready()
 
-  const locker = await start('sqlite-locker.ts', [path])
-  t.teardown(() => { locker.kill() })
+  const locker = await forkFixture(t, 'sqlite-locker.ts', [path])
   const began = performance.now()
   const err = thrown(() => store.consume(bucket, 1))
   const waited = performance.now() - began

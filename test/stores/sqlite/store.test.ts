@@ -34,9 +34,10 @@ const ok = async () => ({ ok: true })
 const perMinute = (key: string, limit: number): StoreBucket[] =>
   [{ key, algorithm: algorithms['sliding-window'], params: { limit, windowMs: 60_000, burst: limit } }]
 
+// the default store, with group commit, runs the suite in batching.test.ts
 await storeConformance(t, {
-  name: 'SqliteStore',
-  makeStore: (clock) => new SqliteStore({ path: newPath(), clock })
+  name: 'SqliteStore without batching',
+  makeStore: (clock) => new SqliteStore({ path: newPath(), clock, batch: false })
 })
 
 t.test('bad options are coded errors naming the option', async (t) => {
@@ -96,8 +97,8 @@ t.test('the database runs in WAL mode with a versioned table', async (t) => {
 t.test("':memory:' gives a private database for one process", async (t) => {
   const store = new SqliteStore({ path: ':memory:' })
   t.equal(store.stats().journalMode, 'memory')
-  t.equal(store.consume(perMinute('k', 1), 1).allowed, true)
-  t.equal(store.consume(perMinute('k', 1), 1).allowed, false)
+  t.equal((await store.consume(perMinute('k', 1), 1)).allowed, true)
+  t.equal((await store.consume(perMinute('k', 1), 1)).allowed, false)
   store.close()
 })
 
@@ -106,11 +107,13 @@ t.test('two stores on one file share limits, and limits survive reopening', asyn
   const clock = new Clock()
   const a = new SqliteStore({ path, clock: clock.read })
   const b = new SqliteStore({ path, clock: clock.read })
-  t.same([a, b, a, b].map((s) => s.consume(perMinute('shared', 3), 1).allowed), [true, true, true, false])
+  const allowed: boolean[] = []
+  for (const s of [a, b, a, b]) allowed.push((await s.consume(perMinute('shared', 3), 1)).allowed)
+  t.same(allowed, [true, true, true, false])
   a.close()
   b.close()
   const reopened = new SqliteStore({ path, clock: clock.read })
-  const d = reopened.consume(perMinute('shared', 3), 1)
+  const d = await reopened.consume(perMinute('shared', 3), 1)
   t.equal(d.allowed, false)
   t.ok(d.retryAfterMs > 0)
   reopened.close()
@@ -119,8 +122,7 @@ t.test('two stores on one file share limits, and limits survive reopening', asyn
 t.test('stats: expired rows stop counting as keys at once and leave the file at the sweep', async (t) => {
   const clock = new Clock()
   const store = new SqliteStore({ path: newPath(), clock: clock.read })
-  store.consume(perMinute('a', 5), 1)
-  store.consume(perMinute('b', 5), 1)
+  await Promise.all([store.consume(perMinute('a', 5), 1), store.consume(perMinute('b', 5), 1)])
   const stats = store.stats()
   t.match(stats, { keys: 2, rows: 2, journalMode: 'wal', cleanupErrors: 0 })
   t.ok(stats.fileBytes > 0)
@@ -132,7 +134,7 @@ t.test('stats: expired rows stop counting as keys at once and leave the file at 
 })
 
 t.test('after close every call is a coded error, and close can be repeated', async (t) => {
-  const store = new SqliteStore({ path: newPath() })
+  const store = new SqliteStore({ path: newPath(), batch: false })
   store.close()
   store.close()
   const calls: Array<[string, () => unknown]> = [
@@ -140,13 +142,18 @@ t.test('after close every call is a coded error, and close can be repeated', asy
     ['reset', () => store.reset('k')],
     ['clear', () => store.clear()],
     ['sweep', () => store.sweep()],
-    ['stats', () => store.stats()]
+    ['stats', () => store.stats()],
+    ['acquire', () => store.acquire('k', 1, 1_000)]
   ]
   for (const [name, call] of calls) {
     const err = thrown(call)
     t.equal(err?.code, 'FST_LIMITER_SQLITE_FAILED', name)
     t.match(err?.message, `${name} failed: The database connection is not open`)
   }
+  const batched = new SqliteStore({ path: newPath() })
+  batched.close()
+  await t.rejects(batched.consume(perMinute('k', 1), 1), { code: 'FST_LIMITER_SQLITE_FAILED', message: /consume failed: The database connection is not open/ },
+    'with group commit, a consume after close is rejected with the coded error')
 })
 
 t.test('a state another program corrupted is an empty bucket, reported once, never a failure', async (t) => {
@@ -157,15 +164,15 @@ t.test('a state another program corrupted is an empty bucket, reported once, nev
   store.ready({ damaged: (key) => reported.push(key) })
   const good = perMinute('good', 5)[0]
   const bad = perMinute('bad', 5)[0]
-  store.consume([good, bad], 1)
+  await store.consume([good, bad], 1)
   const db = new Database(path)
   db.prepare("UPDATE fastify_limiter_v2 SET state = '{not json' WHERE key = 'bad'").run()
   db.close()
-  const d = store.consume([good, bad], 1)
+  const d = await store.consume([good, bad], 1)
   t.equal(d.allowed, true, 'decided, not failed')
   t.equal(d.index, 0, 'good, charged twice, is the tighter window')
-  t.equal(store.consume([bad], 1).remaining, 3, 'bad restarted empty: charged by the second request, then this one')
-  t.equal(store.consume([good], 1).remaining, 2, 'good was charged by every request')
+  t.equal((await store.consume([bad], 1)).remaining, 3, 'bad restarted empty: charged by the second request, then this one')
+  t.equal((await store.consume([good], 1)).remaining, 2, 'good was charged by every request')
   t.same(reported, ['bad'], 'reported once, by key')
   t.equal(store.stats().damaged, 1)
   store.close()
@@ -216,7 +223,9 @@ t.test('plugin: bad sqlite options are coded errors at register', async (t) => {
 t.test('the package imports without better-sqlite3; only making a SqliteStore needs it', async (t) => {
   // The hook makes every ESM import of better-sqlite3 fail, as if it were not installed.
   const hide = new URL('../../support/fixtures/hide-better-sqlite3.mjs', import.meta.url).href
-  const script = "const m = await import('../../index.ts'); console.log(typeof m.SqliteStore, typeof m.default)"
+  // (an -e script resolves imports from the working directory: the entry by its full URL)
+  const entry = new URL('../../../index.ts', import.meta.url).href
+  const script = `const m = await import('${entry}'); console.log(typeof m.SqliteStore, typeof m.default)`
   // the child runs with this process's TypeScript loader (tap's, or tsx)
   const { stdout } = await execFileAsync(process.execPath, [...process.execArgv, '--import', hide, '--input-type=module', '-e', script])
   t.equal(stdout.trim(), 'function function')
