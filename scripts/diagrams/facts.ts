@@ -99,7 +99,7 @@ export function requestFacts (root: string): RequestFacts {
   if (settleEvent === undefined) throw new Error(`${sources.settle}: listens to no event; update scripts/diagrams/`)
   return {
     hooks: addedHooks(sources.plugin, read('plugin')),
-    hookChoices: hookChoices(),
+    hookChoices: inLifecycle((PluginOptionsSchema.properties.hook as unknown as { anyOf: Array<{ const: string }> }).anyOf.map((s) => s.const)),
     defaults: {
       hook: settings.hook,
       onStoreError: settings.onStoreError,
@@ -107,8 +107,8 @@ export function requestFacts (root: string): RequestFacts {
       banStatus: (settings.ban as NonNullable<typeof settings.ban>).statusCode
     },
     stages,
-    steps: numberedConstants(sources.resolve, read('resolve')),
-    phases: numberedConstants(sources.decide, read('decide')),
+    steps: byValue(numberedConstants(sources.resolve, read('resolve'))),
+    phases: byValue(numberedConstants(sources.decide, read('decide'))),
     outcomes: constantRun(sources.flow, flow, 'UNDECIDED'),
     settleEvent,
     readyWaitMs: constant(sources.plugin, read('plugin'), 'READY_WAIT_MS'),
@@ -134,14 +134,18 @@ export function breakerFacts (root: string): BreakerFacts {
   }
 }
 
-/** The values of the `hook` option from its schema, checked to be hooks of Fastify's lifecycle, in its order. */
-function hookChoices (): string[] {
-  const choices = (PluginOptionsSchema.properties.hook as unknown as { anyOf: Array<{ const: string }> }).anyOf.map((s) => s.const)
+/** The values of the `hook` option (from its schema), checked to be hooks of Fastify's lifecycle, in its order. */
+export function inLifecycle (choices: string[]): string[] {
   const positions = choices.map((hook) => (lifecycle as readonly string[]).indexOf(hook))
   if (positions.some((p, i) => p < 0 || (i > 0 && p < positions[i - 1]))) {
     throw new Error(`the hook option's values ${choices.join(', ')} are not hooks of Fastify's lifecycle in its order; update scripts/diagrams/facts.ts`)
   }
   return choices
+}
+
+/** Steps and phases in the order a flow goes through them (`flow.step++`). */
+function byValue (constants: NumberedConstant[]): NumberedConstant[] {
+  return constants.sort((a, b) => a.value - b.value)
 }
 
 /** A module's numbered constant by name. */

@@ -96,10 +96,9 @@ export class Canvas {
   }
 
   /** Lines of text from baseline `y`, `lead` px apart; returns the baseline after the last. */
-  lines (x: number, y: number, lines: readonly string[], options: TextOptions & { lead?: number } = {}): number {
-    const lead = options.lead ?? Math.round((options.size ?? 12) * 1.35)
-    lines.forEach((line, i) => this.text(x, y + i * lead, line, options))
-    return y + lines.length * lead
+  lines (x: number, y: number, lines: readonly string[], options: TextOptions & { lead: number }): number {
+    lines.forEach((line, i) => this.text(x, y + i * options.lead, line, options))
+    return y + lines.length * options.lead
   }
 
   /** Where the next shape goes: a box drawn later `at` it lies under what was drawn since. */
