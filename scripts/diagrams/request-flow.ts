@@ -20,7 +20,7 @@ export interface Acts {
 
 /** The plugin function itself, before any hook: `app.register(fastifyLimiter, options)`. */
 const registration: Acts = {
-  note: 'the options checked and resolved once; the store made (or yours taken); the counters exposed',
+  note: 'the options checked and resolved once; the store made (or yours taken); the global limit compiled; the counters exposed',
   options: ['store', 'sqlite', 'redis', 'metrics']
 }
 
@@ -28,7 +28,7 @@ const registration: Acts = {
 function hookActs (f: RequestFacts): Record<string, readonly Acts[]> {
   return {
     onRoute: [{
-      note: "config.rateLimit (or global) checked and compiled once: rates, algorithm, keys, headers; the limit's hook appended to the route's own hooks of the kind the hook option names",
+      note: "the route's config.rateLimit checked and compiled once (rates, algorithm, keys, headers), or the global limit taken when it has none; the limit's hook appended to the route's own hooks of the kind the hook option names",
       options: ['global', 'algorithm', 'burst', 'group', 'keyPrefix', 'hook']
     }],
     onReady: [
