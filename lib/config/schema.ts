@@ -559,7 +559,7 @@ export const PluginOptionsSchema = Type.Object({
   /**
    * Which requests count, for every limit that does not say: `'all'`, `'failed'` (status >=
    * 400), `'successful'` (status < 400), or `(request, reply) => boolean` (or a promise of
-   * it). Charged on arrival, refunded once the response is sent (when Fastify runs `onResponse`) when it should not count.
+   * it). Charged on arrival, refunded once the response has ended (its raw response's `'close'`) when it should not count.
    * Needs a store with `refund()` (the built-in ones have it). Routes may override.
    * @default 'all'
    * @example { count: 'failed' }

@@ -6,7 +6,7 @@
  * stage, settle (settle.ts), runs when the response ends.
  */
 import { answered, decide, unanswered } from './decide.js'
-import { DECIDING, ENDED, RESOLVING, UNDECIDED } from './flow.js'
+import { DECIDING, ENDED, RESOLVING, RESPONDING, UNDECIDED } from './flow.js'
 import type { Engine, Flow, Runtime } from './flow.js'
 import { respond } from './respond.js'
 import { resolve } from './resolve.js'
@@ -19,7 +19,7 @@ export function createEngine (runtime: Runtime): Engine {
 /** Runs the flow from the stage it is at to its end, or to its next wait. */
 function run (flow: Flow): void {
   // a flow already running goes on by itself (an answer that came synchronously)
-  if (flow.running || flow.stage === ENDED) return
+  if (flow.running || flow.stage >= RESPONDING) return
   flow.running = true
   try {
     if (flow.stage === RESOLVING) {
@@ -27,8 +27,9 @@ function run (flow: Flow): void {
       flow.stage = DECIDING
     }
     if (flow.outcome === UNDECIDED && !decide(flow)) return
-    flow.stage = ENDED
+    flow.stage = RESPONDING
     respond(flow)
+    flow.stage = ENDED
   } finally {
     flow.running = false
   }

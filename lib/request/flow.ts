@@ -24,7 +24,9 @@ export type FlowMode = typeof HTTP | typeof CONSUME | typeof PEEK | typeof RESOL
 /** The stage a flow is at. */
 export const RESOLVING = 0
 export const DECIDING = 1
+/** Decided: respond acts on the outcome (the flow never runs again from here). */
 export const RESPONDING = 2
+/** Answered, or gone on to its handler; settle (settle.ts) may still run when the response ends. */
 export const ENDED = 3
 
 /** How a flow ends (set by resolve or decide, acted on by respond). */

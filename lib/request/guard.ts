@@ -71,7 +71,7 @@ class GuardedCall<T> implements DecisionSink<T>, Timed {
     }
     const caller = this.#take()
     this.#guard.deadlines.settled(this)
-    this.#guard.failure(caller, this.#op, err, 'one')
+    this.#guard.failure(caller, this.#op, err, heldLoop(err) ? 'held' : 'one')
     caller.unanswered(err)
   }
 
@@ -252,6 +252,15 @@ export class StoreGuard {
 }
 
 function ignore (): void {}
+
+/**
+ * An asynchronous failure that held the event loop on its way: SQLite's group commit waited its
+ * whole busy timeout for a lock (in the turn that committed the batch), as a synchronous call
+ * that throws after its busy timeout does.
+ */
+function heldLoop (err: unknown): boolean {
+  return err !== null && typeof err === 'object' && (err as { code?: unknown }).code === 'FST_LIMITER_SQLITE_BUSY'
+}
 
 function modeText (mode: StoreErrorMode): string {
   return mode === 'fallback' ? 'deciding on the local memory store' : mode === 'allow' ? 'letting requests through' : 'answering 503'

@@ -15,7 +15,7 @@ export const legacyNames: Readonly<HeaderNames> = {
 export const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 
 /**
- * Compiles the `headers` option into one writer, called from `onSend`. Every format adds
+ * Compiles the `headers` option into one writer, called when a limit decides (respond.ts). Every format adds
  * Retry-After (whole seconds, rounded up) on a 429.
  * - `legacy`: X-RateLimit-Limit / -Remaining / -Reset (Unix epoch seconds);
  * - `draft-10` (and `ietf`, the newest revision whose text this project checked): `RateLimit-Policy`
