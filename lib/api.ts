@@ -310,8 +310,9 @@ export function createApi (scope: ApiScope): RateLimitApi {
       const identities = identitiesOf(target, 'consume')
       // one set of buckets: a GET route and its HEAD twin, or the routes of a group, share theirs
       const limits = limitsNamed(target, 'consume').filter((l, i, all) => all.findIndex((o) => o.namespace + o.id === l.namespace + l.id) === i)
+      // a group is one limit (its registrations share its buckets): only a route's methods can be several
       if (limits.length > 1) {
-        throw new errors.INVALID_SELECTOR('consume', `${formatValue(target.route ?? target.group)} names ${limits.length} limits (${limits.map((l) => l.route).join(', ')}): name one, like 'POST /chat', or a group`)
+        throw new errors.INVALID_SELECTOR('consume', `${formatValue(target.route)} names ${limits.length} limits (${limits.map((l) => l.route).join(', ')}): name one, like 'POST /chat', or a group`)
       }
       const [limit] = limits
       const resolved = chargedBuckets(limit, identities)

@@ -1,5 +1,6 @@
 import type { SlotGrant } from '../core/store.js'
 import type { BucketKind, CompiledLimit, LimitContext, RateLimitDecision } from '../core/types.js'
+import { ignore } from './guard.js'
 import type { Caller } from './guard.js'
 import { DROPPED, SLOTS_FULL, clientGone } from './flow.js'
 import type { Flow, Runtime } from './flow.js'
@@ -64,7 +65,6 @@ export function giveBack (runtime: Runtime, on: Pick<Caller, 'log' | 'limit'>, h
   runtime.guard.run({ log: on.log, limit: on.limit, answered: ignore, unanswered: ignore }, 'release', held.key, held.token)
 }
 
-function ignore (): void {}
 
 /** The decision and 429 context of a request refused by its concurrency limit. */
 export function slotDenial (flow: Flow): { decision: RateLimitDecision, context: LimitContext } {

@@ -48,13 +48,10 @@ export function decide (flow: Flow): boolean {
       case ANSWERED:
         if (!weigh(flow)) return false
         break
-      case STRIKE:
+      default:
+        // STRIKE (decide is never entered with a call in flight: the answer moves the phase on)
         strike(flow)
         if (waits(flow, STRIKE_SENT)) return false
-        break
-      default:
-        // a call in flight (SLOT_SENT, STORE_SENT, STRIKE_SENT, GATES_SENT)
-        return false
     }
   }
   return true

@@ -94,9 +94,9 @@ export class DelayQueue implements DelayLine {
     return Math.max(0, Math.round(end - waiter.start))
   }
 
+  /** Takes a waiting flow out of the line (every caller knows it waits). */
   leave (flow: Flow): void {
-    const waiter = flow.waiter as Waiter | undefined
-    if (waiter === undefined) return
+    const waiter = flow.waiter as Waiter
     flow.waiter = undefined
     this.#remove(waiter)
   }

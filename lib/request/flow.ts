@@ -3,6 +3,7 @@ import type { SlotGrant, StoreBucket, StoreDecision } from '../core/store.js'
 import type { CompiledLimit, CompiledSlots, RateLimitDecision, ResolvedBucket, ResolvedOptions } from '../core/types.js'
 import type { Reporter } from '../observe/report.js'
 import type { DenialCache } from './denials.js'
+import { ignore } from './guard.js'
 import type { Caller, StoreGuard } from './guard.js'
 import type { Resets } from './resets.js'
 import type { CredentialsWarning } from './warnings.js'
@@ -248,4 +249,3 @@ export function clientGone (flow: Flow): boolean {
   return raw.aborted || raw.errored != null || (response.destroyed && !response.writableFinished)
 }
 
-function ignore (): void {}

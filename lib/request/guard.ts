@@ -251,7 +251,8 @@ export class StoreGuard {
   }
 }
 
-function ignore (): void {}
+/** A callback whose answer nobody waits for (a release, a late grant given back, a flow's `end` until its caller sets it). */
+export function ignore (): void {}
 
 /**
  * An asynchronous failure that held the event loop on its way: SQLite's group commit waited its

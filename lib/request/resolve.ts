@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify'
 import { kApplied } from '../core/symbols.js'
 import type { Applied, CompiledKind, DynamicRates, ResolvedBucket } from '../core/types.js'
 import { checkCost, identityOf, isThenable, resolverFailed } from './bucket.js'
@@ -74,8 +75,8 @@ function plain (flow: Flow): boolean {
  * `consume(request)` and `peek(request)` count it the same, without calling the functions again.
  */
 function reuse (flow: Flow): boolean {
-  const request = flow.request
-  if (request === undefined) return false
+  // only a flow of a request comes here: a selector's flow starts at DECIDING
+  const request = flow.request as FastifyRequest
   for (let a: Applied | null = request[kApplied]; a !== null; a = a.previous) {
     if (a.limit === flow.limit) flow.addBucket({ kind: a.kind, identity: a.identity })
   }

@@ -7,6 +7,7 @@ import { isThenable } from './bucket.js'
 import { isEpochMs } from './clock.js'
 import { giveBack } from './concurrency.js'
 import type { Flow, Runtime } from './flow.js'
+import { ignore } from './guard.js'
 import type { Caller } from './guard.js'
 import { LogThrottle, causeOf } from './log-throttle.js'
 
@@ -105,10 +106,9 @@ function settleBy (request: FastifyRequest, reply: FastifyReply, applied: Applie
   once(cost, (value) => settleTo(runtime, request.log, applied, value), (err) => failed(runtime, request.log, applied, err, 'the settle function threw'))
 }
 
-/** Gives back the slot the request holds, once (settle's end, or `reset(request)` finding it gone). */
-export function releaseHeld (request: FastifyRequest): void {
-  const slot = request[kSlot]
-  if (slot === null) return
+/** Gives back the slot the request holds, when its response ends (one slot per request: `hook()` limits have none). */
+function releaseHeld (request: FastifyRequest): void {
+  const slot = request[kSlot] as HeldSlot
   request[kSlot] = null
   giveBack(slot.runtime, { log: request.log, limit: slot.limit }, slot)
 }
@@ -197,4 +197,3 @@ function failed (runtime: Runtime, log: FastifyRequest['log'], applied: Applied,
   log.warn({ err, suppressed, rateLimit: { route: applied.limit.route } }, `fastify-limiter: ${what}; the request stays charged what it was`)
 }
 
-function ignore (): void {}
