@@ -318,18 +318,20 @@ export class SqliteStore<Batched extends boolean = true> implements Store {
    * it back; a peek sees it), and that commit and the call share one wait for the lock.
    */
   #run<T> (operation: string, fn: () => T): T {
+    let result: T
     try {
       if (this.#queue.size !== 0) {
         const began = performance.now()
         this.#commit(began)
         this.#waitAtMost(began)
       }
-      return fn()
+      result = fn()
     } catch (err) {
       throw this.#fail(operation, err)
     } finally {
       this.#restoreWait()
     }
+    return result
   }
 
   /** A synchronous call on the leases only, which no consume reads: the queued consumes can wait for the end of the turn. */
