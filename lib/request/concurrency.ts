@@ -65,7 +65,6 @@ export function giveBack (runtime: Runtime, on: Pick<Caller, 'log' | 'limit'>, h
   runtime.guard.run({ log: on.log, limit: on.limit, answered: ignore, unanswered: ignore }, 'release', held.key, held.token)
 }
 
-
 /** The decision and 429 context of a request refused by its concurrency limit. */
 export function slotDenial (flow: Flow): { decision: RateLimitDecision, context: LimitContext } {
   const { limit } = flow

@@ -248,4 +248,3 @@ export function clientGone (flow: Flow): boolean {
   const response = (flow.reply as FastifyReply).raw
   return raw.aborted || raw.errored != null || (response.destroyed && !response.writableFinished)
 }
-

@@ -196,4 +196,3 @@ function failed (runtime: Runtime, log: FastifyRequest['log'], applied: Applied,
   if (suppressed === undefined) return
   log.warn({ err, suppressed, rateLimit: { route: applied.limit.route } }, `fastify-limiter: ${what}; the request stays charged what it was`)
 }
-

@@ -101,7 +101,7 @@ t.test('a thenable key function that rejects twice, or resolves then rejects: it
   t.equal(ok.body, 'key')
 })
 
-t.test("a thenable whose then() throws fails the request as a throwing resolver does", async (t) => {
+t.test('a thenable whose then() throws fails the request as a throwing resolver does', async (t) => {
   const { lines, logger } = captureLog('error')
   const { app } = await build({}, { logger })
   t.teardown(() => app.close())
