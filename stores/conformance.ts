@@ -448,6 +448,33 @@ export async function storeConformance<S extends Store> (t: ConformanceTest, opt
       })
     })
 
+    await t.test(`${name}: with extend, a strike during a ban starts it again, as the same ban; the gate denies until the new end`, async () => {
+      await withStore(async (raw, clock) => {
+        const store = raw as Striking
+        const extend: BanRule = { ...rule, after: 1, extend: true }
+        const start = clock.now
+        const buckets = gated('ban:x')
+        assert.deepEqual(await store.strike('{ban:x}:ban', extend, start), { until: start + 10_000, started: true }, 'the first strike starts the ban')
+        assert.deepEqual(await store.strike('{ban:x}:ban', extend, start + 6_000), { until: start + 16_000, started: false }, 'a strike during it: 10 s from now, not a new ban')
+        assert.deepEqual(await store.strike('{ban:x}:ban', extend, start + 12_000), { until: start + 22_000, started: false }, 'again: the level stays, no backoff')
+        const d = await store.consume(buckets, 1, start + 21_999)
+        assert.deepEqual([d.allowed, d.index, d.retryAfterMs, d.resetMs], [false, 0, 1, start + 22_000], 'the gate denies until the new end')
+        assert.equal((await store.consume(buckets, 1, start + 22_000)).allowed, true, 'and no longer')
+        assert.deepEqual(await store.strike('{ban:x}:ban', extend, start + 22_000), { until: start + 42_000, started: true }, 'the next ban: backoff 2, once')
+        assert.deepEqual(await store.strike('{ban:x}:ban', rule, start + 30_000), { until: start + 42_000, started: false }, 'a strike without extend changes nothing')
+      })
+    })
+
+    await t.test(`${name}: strikes of one identity at once with extend start exactly one ban`, async () => {
+      await withStore(async (raw, clock) => {
+        const store = raw as Striking
+        const at = supportsInjectedClock ? clock.now : undefined
+        const strikes = await Promise.all(Array.from({ length: 30 }, async () => await store.strike('{ban:extended}:ban', { ...rule, extend: true }, at)))
+        assert.equal(strikes.filter((s) => s.started).length, 1, 'one started')
+        assert.equal(strikes.filter((s) => s.until > 0).length, 28, 'the strikes from the third on are banned')
+      })
+    })
+
     await t.test(`${name}: strikes decide as the pure banStrike, and the gate writes nothing`, async () => {
       await withStore(async (raw, clock) => {
         const store = raw as Striking
@@ -458,7 +485,7 @@ export async function storeConformance<S extends Store> (t: ConformanceTest, opt
         for (let i = 0; i < 200; i++) {
           now += rand(4) === 0 ? rand(40_000) : rand(3_000)
           const windowMs = rand(2) === 0 ? MINUTE : 5_000
-          const r = { ...rule, windowMs }
+          const r = { ...rule, windowMs, extend: rand(2) === 0 }
           const expected = banStrike(expires > now ? state : undefined, now, r)
           if (expected.state !== undefined) {
             state = expected.state

@@ -394,14 +394,14 @@ return { 1, held + 1 }
 /**
  * Counts one denial toward a ban (`Store.strike`) by the Lua twin of algorithms/ban.ts
  * `banStrike`, in one script: of many requests striking at once, exactly one starts the ban.
- * `KEYS[1]` is the ban key; `ARGV = after, forMs, backoffMilli, maxMs, windowMs, now | ''`.
+ * `KEYS[1]` is the ban key; `ARGV = after, forMs, backoffMilli, maxMs, windowMs, extend (1 | 0), now | ''`.
  * The state is kept as the consume driver keeps states (expiry, then the text form), so the
  * gate reads it. Returns `{ until, started }`.
  */
 export const strikeScript: RedisScript = hashed(prelude + banStrikeLua + `
 local serverNow = clockNow()
 local now = serverNow
-if ARGV[6] ~= '' then now = tonumber(ARGV[6]) end
+if ARGV[7] ~= '' then now = tonumber(ARGV[7]) end
 local lag = 0
 if serverNow > now then lag = serverNow - now end
 local raw = redis.call('GET', KEYS[1])
@@ -411,7 +411,7 @@ if raw then
   local e, v = decode(raw, { 6, 0 })
   if e ~= nil and e > now then s = v end
 end
-local state, ttl, untilMs, started = banStrike(s, now, tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
+local state, ttl, untilMs, started = banStrike(s, now, tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))
 if state then
   local e = now + ttl
   redis.call('SET', KEYS[1], encode(e, state), 'PXAT', num(e + 2 * lag))

@@ -522,7 +522,7 @@ export class RedisStore implements Store {
 
   /** Counts one denial toward a ban (see `Store.strike`), atomically in one script. */
   async strike (key: string, rule: BanRule, now: number | undefined = this.#clock?.()): Promise<BanStrike> {
-    const r = await this.#run(strikeScript, [this.keyPrefix + key], [rule.after, rule.forMs, rule.backoffMilli, rule.maxMs, rule.windowMs, now ?? '']) as [number, number]
+    const r = await this.#run(strikeScript, [this.keyPrefix + key], [rule.after, rule.forMs, rule.backoffMilli, rule.maxMs, rule.windowMs, rule.extend === true ? 1 : 0, now ?? '']) as [number, number]
     return { until: r[0], started: r[1] === 1 }
   }
 
