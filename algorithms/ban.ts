@@ -87,7 +87,10 @@ export function banStrike (state: BanState | undefined, now: number, rule: BanRu
     const f = until + (until - now)
     return { state: { u: until, l: level + 1, k: 0, s: now, f, e: f }, ttlMs: f - now, until, started: true }
   }
-  const e = Math.max(forget, since + windowMs)
+  // kept for the longest window that may strike next, not the one that struck: a denial by a
+  // longer window of the identity still counts this strike (memory, SQLite and Redis drop the
+  // state at e, so an earlier e would forget what the pure step counts)
+  const e = Math.max(forget, since + Math.max(windowMs, rule.longestWindowMs ?? windowMs))
   return { state: { u: lastUntil, l: level, k: strikes, s: since, f: forget, e }, ttlMs: Math.max(1, e - now), until: lastUntil, started: false }
 }
 
@@ -105,7 +108,11 @@ function banRestart (state: BanState, now: number, rule: BanRule): BanStrikeResu
   return { state: { u: until, l: state.l, k: 0, s: state.s, f, e: f }, ttlMs: f - now, until, started: false }
 }
 
-/** The Lua twin of `banStrike`, `banRestart` and `banDuration`, line by line; state: u, l, k, s, f, e; `extend` is 1 or 0. */
+/**
+ * The Lua twin of `banStrike`, `banRestart` and `banDuration`, line by line; state: u, l, k, s,
+ * f, e; `extend` is 1 or 0; `longestMs` is `rule.longestWindowMs` (the caller passes `windowMs`
+ * when it is absent).
+ */
 export const banStrikeLua = `
 local function banDuration (level, forMs, backoffMilli, maxMs)
   local d = forMs
@@ -126,7 +133,7 @@ local function banRestart (s, now, forMs, backoffMilli, maxMs)
   return { u, s[2], 0, s[4], f, f }, f - now, u, 0
 end
 
-local function banStrike (s, now, after, forMs, backoffMilli, maxMs, windowMs, extend)
+local function banStrike (s, now, after, forMs, backoffMilli, maxMs, windowMs, extend, longestMs)
   if s and now < s[1] then
     if extend == 1 then return banRestart(s, now, forMs, backoffMilli, maxMs) end
     return nil, 0, s[1], 0
@@ -142,7 +149,7 @@ local function banStrike (s, now, after, forMs, backoffMilli, maxMs, windowMs, e
     local f = u + (u - now)
     return { u, level + 1, 0, now, f, f }, f - now, u, 1
   end
-  local e = max(forget, since + windowMs)
+  local e = max(forget, since + max(windowMs, longestMs))
   return { lastUntil, level, strikes, since, forget, e }, max(1, e - now), lastUntil, 0
 end
 `

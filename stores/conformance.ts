@@ -475,25 +475,36 @@ export async function storeConformance<S extends Store> (t: ConformanceTest, opt
       })
     })
 
+    await t.test(`${name}: a strike is kept for the longest window of the identity's rates: a later denial by it still counts`, async () => {
+      await withStore(async (raw, clock) => {
+        const store = raw as Striking
+        // ip ['1/s', '2/2s']: a strike by the 1 s rate, then one by the 2 s rate 1000 ms later
+        const short: BanRule = { ...rule, after: 2, windowMs: 1000, longestWindowMs: 2000 }
+        const start = clock.now
+        assert.deepEqual(await store.strike('{ban:long}:ban', short, start), { until: 0, started: false }, 'strike 1, by the 1 s rate')
+        assert.deepEqual(await store.strike('{ban:long}:ban', { ...short, windowMs: 2000 }, start + 1000), { until: start + 11_000, started: true },
+          'strike 2, by the 2 s rate within its window: the ban')
+        await store.strike('{ban:short}:ban', short, start)
+        assert.deepEqual(await store.strike('{ban:short}:ban', short, start + 1000), { until: 0, started: false }, 'by the 1 s rate a window apart: started over')
+      })
+    })
+
     await t.test(`${name}: strikes decide as the pure banStrike, and the gate writes nothing`, async () => {
       await withStore(async (raw, clock) => {
         const store = raw as Striking
         const rand = random(seed)
+        // the model keeps the state forever: a store may drop it when it expires, never sooner
         let state: BanState | undefined
-        let expires = 0
         let now = clock.now
         for (let i = 0; i < 200; i++) {
           now += rand(4) === 0 ? rand(40_000) : rand(3_000)
           const windowMs = rand(2) === 0 ? MINUTE : 5_000
-          const r = { ...rule, windowMs, extend: rand(2) === 0 }
-          const expected = banStrike(expires > now ? state : undefined, now, r)
-          if (expected.state !== undefined) {
-            state = expected.state
-            expires = now + expected.ttlMs
-          }
+          const r = { ...rule, windowMs, longestWindowMs: MINUTE, extend: rand(2) === 0 }
+          const expected = banStrike(state, now, r)
+          if (expected.state !== undefined) state = expected.state
           assert.deepEqual(await store.strike('{ban:random}:ban', r, now), { until: expected.until, started: expected.started }, `${name}: strike ${i} (seed ${seed})`)
           const d = await store.consume(gated('ban:random'), 1, now)
-          const banned = expires > now && state !== undefined && now < state.u
+          const banned = state !== undefined && now < state.u
           assert.equal(!d.allowed && d.index === 0, banned, `${name}: the gate at strike ${i} (seed ${seed})`)
         }
       })

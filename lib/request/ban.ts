@@ -43,11 +43,16 @@ export function gateIndex (flow: Flow, d: StoreDecision): number {
 /**
  * The key and rule of the strike a denial makes: the identity and window of the rate that
  * denied, or, for a gate's denial (a banned request, struck with `extend`), the identity of the
- * gate and the window of its kind's first rate.
+ * gate and the window of its kind's first rate; and the longest window of the identity's rates,
+ * for which the count is kept (a denial by that rate still counts this strike).
  */
 export function strikeRule (flow: Flow): { key: string, rule: BanRule } {
   const ban = flow.limit.ban as CompiledBan
   const { bucket, rate } = locate(flow.resolved, (flow.answer as StoreDecision).index, true)
-  const rule = { after: ban.after, forMs: ban.forMs, backoffMilli: ban.backoffMilli, maxMs: ban.maxMs, windowMs: rate.params.windowMs, extend: ban.extend }
+  const { rates } = bucket.kind
+  // a few rates, on denials only (a strike is a store call already)
+  let longestWindowMs = 0
+  for (let i = 0; i < rates.length; i++) longestWindowMs = Math.max(longestWindowMs, rates[i].params.windowMs)
+  const rule = { after: ban.after, forMs: ban.forMs, backoffMilli: ban.backoffMilli, maxMs: ban.maxMs, windowMs: rate.params.windowMs, longestWindowMs, extend: ban.extend }
   return { key: banKey(bucket.kind, bucket.identity), rule }
 }

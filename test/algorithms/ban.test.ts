@@ -88,6 +88,40 @@ t.test('banStrike: after strikes within one window ban; a window apart they do n
   t.same(apart.map((s) => s.result.started), [false, false, false], 'the third a window after the first starts over')
 })
 
+t.test('banStrike: a ban state is kept as long as it can count, so its expiry never changes a decision, whichever window strikes', async (t) => {
+  // the rates of one identity have windows of several lengths, and any of them may deny next:
+  // a store that drops the state when it expires must decide as one that keeps it forever
+  const windowsArb = fc.array(fc.integer({ min: 1, max: 200_000 }), { minLength: 1, maxLength: 4 })
+  const strikesArb = fc.array(fc.tuple(fc.integer({ min: 0, max: 300_000 }), fc.nat()), { minLength: 1, maxLength: 60 })
+  fc.assert(fc.property(ruleArb, windowsArb, strikesArb, (rule, windows, strikes) => {
+    const longestWindowMs = Math.max(...windows)
+    let kept: BanState | undefined
+    let state: BanState | undefined
+    let expires = 0
+    let now = 1_700_000_000_000
+    for (const [dt, pick] of strikes) {
+      now += dt
+      const r: BanRule = { ...rule, windowMs: windows[pick % windows.length], longestWindowMs }
+      const expected = banStrike(kept, now, r)
+      const result = banStrike(expires > now ? state : undefined, now, r)
+      if (result.until !== expected.until || result.started !== expected.started) return false
+      if (expected.state !== undefined) kept = expected.state
+      if (result.state !== undefined) {
+        state = result.state
+        expires = now + result.ttlMs
+      }
+    }
+    return true
+  }))
+  // the shrunk counterexample of test/regressions/ban-strike-longer-window.test.ts: a strike by
+  // '1/s', then one by '2/2s' 1000 ms later, after 2
+  const rule: BanRule = { after: 2, forMs: 500, backoffMilli: 1000, maxMs: 500, windowMs: 1000, longestWindowMs: 2000 }
+  const first = banStrike(undefined, 1000, rule)
+  t.equal(first.ttlMs, 2000, 'kept for the longest window, not the one that struck')
+  t.equal(banStrike(first.state, 2000, { ...rule, windowMs: 2000 }).started, true, 'so the 2 s rate counts it')
+  t.equal(banStrike(undefined, 1000, { ...rule, longestWindowMs: undefined }).ttlMs, 1000, 'absent: the window that struck')
+})
+
 t.test('banStrike with extend, after 1, backoff 1: every strike bans for `for` from it, and only one that finds no ban starts one', async (t) => {
   // the property @fastify/rate-limit's continueExceeding has: a client is let through again only
   // once it stayed away for a whole `for` after its last request over the limit

@@ -14,17 +14,20 @@ import { banRuleArb } from './algorithms.js'
  */
 
 export interface BanScenario {
+  /** The rule of a strike by the identity's rate of the shortest window (`windowMs`); its `longestWindowMs` is another rate's. */
   rule: BanRule
   start: number
-  steps: number[]
+  /** Each strike: the time since the last one, and whether the rate of the longest window struck it. */
+  steps: Array<[number, boolean]>
 }
 
-/** Any rule the plugin can compile (durations up to 365 days), on strikes from any time on. */
+/** Any rule the plugin can compile (durations up to 365 days), on strikes from any time on, by either of two windows. */
 export const banScenarioArb: fc.Arbitrary<BanScenario> = fc.record({
-  rule: banRuleArb(31_536_000_000),
+  rule: fc.tuple(banRuleArb(31_536_000_000), fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 5_000 }), fc.integer({ min: 1, max: 31_536_000_000 })))
+    .map(([rule, longer]) => ({ ...rule, longestWindowMs: rule.windowMs + longer })),
   start: fc.integer({ min: 0, max: 4_000_000_000_000 }),
   // mostly short steps (strikes within a window, re-offences during and after bans), some long
-  steps: fc.array(fc.oneof(fc.integer({ min: 0, max: 5_000 }), fc.integer({ min: 0, max: 40_000_000_000 })), { minLength: 1, maxLength: 25 })
+  steps: fc.array(fc.tuple(fc.oneof(fc.integer({ min: 0, max: 5_000 }), fc.integer({ min: 0, max: 40_000_000_000 })), fc.boolean()), { minLength: 1, maxLength: 25 })
 })
 
 /** How the Redis side strikes (`RedisStore.strike`, or a script under test) and peeks (the real gate). */
@@ -45,10 +48,11 @@ export function banAgreement ({ strike, peek }: BanSide): (scenario: BanScenario
         { key: `${id}:fw`, algorithm: fixedWindowAlgorithm, params: { limit: 1_000_000, windowMs: 1000, burst: 1_000_000 } }
       ]
       let now = start
-      for (const [i, dt] of steps.entries()) {
+      for (const [i, [dt, longest]] of steps.entries()) {
         now += dt
-        const expected = JSON.stringify(memory.strike(`${id}:ban`, rule, now))
-        const actual = JSON.stringify(await strike(`${id}:ban`, rule, now))
+        const r = longest ? { ...rule, windowMs: rule.longestWindowMs as number } : rule
+        const expected = JSON.stringify(memory.strike(`${id}:ban`, r, now))
+        const actual = JSON.stringify(await strike(`${id}:ban`, r, now))
         if (actual !== expected) throw new Error(`strike ${i} at ${now}: Redis ${actual}, TypeScript ${expected}`)
         const gate = JSON.stringify(memory.peek(gated, 1, now))
         const redisGate = JSON.stringify(await peek(gated, 1, now))

@@ -3,7 +3,7 @@ import fc from 'fast-check'
 import type { Redis } from '../../support/redis.js'
 import { algorithmNames, algorithms } from '../../../algorithms/index.js'
 import type { AlgorithmName } from '../../../algorithms/index.js'
-import { assemble, assembleCharge, assembleRefund, strikeScript } from '../../../stores/redis-scripts.js'
+import { assemble, assembleCharge, assembleRefund, strikeArgs, strikeScript } from '../../../stores/redis-scripts.js'
 import { RedisStore } from '../../../stores/redis.js'
 import type { RedisScript } from '../../../stores/redis-scripts.js'
 import { paramsArb } from '../../support/algorithms.js'
@@ -141,7 +141,8 @@ const strikeMutants: Array<Omit<Mutant, 'algorithm'>> = [
   { name: 'restart as long as a first ban', from: 'banDuration(s[2] - 1, ', to: 'banDuration(0, ' },
   { name: 'restart reported as a new ban', from: 'f, f }, f - now, u, 0', to: 'f, f }, f - now, u, 1' },
   { name: 'restart 1 ms short', from: 'local u = max(s[1], now + d)', to: 'local u = max(s[1], now + d - 1)' },
-  { name: 'restart whose level is forgotten when it ends', from: 'local f = max(s[5], u + d)', to: 'local f = max(s[5], u)' }
+  { name: 'restart whose level is forgotten when it ends', from: 'local f = max(s[5], u + d)', to: 'local f = max(s[5], u)' },
+  { name: 'count kept for the window that struck, not the longest', from: 'since + max(windowMs, longestMs)', to: 'since + windowMs' }
 ]
 
 /** Strikes by the strike script with `from` replaced by `to` (exactly once), as the RedisStore sends it, by EVAL. */
@@ -149,8 +150,7 @@ function strikeBy (client: Redis, { from, to }: Omit<Mutant, 'algorithm'>, prefi
   if (strikeScript.lua.split(from).length !== 2) throw new Error(`'${from}' does not occur exactly once in the strike script`)
   const lua = strikeScript.lua.replace(from, to)
   return async (key, rule, now) => {
-    const args = [rule.after, rule.forMs, rule.backoffMilli, rule.maxMs, rule.windowMs, rule.extend === true ? 1 : 0, now]
-    const r = await client.call('eval', lua, 1, prefix + key, ...args) as [number, number]
+    const r = await client.call('eval', lua, 1, prefix + key, ...strikeArgs(rule, now)) as [number, number]
     return { until: r[0], started: r[1] === 1 }
   }
 }
