@@ -18,7 +18,7 @@ import { tempDir } from '../support/sqlite.js'
 import { connect, redisAvailable, startRedis } from '../support/redis.js'
 
 /** `max: 1, timeWindow: 5000, continueExceeding: true`, as this plugin says it. */
-const CONTINUE = { ip: '1/5s', ban: { after: 1, for: '5s', extend: true, statusCode: 429 } }
+const CONTINUE = { ip: '1/5s', ban: { after: 1, for: '5s', extend: true, statusCode: 429 } } as const
 
 /** The start of a window of every length these cases use (3 s and 5 s): FRL's window starts at the first request. */
 const ALIGNED = 1_700_000_010_000
