@@ -24,6 +24,9 @@ const IP = 5
 const COST = 6
 const RESOLVED = 7
 
+/** The order in which the kinds count a request (the steps KEY, USER, IP). */
+const KIND_ORDER = ['key', 'user', 'ip']
+
 /** What a step without a function to call yields. */
 const NONE = Symbol('none')
 
@@ -76,6 +79,8 @@ function reuse (flow: Flow): boolean {
   for (let a: Applied | null = request[kApplied]; a !== null; a = a.previous) {
     if (a.limit === flow.limit) flow.addBucket({ kind: a.kind, identity: a.identity })
   }
+  // in the hook's order (key, user, IP), not the order they were recorded in (the deciding kind first): ties break alike
+  flow.resolved.sort((x, y) => KIND_ORDER.indexOf(x.kind.kind) - KIND_ORDER.indexOf(y.kind.kind))
   return flow.resolved.length > 0
 }
 
