@@ -155,9 +155,11 @@ export interface Store {
   release? (key: string, token: string): void | Promise<void>
   /**
    * Counts one denial of the identity whose ban state `key` holds (the `ban` option),
-   * atomically, through algorithms/ban.ts `banStrike`: while banned nothing changes; otherwise
-   * the denial is counted and the `rule.after`-th within `rule.windowMs` starts a ban, and only
-   * that call reports `started`. Optional, like `refund`: a route with `ban` refuses a store without it.
+   * atomically, through algorithms/ban.ts `banStrike`: while banned nothing changes (with
+   * `rule.extend`, the ban starts again, still the same ban: not `started`); otherwise the
+   * denial is counted and the `rule.after`-th within `rule.windowMs` starts a ban, and only
+   * that call reports `started`. The state is kept for the `ttlMs` banStrike returns (a count for
+   * `rule.longestWindowMs`), never less. Optional, like `refund`: a route with `ban` refuses a store without it.
    * @param now epoch ms to decide at; when omitted the store uses its own clock
    */
   strike? (key: string, rule: BanRule, now?: number): BanStrike | Promise<BanStrike>

@@ -136,8 +136,7 @@ const commandsArb: fc.Arbitrary<Command[]> = fc.array(fc.oneof(
 ), { maxLength: 40, size: 'max' })
 
 const routeArb = limitArb.map((l): Pick<Scenario, 'limit' | 'async'> => {
-  // a route with a ban gets one window per kind: test/regressions/ban-strike-longer-window.test.ts
-  const rates = Object.fromEntries(KINDS.filter((k) => l.rates[k] !== undefined).map((k) => [k, l.ban === undefined ? l.rates[k] : l.rates[k]?.slice(0, 1)])) as Limit['rates']
+  const rates = Object.fromEntries(KINDS.filter((k) => l.rates[k] !== undefined).map((k) => [k, l.rates[k]])) as Limit['rates']
   const slots = Object.fromEntries(KINDS.filter((k) => l.concurrency?.[k] !== undefined).map((k) => [k, l.concurrency?.[k]]))
   const concurrency = Object.keys(slots).length === 0 ? undefined : slots as Limit['concurrency']
   return {

@@ -41,9 +41,6 @@
  *   registrations: resolution details that test/plugin covers case by case;
  * - store failures (`onStoreError`, the breaker, the fallback store): test/plugin/store-failures
  *   and the Redis fault tests;
- * - bans on a kind with several windows (the test generates one window per kind on a route with a
- *   ban): a strike by a rate with a longer window than the strike before it starts a new series,
- *   against docs/bans.md (test/regressions/ban-strike-longer-window.test.ts, a todo until fixed);
  * - the delay line's order (the test sends one request at a time, so no request waits behind
  *   another) and a second wait after a first (its deadline is on the real clock);
  * - headers (test/plugin/headers and header-values), which render the same decision.
