@@ -35,7 +35,7 @@ t.test('reset({ route, ip }) frees the slots of a kind counted only by concurren
 class PeekFailing extends MemoryStore {
   peeks = 0
   failFrom = Infinity
-  peek (buckets: readonly StoreBucket[], cost?: number, now?: number): StoreDecision {
+  override peek (buckets: readonly StoreBucket[], cost?: number, now?: number): StoreDecision {
     if (++this.peeks >= this.failFrom) throw new Error('peek failed')
     return super.peek(buckets, cost, now)
   }
@@ -88,7 +88,7 @@ t.test('a thenable key function that rejects twice, or resolves then rejects: it
               }
             })
           }
-        }),
+        }) as unknown as PromiseLike<string>,
         rate: '5/min'
       }
     }
@@ -106,7 +106,7 @@ t.test('a thenable whose then() throws fails the request as a throwing resolver 
   const { app } = await build({}, { logger })
   t.teardown(() => app.close())
   app.get('/r', {
-    config: { rateLimit: { key: () => ({ then () { throw new Error('then() broke') } }), rate: '5/min' } }
+    config: { rateLimit: { key: () => ({ then () { throw new Error('then() broke') } }) as unknown as PromiseLike<string>, rate: '5/min' } }
   }, async () => 'ok')
   const res = await app.inject('/r')
   t.equal(res.statusCode, 500)
