@@ -9,7 +9,7 @@ import type { FastifyRequest } from 'fastify'
 import swagger from '@fastify/swagger'
 import limiter, { MemoryStore } from '../../index.js'
 import type { StoreBucket, StoreDecision } from '../../index.js'
-import { build, captureLog } from '../support/helpers.js'
+import { build, captureLog, requiredOnlyStore } from '../support/helpers.js'
 
 t.test('reset({ route, ip }) frees the slots of a kind counted only by concurrency', async (t) => {
   const { app } = await build()
@@ -250,9 +250,8 @@ t.test("count: 'failed' and an aborted streamed reply: the settle function says 
 })
 
 t.test('a store that answers after its timeout: the late failure is not counted again', async (t) => {
-  const store = new MemoryStore()
   const late: Array<(err: Error) => void> = []
-  store.consume = () => new Promise((_resolve, reject) => { late.push(reject) })
+  const store = requiredOnlyStore(t, { consume: async () => await new Promise<StoreDecision>((_resolve, reject) => { late.push(reject) }) })
   const { app } = await build({ store, storeTimeoutMs: 20 })
   t.teardown(() => app.close())
   app.get('/r', { config: { rateLimit: '5/min' } }, async () => 'ok')
