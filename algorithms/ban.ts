@@ -9,6 +9,8 @@ import type { Algorithm, AlgorithmParams, AlgorithmResult, BanRule, ChargeResult
  *   anything (the stores skip the gate's write), so a clean identity never has a ban key.
  * - The strike (`banStrike`), called by the plugin after a rate bucket denied a request, counts
  *   the denial and starts a ban at the `after`-th one within one window of the rate that denied.
+ *   With `extend` (`rule.extend`), the plugin strikes a banned request too, and that strike
+ *   starts the ban again (`banRestart`).
  *
  * Every field is an integer and every step uses `floor` only, so the Lua twins (`banGateLua`,
  * `banStrikeLua`) decide bit for bit as these functions (test/stores/redis/ban-agreement.test.ts).
@@ -35,12 +37,12 @@ export interface BanState {
 
 /** What `banStrike` returns: the state to write (always written) and whether a ban started. */
 export interface BanStrikeResult {
-  /** The state to store, for `ttlMs` from `now`; undefined when nothing is written (banned already). */
+  /** The state to store, for `ttlMs` from `now`; undefined when nothing is written (banned already, without `extend`). */
   state: BanState | undefined
   ttlMs: number
   /** Epoch ms the ban ends; a value `<= now` means the identity is not banned. */
   until: number
-  /** True when this strike started the ban (the plugin calls `onBan` once, for it). */
+  /** True when this strike started the ban (the plugin calls `onBan` once, for it); never for a restart (`extend`). */
   started: boolean
 }
 
@@ -61,12 +63,15 @@ export function banDuration (level: number, { forMs, backoffMilli, maxMs }: BanR
 
 /**
  * Counts one denial of the identity at `now` (the window of the rate that denied is
- * `rule.windowMs`). While banned (`now < until`), nothing changes. Otherwise the level is
- * forgotten when its time has come, the strike is counted (a new strike window when the last
- * one has run out), and at the `after`-th strike a ban of `banDuration(level)` starts.
+ * `rule.windowMs`). While banned (`now < until`), nothing changes, unless `rule.extend`: then the
+ * ban starts again (`banRestart`). Otherwise the level is forgotten when its time has come, the
+ * strike is counted (a new strike window when the last one has run out), and at the `after`-th
+ * strike a ban of `banDuration(level)` starts.
  */
 export function banStrike (state: BanState | undefined, now: number, rule: BanRule): BanStrikeResult {
-  if (state !== undefined && now < state.u) return { state: undefined, ttlMs: 0, until: state.u, started: false }
+  if (state !== undefined && now < state.u) {
+    return rule.extend === true ? banRestart(state, now, rule) : { state: undefined, ttlMs: 0, until: state.u, started: false }
+  }
   const { after, windowMs } = rule
   // forgiven: the level (and the last ban) count no more
   const keepLevel = state !== undefined && state.l > 0 && now < state.f
@@ -82,11 +87,32 @@ export function banStrike (state: BanState | undefined, now: number, rule: BanRu
     const f = until + (until - now)
     return { state: { u: until, l: level + 1, k: 0, s: now, f, e: f }, ttlMs: f - now, until, started: true }
   }
-  const e = Math.max(forget, since + windowMs)
+  // kept for the longest window that may strike next, not the one that struck: a denial by a
+  // longer window of the identity still counts this strike (memory, SQLite and Redis drop the
+  // state at e, so an earlier e would forget what the pure step counts)
+  const e = Math.max(forget, since + Math.max(windowMs, rule.longestWindowMs ?? windowMs))
   return { state: { u: lastUntil, l: level, k: strikes, s: since, f: forget, e }, ttlMs: Math.max(1, e - now), until: lastUntil, started: false }
 }
 
-/** The Lua twin of `banStrike` and `banDuration`, line by line; state: u, l, k, s, f, e. */
+/**
+ * A strike during a ban, with `extend`: the ban starts again at `now`, as long as a ban of its
+ * level (`banDuration(l - 1)`: the level does not advance, backoff counts bans, not requests),
+ * and never ends sooner than it did (a shorter `for` since, or a clock behind). It is still the
+ * same ban: not `started`, so `onBan` is not called again. Its level is forgotten as long after
+ * its new end as one ban of its level lasts.
+ */
+function banRestart (state: BanState, now: number, rule: BanRule): BanStrikeResult {
+  const length = banDuration(state.l - 1, rule)
+  const until = Math.max(state.u, now + length)
+  const f = Math.max(state.f, until + length)
+  return { state: { u: until, l: state.l, k: 0, s: state.s, f, e: f }, ttlMs: f - now, until, started: false }
+}
+
+/**
+ * The Lua twin of `banStrike`, `banRestart` and `banDuration`, line by line; state: u, l, k, s,
+ * f, e; `extend` is 1 or 0; `longestMs` is `rule.longestWindowMs` (the caller passes `windowMs`
+ * when it is absent).
+ */
 export const banStrikeLua = `
 local function banDuration (level, forMs, backoffMilli, maxMs)
   local d = forMs
@@ -100,8 +126,18 @@ local function banDuration (level, forMs, backoffMilli, maxMs)
   return d
 end
 
-local function banStrike (s, now, after, forMs, backoffMilli, maxMs, windowMs)
-  if s and now < s[1] then return nil, 0, s[1], 0 end
+local function banRestart (s, now, forMs, backoffMilli, maxMs)
+  local d = banDuration(s[2] - 1, forMs, backoffMilli, maxMs)
+  local u = max(s[1], now + d)
+  local f = max(s[5], u + d)
+  return { u, s[2], 0, s[4], f, f }, f - now, u, 0
+end
+
+local function banStrike (s, now, after, forMs, backoffMilli, maxMs, windowMs, extend, longestMs)
+  if s and now < s[1] then
+    if extend == 1 then return banRestart(s, now, forMs, backoffMilli, maxMs) end
+    return nil, 0, s[1], 0
+  end
   local keep = s ~= nil and s[2] > 0 and now < s[5]
   local level, lastUntil, forget = 0, 0, 0
   if keep then level, lastUntil, forget = s[2], s[1], s[5] end
@@ -113,7 +149,7 @@ local function banStrike (s, now, after, forMs, backoffMilli, maxMs, windowMs)
     local f = u + (u - now)
     return { u, level + 1, 0, now, f, f }, f - now, u, 1
   end
-  local e = max(forget, since + windowMs)
+  local e = max(forget, since + max(windowMs, longestMs))
   return { lastUntil, level, strikes, since, forget, e }, max(1, e - now), lastUntil, 0
 end
 `

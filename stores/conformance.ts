@@ -448,25 +448,63 @@ export async function storeConformance<S extends Store> (t: ConformanceTest, opt
       })
     })
 
+    await t.test(`${name}: with extend, a strike during a ban starts it again, as the same ban; the gate denies until the new end`, async () => {
+      await withStore(async (raw, clock) => {
+        const store = raw as Striking
+        const extend: BanRule = { ...rule, after: 1, extend: true }
+        const start = clock.now
+        const buckets = gated('ban:x')
+        assert.deepEqual(await store.strike('{ban:x}:ban', extend, start), { until: start + 10_000, started: true }, 'the first strike starts the ban')
+        assert.deepEqual(await store.strike('{ban:x}:ban', extend, start + 6_000), { until: start + 16_000, started: false }, 'a strike during it: 10 s from now, not a new ban')
+        assert.deepEqual(await store.strike('{ban:x}:ban', extend, start + 12_000), { until: start + 22_000, started: false }, 'again: the level stays, no backoff')
+        const d = await store.consume(buckets, 1, start + 21_999)
+        assert.deepEqual([d.allowed, d.index, d.retryAfterMs, d.resetMs], [false, 0, 1, start + 22_000], 'the gate denies until the new end')
+        assert.equal((await store.consume(buckets, 1, start + 22_000)).allowed, true, 'and no longer')
+        assert.deepEqual(await store.strike('{ban:x}:ban', extend, start + 22_000), { until: start + 42_000, started: true }, 'the next ban: backoff 2, once')
+        assert.deepEqual(await store.strike('{ban:x}:ban', rule, start + 30_000), { until: start + 42_000, started: false }, 'a strike without extend changes nothing')
+      })
+    })
+
+    await t.test(`${name}: strikes of one identity at once with extend start exactly one ban`, async () => {
+      await withStore(async (raw, clock) => {
+        const store = raw as Striking
+        const at = supportsInjectedClock ? clock.now : undefined
+        const strikes = await Promise.all(Array.from({ length: 30 }, async () => await store.strike('{ban:extended}:ban', { ...rule, extend: true }, at)))
+        assert.equal(strikes.filter((s) => s.started).length, 1, 'one started')
+        assert.equal(strikes.filter((s) => s.until > 0).length, 28, 'the strikes from the third on are banned')
+      })
+    })
+
+    await t.test(`${name}: a strike is kept for the longest window of the identity's rates: a later denial by it still counts`, async () => {
+      await withStore(async (raw, clock) => {
+        const store = raw as Striking
+        // ip ['1/s', '2/2s']: a strike by the 1 s rate, then one by the 2 s rate 1000 ms later
+        const short: BanRule = { ...rule, after: 2, windowMs: 1000, longestWindowMs: 2000 }
+        const start = clock.now
+        assert.deepEqual(await store.strike('{ban:long}:ban', short, start), { until: 0, started: false }, 'strike 1, by the 1 s rate')
+        assert.deepEqual(await store.strike('{ban:long}:ban', { ...short, windowMs: 2000 }, start + 1000), { until: start + 11_000, started: true },
+          'strike 2, by the 2 s rate within its window: the ban')
+        await store.strike('{ban:short}:ban', short, start)
+        assert.deepEqual(await store.strike('{ban:short}:ban', short, start + 1000), { until: 0, started: false }, 'by the 1 s rate a window apart: started over')
+      })
+    })
+
     await t.test(`${name}: strikes decide as the pure banStrike, and the gate writes nothing`, async () => {
       await withStore(async (raw, clock) => {
         const store = raw as Striking
         const rand = random(seed)
+        // the model keeps the state forever: a store may drop it when it expires, never sooner
         let state: BanState | undefined
-        let expires = 0
         let now = clock.now
         for (let i = 0; i < 200; i++) {
           now += rand(4) === 0 ? rand(40_000) : rand(3_000)
           const windowMs = rand(2) === 0 ? MINUTE : 5_000
-          const r = { ...rule, windowMs }
-          const expected = banStrike(expires > now ? state : undefined, now, r)
-          if (expected.state !== undefined) {
-            state = expected.state
-            expires = now + expected.ttlMs
-          }
+          const r = { ...rule, windowMs, longestWindowMs: MINUTE, extend: rand(2) === 0 }
+          const expected = banStrike(state, now, r)
+          if (expected.state !== undefined) state = expected.state
           assert.deepEqual(await store.strike('{ban:random}:ban', r, now), { until: expected.until, started: expected.started }, `${name}: strike ${i} (seed ${seed})`)
           const d = await store.consume(gated('ban:random'), 1, now)
-          const banned = expires > now && state !== undefined && now < state.u
+          const banned = state !== undefined && now < state.u
           assert.equal(!d.allowed && d.index === 0, banned, `${name}: the gate at strike ${i} (seed ${seed})`)
         }
       })

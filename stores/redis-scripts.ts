@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { algorithmNames, algorithms } from '../algorithms/index.js'
 import type { Algorithm } from '../algorithms/index.js'
+import type { BanRule } from '../lib/core/algorithm.js'
 import { ceilMulDivLua } from '../algorithms/rational.js'
 import { debtLua } from '../algorithms/debt.js'
 import { banGateAlgorithm, banStrikeLua } from '../algorithms/ban.js'
@@ -394,14 +395,15 @@ return { 1, held + 1 }
 /**
  * Counts one denial toward a ban (`Store.strike`) by the Lua twin of algorithms/ban.ts
  * `banStrike`, in one script: of many requests striking at once, exactly one starts the ban.
- * `KEYS[1]` is the ban key; `ARGV = after, forMs, backoffMilli, maxMs, windowMs, now | ''`.
+ * `KEYS[1]` is the ban key; `ARGV = after, forMs, backoffMilli, maxMs, windowMs, extend (1 | 0),
+ * longestWindowMs, now | ''`.
  * The state is kept as the consume driver keeps states (expiry, then the text form), so the
  * gate reads it. Returns `{ until, started }`.
  */
 export const strikeScript: RedisScript = hashed(prelude + banStrikeLua + `
 local serverNow = clockNow()
 local now = serverNow
-if ARGV[6] ~= '' then now = tonumber(ARGV[6]) end
+if ARGV[8] ~= '' then now = tonumber(ARGV[8]) end
 local lag = 0
 if serverNow > now then lag = serverNow - now end
 local raw = redis.call('GET', KEYS[1])
@@ -411,10 +413,15 @@ if raw then
   local e, v = decode(raw, { 6, 0 })
   if e ~= nil and e > now then s = v end
 end
-local state, ttl, untilMs, started = banStrike(s, now, tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
+local state, ttl, untilMs, started = banStrike(s, now, tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]))
 if state then
   local e = now + ttl
   redis.call('SET', KEYS[1], encode(e, state), 'PXAT', num(e + 2 * lag))
 end
 return { untilMs, started }
 `)
+
+/** The `ARGV` of `strikeScript` for `rule` at `now` (`''`: the server's clock). */
+export function strikeArgs (rule: BanRule, now: number | undefined): Array<number | string> {
+  return [rule.after, rule.forMs, rule.backoffMilli, rule.maxMs, rule.windowMs, rule.extend === true ? 1 : 0, rule.longestWindowMs ?? rule.windowMs, now ?? '']
+}

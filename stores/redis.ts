@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { createRequire } from 'node:module'
 import type { BanStrike, DecisionSink, SlotGrant, Store, StoreBucket, StoreDecision, StoreEvents, StoreStats } from '../lib/core/store.js'
 import { consumeTo } from '../lib/core/store.js'
-import { acquireScript, mixedScript, scripts, strikeScript, sweepScript } from './redis-scripts.js'
+import { acquireScript, mixedScript, scripts, strikeArgs, strikeScript, sweepScript } from './redis-scripts.js'
 import { chargeScripts, mixedChargeScript, mixedPeekScript, mixedRefundScript, peekScripts, refundScripts } from './redis-scripts.js'
 import type { RedisScript } from './redis-scripts.js'
 import { clusterSlot } from './cluster-slot.js'
@@ -522,7 +522,7 @@ export class RedisStore implements Store {
 
   /** Counts one denial toward a ban (see `Store.strike`), atomically in one script. */
   async strike (key: string, rule: BanRule, now: number | undefined = this.#clock?.()): Promise<BanStrike> {
-    const r = await this.#run(strikeScript, [this.keyPrefix + key], [rule.after, rule.forMs, rule.backoffMilli, rule.maxMs, rule.windowMs, now ?? '']) as [number, number]
+    const r = await this.#run(strikeScript, [this.keyPrefix + key], strikeArgs(rule, now)) as [number, number]
     return { until: r[0], started: r[1] === 1 }
   }
 

@@ -66,5 +66,5 @@ export function resolveBan (
     if (parsed < forMs) throw fail(`${path}.max`, `a duration at least as long as for (${forMs} ms)`, `${formatValue(ban.max)} (${parsed} ms)`)
     maxMs = parsed
   }
-  return Object.freeze({ after: ban.after, forMs, backoffMilli, maxMs, statusCode: ban.statusCode ?? 403, onBan })
+  return Object.freeze({ after: ban.after, forMs, backoffMilli, maxMs, statusCode: ban.statusCode ?? 403, extend: ban.extend ?? false, onBan })
 }

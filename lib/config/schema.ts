@@ -186,7 +186,18 @@ export const BanSchema = Type.Object({
    * @default 403
    * @example { ip: '10/min', ban: { after: 5, for: '15min', statusCode: 429 } }
    */
-  statusCode: Type.Optional(Type.Integer({ minimum: 400, maximum: 599 }))
+  statusCode: Type.Optional(Type.Integer({ minimum: 400, maximum: 599 })),
+  /**
+   * Every request of a banned identity starts its ban again: the ban ends only once the client
+   * stayed away for as long as a ban of its level lasts (`for`, or longer after backoff). A
+   * restarted ban is the same ban: `onBan` is not called again and the next ban's length does
+   * not grow. With `after: 1` and `statusCode: 429`, the `continueExceeding` of Fastify's
+   * rate-limit plugin. Costs one store call per banned request (a strike), where a ban without
+   * it costs none.
+   * @default false (requests while banned do not lengthen it)
+   * @example { ip: '10/min', ban: { after: 1, for: '1min', extend: true, statusCode: 429 } }
+   */
+  extend: Type.Optional(Type.Boolean())
 }, { additionalProperties: false })
 
 /** The `delay` option: wait instead of a 429 when the wait is short. */
@@ -416,10 +427,10 @@ export const LimitObjectSchema = Type.Object({
   concurrency: Type.Optional(ConcurrencySchema),
   /**
    * Ban an identity that keeps being denied, overriding the plugin's `ban`: `{ after, for,
-   * backoff?, max?, statusCode? }`, or `false` for none. After `after` denials within one window
-   * of its limit, every request of the identity gets `statusCode` (403) with `Retry-After` until
-   * the ban ends; `request.rateLimit.banned` is true. Needs a store with `strike()` (the
-   * built-in ones have it).
+   * backoff?, max?, statusCode?, extend? }`, or `false` for none. After `after` denials within
+   * one window of its limit, every request of the identity gets `statusCode` (403) with
+   * `Retry-After` until the ban ends (`extend`: each of them starts it again);
+   * `request.rateLimit.banned` is true. Needs a store with `strike()` (the built-in ones have it).
    * @default the plugin's `ban` (none unless set)
    * @example { ip: '10/min', ban: { after: 5, for: '15min', backoff: 2, max: '1d' } }
    */
@@ -686,9 +697,9 @@ export const PluginOptionsSchema = Type.Object({
   /**
    * Ban identities that keep being denied, for every limit that does not say: after `after`
    * denials within one window of the limit, every request of the identity gets `statusCode`
-   * (403) with `Retry-After` for `for`; each further ban lasts `backoff` times longer, up to
-   * `max`. Needs a store with `strike()` (the built-in ones have it). Routes may override
-   * (`false`: no ban).
+   * (403) with `Retry-After` for `for` (`extend`: each of them starts it again); each further
+   * ban lasts `backoff` times longer, up to `max`. Needs a store with `strike()` (the built-in
+   * ones have it). Routes may override (`false`: no ban).
    * @default undefined (no bans)
    * @example { ban: { after: 10, for: '15min', backoff: 2, max: '1d' } }
    */

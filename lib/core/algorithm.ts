@@ -164,4 +164,14 @@ export interface BanRule {
   readonly maxMs: number
   /** The window of the rate whose denial is counted, ms: strikes further apart start over. */
   readonly windowMs: number
+  /**
+   * The longest window of the identity's rates, ms (absent: `windowMs`): a count of strikes is
+   * kept that long from its first strike, since a later denial by that rate still counts it.
+   */
+  readonly longestWindowMs?: number
+  /**
+   * The ban option's `extend`: a strike during a ban starts it again, as long as a ban of its
+   * level (absent: false, a strike during a ban changes nothing).
+   */
+  readonly extend?: boolean
 }

@@ -155,8 +155,9 @@ export interface Store {
   release? (key: string, token: string): void | Promise<void>
   /**
    * Counts one denial of the identity whose ban state `key` holds (the `ban` option),
-   * atomically, through algorithms/ban.ts `banStrike`: while banned nothing changes; otherwise
-   * the denial is counted and the `rule.after`-th within `rule.windowMs` starts a ban, and only
+   * atomically, through algorithms/ban.ts `banStrike`: while banned nothing changes (with
+   * `rule.extend`, the ban starts again, still the same ban: not `started`); otherwise the
+   * denial is counted and the `rule.after`-th within `rule.windowMs` starts a ban, and only
    * that call reports `started`. Optional, like `refund`: a route with `ban` refuses a store without it.
    * @param now epoch ms to decide at; when omitted the store uses its own clock
    */

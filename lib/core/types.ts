@@ -195,6 +195,8 @@ export interface CompiledBan {
   readonly backoffMilli: number
   readonly maxMs: number
   readonly statusCode: number
+  /** Whether a request during a ban starts it again (a strike per banned request). */
+  readonly extend: boolean
   readonly onBan: ((request: FastifyRequest, context: LimitContext) => MaybePromise<void>) | undefined
 }
 

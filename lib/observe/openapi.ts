@@ -221,8 +221,8 @@ export function limitExtension (limit: CompiledLimit): Schema {
   if (limit.delay !== undefined) extension.delay = { maxMs: limit.delay.maxMs, queue: limit.delay.queue }
   if (limit.concurrency !== undefined) extension.concurrency = Object.fromEntries(Object.values(limit.concurrency).map((c) => [c.kind, c.limit]))
   if (limit.ban !== undefined) {
-    const { after, forMs, backoffMilli, maxMs, statusCode } = limit.ban
-    extension.ban = { after, forMs, backoff: backoffMilli / 1000, maxMs, statusCode }
+    const { after, forMs, backoffMilli, maxMs, statusCode, extend } = limit.ban
+    extension.ban = { after, forMs, backoff: backoffMilli / 1000, maxMs, statusCode, extend }
   }
   for (const kind of kinds) {
     extension[kind.kind] = kind.dynamic !== undefined
@@ -253,9 +253,10 @@ export function limitLine (limit: CompiledLimit): string {
     line += `, at most ${Object.values(limit.concurrency).map((c) => `${c.limit} ${kindWords[c.kind]}`).join(' and ')} in flight`
   }
   if (limit.ban !== undefined) {
-    const { after, forMs, backoffMilli, maxMs, statusCode } = limit.ban
+    const { after, forMs, backoffMilli, maxMs, statusCode, extend } = limit.ban
     line += `, ${after} denials within a window ban the client for ${forMs} ms`
     if (backoffMilli !== 1000) line += ` (each further ban ${backoffMilli / 1000} times longer, up to ${maxMs} ms)`
+    if (extend) line += ', started again by every request during it,'
     line += ` with a ${statusCode}`
   }
   return `${line}).`

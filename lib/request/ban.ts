@@ -11,7 +11,8 @@ import { locate } from './bucket.js'
  *   denies while the identity is banned, and is never written;
  * - `gateIndex`: a decision made by a gate is the identity banned;
  * - `strikeRule`: a rate's denial is counted by `store.strike()`, which says whether the identity
- *   is (now) banned and whether this request started the ban (respond.ts calls `onBan` then).
+ *   is (now) banned and whether this request started the ban (respond.ts calls `onBan` then);
+ *   with `extend`, a gate's denial is struck too, and starts the ban again.
  */
 
 /** The end of a ban state's store key: never the tail of a bucket (`}:<code>:...`) nor of a slot (`}:inflight`). */
@@ -39,10 +40,19 @@ export function gateIndex (flow: Flow, d: StoreDecision): number {
   return d.index < flow.resolved.length ? d.index : -1
 }
 
-/** The key and rule of the strike a rate's denial makes: the identity and window of the rate that denied. */
+/**
+ * The key and rule of the strike a denial makes: the identity and window of the rate that
+ * denied, or, for a gate's denial (a banned request, struck with `extend`), the identity of the
+ * gate and the window of its kind's first rate; and the longest window of the identity's rates,
+ * for which the count is kept (a denial by that rate still counts this strike).
+ */
 export function strikeRule (flow: Flow): { key: string, rule: BanRule } {
   const ban = flow.limit.ban as CompiledBan
   const { bucket, rate } = locate(flow.resolved, (flow.answer as StoreDecision).index, true)
-  const rule = { after: ban.after, forMs: ban.forMs, backoffMilli: ban.backoffMilli, maxMs: ban.maxMs, windowMs: rate.params.windowMs }
+  const { rates } = bucket.kind
+  // a few rates, on denials only (a strike is a store call already)
+  let longestWindowMs = 0
+  for (let i = 0; i < rates.length; i++) longestWindowMs = Math.max(longestWindowMs, rates[i].params.windowMs)
+  const rule = { after: ban.after, forMs: ban.forMs, backoffMilli: ban.backoffMilli, maxMs: ban.maxMs, windowMs: rate.params.windowMs, longestWindowMs, extend: ban.extend }
   return { key: banKey(bucket.kind, bucket.identity), rule }
 }

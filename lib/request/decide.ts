@@ -102,9 +102,7 @@ export function unanswered (flow: Flow): void {
       degrade(flow)
       break
     case STRIKE_SENT:
-      // the denial stays an ordinary 429: a strike that failed starts no ban
-      flow.ban = STRUCK
-      flow.outcome = DECIDED
+      unstruck(flow)
       break
     default:
       // GATES_SENT: the rate's denial stands
@@ -228,8 +226,9 @@ function degrade (flow: Flow): void {
 
 /**
  * What the answer means: a ban's gate that denies is a ban; a denial may wait (`delay`), be
- * remembered (the denial cache) and count towards a ban (STRIKE). False: the flow waits in the
- * delay line, to be decided again.
+ * remembered (the denial cache) and count towards a ban (STRIKE): a rate's denial, and with
+ * `ban.extend` a gate's too (it starts the ban again). False: the flow waits in the delay line,
+ * to be decided again.
  */
 function weigh (flow: Flow): boolean {
   const { limit } = flow
@@ -257,7 +256,7 @@ function weigh (flow: Flow): boolean {
   if (blocked && flow.cacheKey !== undefined) {
     (denials as NonNullable<typeof denials>).set(flow.cacheKey, flow.cost, d, flow.now)
   }
-  if (!d.allowed && limit.ban !== undefined && flow.ban === UNCHECKED) {
+  if (!d.allowed && limit.ban !== undefined && (flow.ban === UNCHECKED || limit.ban.extend)) {
     flow.phase = STRIKE
     return true
   }
@@ -265,7 +264,10 @@ function weigh (flow: Flow): boolean {
   return true
 }
 
-/** A rate's denial counts towards a ban: one atomic strike, which says whether the identity is (now) banned. */
+/**
+ * A denial counts towards a ban: one atomic strike, which says whether the identity is (now)
+ * banned; a banned request's strike (`ban.extend`) starts the ban again.
+ */
 function strike (flow: Flow): void {
   const { guard } = flow.engine.runtime
   const { limit } = flow
@@ -274,8 +276,7 @@ function strike (flow: Flow): void {
   if (flow.fallback || !guard.admit()) {
     // the store is out of the way: the local fallback counts, as it decides, or nobody does
     if (limit.onStoreError !== 'fallback') {
-      flow.ban = STRUCK
-      flow.outcome = DECIDED
+      unstruck(flow)
       return
     }
     struck(flow, guard.fallback.strike(key, rule, flow.now))
@@ -284,14 +285,28 @@ function strike (flow: Flow): void {
   guard.run(flow, 'strike', key, rule, flow.now)
 }
 
-/** The strike's answer: banned until its end, or only counted. */
+/**
+ * The strike's answer: banned until its end, or only counted. A banned request whose strike
+ * finds the ban over (it ended between the gate and the strike) stays banned until the end its
+ * gate said: the gate denied it.
+ */
 function struck (flow: Flow, strike: BanStrike): void {
   const now = (flow.answer as StoreDecision).now
   if (strike.until > now) {
     flow.ban = strike.started ? STARTED : BANNED
     flow.bannedUntil = strike.until
-  } else {
+  } else if (flow.ban === UNCHECKED) {
     flow.ban = STRUCK
   }
+  flow.outcome = DECIDED
+}
+
+/**
+ * No strike was made (the store failed, or is out of the way): a rate's denial stays an
+ * ordinary 429, as a strike that failed starts no ban; a banned request stays banned until the
+ * end its gate said, as a restart that failed lengthens nothing.
+ */
+function unstruck (flow: Flow): void {
+  if (flow.ban === UNCHECKED) flow.ban = STRUCK
   flow.outcome = DECIDED
 }

@@ -65,7 +65,7 @@ function phaseActs (f: RequestFacts): Record<string, Acts> {
     },
     STORE_SENT: { note: "waits for the store's answer", options: [] },
     ANSWERED: { note: 'a denial may wait and be decided again from CLOCK (delay.maxMs, queue); a dry run is not blocked', options: ['delay', 'dryRun'] },
-    STRIKE: { note: "a denial counts towards a ban (a ban's gate that denies: banned already)", options: ['ban'] },
+    STRIKE: { note: "a denial counts towards a ban (a ban's gate that denies: banned already; with ban.extend, it starts the ban again)", options: ['ban'] },
     STRIKE_SENT: { note: "waits for the strike's answer", options: [] },
     GATES_SENT: { note: "peek() only: whether a ban stands behind a rate's denial", options: [] }
   }

@@ -6,15 +6,9 @@ import { banDuration, banGate, banGateAlgorithm, banStrike } from '../../algorit
 import { parseDuration } from '../../lib/config/rate.js'
 import type { BanState } from '../../algorithms/ban.js'
 import type { BanRule } from '../../lib/core/algorithm.js'
+import { banRuleArb } from '../support/algorithms.js'
 
-const ruleArb: fc.Arbitrary<BanRule> = fc.record({
-  after: fc.integer({ min: 1, max: 6 }),
-  forMs: fc.integer({ min: 1, max: 100_000 }),
-  backoffMilli: fc.integer({ min: 1000, max: 100_000 }),
-  maxMs: fc.integer({ min: 0, max: 1_000_000 }),
-  windowMs: fc.integer({ min: 1, max: 200_000 })
-}).map((r) => ({ ...r, maxMs: r.forMs + r.maxMs }))
-
+const ruleArb = banRuleArb(200_000)
 const stepsArb = fc.array(fc.integer({ min: 0, max: 300_000 }), { minLength: 1, maxLength: 60 })
 
 /** Replays strikes at the times `steps` add up to, keeping the state as a store would (expired: none). */
@@ -54,9 +48,18 @@ t.test('banDuration: for, times backoff per earlier ban, never above max, never 
 t.test('banStrike: the rules of a ban hold on random strike sequences', async (t) => {
   fc.assert(fc.property(ruleArb, stepsArb, (rule, steps) => {
     for (const { now, before, result } of replay(rule, steps)) {
-      if (before !== undefined && now < before.u) {
+      if (before !== undefined && now < before.u && rule.extend !== true) {
         // banned: nothing changes, and the strike says until when
         if (result.state !== undefined || result.started || result.until !== before.u) return false
+        continue
+      }
+      if (before !== undefined && now < before.u) {
+        // banned, with extend: the same ban starts again, as long as a ban of its level, never
+        // ending sooner; not started (onBan once per ban), its level kept (backoff per ban)
+        const length = banDuration(before.l - 1, rule)
+        if (result.started || result.until !== Math.max(before.u, now + length)) return false
+        if (result.state?.u !== result.until || result.state.l !== before.l || result.state.k !== 0) return false
+        if (result.state.f < result.until + length || result.state.f < before.f || result.ttlMs !== result.state.f - now) return false
         continue
       }
       if (result.started) {
@@ -83,6 +86,74 @@ t.test('banStrike: after strikes within one window ban; a window apart they do n
   t.same(within.map((s) => s.result.started), [false, false, true], 'three within 10 s')
   const apart = replay(rule, [0, 5_000, 5_000])
   t.same(apart.map((s) => s.result.started), [false, false, false], 'the third a window after the first starts over')
+})
+
+t.test('banStrike: a ban state is kept as long as it can count, so its expiry never changes a decision, whichever window strikes', async (t) => {
+  // the rates of one identity have windows of several lengths, and any of them may deny next:
+  // a store that drops the state when it expires must decide as one that keeps it forever
+  const windowsArb = fc.array(fc.integer({ min: 1, max: 200_000 }), { minLength: 1, maxLength: 4 })
+  const strikesArb = fc.array(fc.tuple(fc.integer({ min: 0, max: 300_000 }), fc.nat()), { minLength: 1, maxLength: 60 })
+  fc.assert(fc.property(ruleArb, windowsArb, strikesArb, (rule, windows, strikes) => {
+    const longestWindowMs = Math.max(...windows)
+    let kept: BanState | undefined
+    let state: BanState | undefined
+    let expires = 0
+    let now = 1_700_000_000_000
+    for (const [dt, pick] of strikes) {
+      now += dt
+      const r: BanRule = { ...rule, windowMs: windows[pick % windows.length], longestWindowMs }
+      const expected = banStrike(kept, now, r)
+      const result = banStrike(expires > now ? state : undefined, now, r)
+      if (result.until !== expected.until || result.started !== expected.started) return false
+      if (expected.state !== undefined) kept = expected.state
+      if (result.state !== undefined) {
+        state = result.state
+        expires = now + result.ttlMs
+      }
+    }
+    return true
+  }))
+  // the shrunk counterexample of test/regressions/ban-strike-longer-window.test.ts: a strike by
+  // '1/s', then one by '2/2s' 1000 ms later, after 2
+  const rule: BanRule = { after: 2, forMs: 500, backoffMilli: 1000, maxMs: 500, windowMs: 1000, longestWindowMs: 2000 }
+  const first = banStrike(undefined, 1000, rule)
+  t.equal(first.ttlMs, 2000, 'kept for the longest window, not the one that struck')
+  t.equal(banStrike(first.state, 2000, { ...rule, windowMs: 2000 }).started, true, 'so the 2 s rate counts it')
+  t.equal(banStrike(undefined, 1000, { ...rule, longestWindowMs: undefined }).ttlMs, 1000, 'absent: the window that struck')
+})
+
+t.test('banStrike with extend, after 1, backoff 1: every strike bans for `for` from it, and only one that finds no ban starts one', async (t) => {
+  // the property @fastify/rate-limit's continueExceeding has: a client is let through again only
+  // once it stayed away for a whole `for` after its last request over the limit
+  fc.assert(fc.property(fc.integer({ min: 1, max: 100_000 }), fc.integer({ min: 1, max: 200_000 }), stepsArb, (forMs, windowMs, steps) => {
+    const rule: BanRule = { after: 1, forMs, backoffMilli: 1000, maxMs: forMs, windowMs, extend: true }
+    let last: number | undefined
+    for (const { now, result } of replay(rule, steps)) {
+      if (result.until !== now + forMs) return false
+      // started: the strike before it (if any) was `for` or more ago
+      if (result.started !== (last === undefined || now - last >= forMs)) return false
+      last = now
+    }
+    return true
+  }))
+  t.pass('held')
+})
+
+t.test('banStrike with extend: a restart keeps the level, so the next ban grows once, not per request', async (t) => {
+  const rule: BanRule = { after: 1, forMs: 1000, backoffMilli: 2000, maxMs: 100_000, windowMs: 10, extend: true }
+  const strikes = replay(rule, [0, 500, 500, 500, 1500])
+  t.same(strikes.map((s) => s.result.until - s.now), [1000, 1000, 1000, 1000, 2000], 'restarted at 1 s three times, then a second ban of 2 s')
+  t.same(strikes.map((s) => s.result.started), [true, false, false, false, true], 'started twice: two bans')
+  t.same(strikes.map((s) => s.result.state?.l), [1, 1, 1, 1, 2])
+  t.same(strikes[3].result.state, { u: 1_700_000_002_500, l: 1, k: 0, s: 1_700_000_000_000, f: 1_700_000_003_500, e: 1_700_000_003_500 },
+    'forgotten one ban length after the new end')
+  const behind = banStrike(strikes[3].result.state, 1_700_000_001_000, rule)
+  t.equal(behind.until, 1_700_000_002_500, 'a clock behind never ends the ban sooner')
+  t.equal((behind.state as BanState).f, 1_700_000_003_500)
+  const shorter = banStrike(strikes[3].result.state, 1_700_000_002_000, { ...rule, forMs: 100, maxMs: 100 })
+  t.same([shorter.until, (shorter.state as BanState).f], [1_700_000_002_500, 1_700_000_003_500], 'nor a shorter for since')
+  t.same(banStrike(strikes[3].result.state, 1_700_000_002_000, { ...rule, extend: false }), { state: undefined, ttlMs: 0, until: 1_700_000_002_500, started: false },
+    'without extend: nothing changes')
 })
 
 t.test('banStrike: the level is remembered as long as the last ban lasted, then forgiven', async (t) => {

@@ -32,7 +32,8 @@ t.test('bad ban options are coded registration errors naming the route, the path
     [{ after: 1, for: '1min', max: 'soon' }, /config\.rateLimit\.ban\.max: expected a duration like '1d'/],
     [{ after: 1, for: '1min', statusCode: 200 }, /config\.rateLimit\.ban\.statusCode/],
     [{ after: 1, for: '1min', statusCode: 600 }, /config\.rateLimit\.ban\.statusCode/],
-    [{ after: 1, for: '1min', forever: true }, /config\.rateLimit\.ban\.forever: expected a known option \(after, for, backoff, max, statusCode\), received an unknown option$/]
+    [{ after: 1, for: '1min', extend: 'yes' }, /config\.rateLimit\.ban\.extend: expected true or false, received 'yes'$/],
+    [{ after: 1, for: '1min', forever: true }, /config\.rateLimit\.ban\.forever: expected a known option \(after, for, backoff, max, statusCode, extend\), received an unknown option$/]
   ]
   for (const [ban, message] of cases) {
     const app = Fastify()
@@ -57,7 +58,8 @@ t.test('bad plugin ban options are FST_LIMITER_INVALID_OPTION naming the option'
     [{ after: 1, for: '1h', max: '1min' }, /^fastify-limiter option ban\.max: expected a duration at least as long as for/],
     [{ after: 1, for: '1h', backoff: 2.00001 }, /^fastify-limiter option ban\.backoff/],
     [{ after: 0, for: '1h' }, /^fastify-limiter option ban\.after: expected an integer from 1 to 1000000, received 0$/],
-    [{ for: '1h' }, /^fastify-limiter option ban\.after: expected an integer from 1 to 1000000, received nothing \(`after` is missing\)$/]
+    [{ for: '1h' }, /^fastify-limiter option ban\.after: expected an integer from 1 to 1000000, received nothing \(`after` is missing\)$/],
+    [{ after: 1, for: '1h', extend: 1 }, /^fastify-limiter option ban\.extend: expected true or false, received 1$/]
   ]
   for (const [ban, message] of cases) {
     const app = Fastify()
@@ -172,6 +174,7 @@ t.test('the OpenAPI document shows the ban response on routes with a ban', async
   app.get('/banned', { config: { rateLimit: { ip: '10/min', ban: { after: 3, for: '1min', backoff: 2, max: '1h' } } } }, ok)
   app.get('/problem', { config: { rateLimit: { ip: '10/min', errorFormat: 'problem', ban: { after: 3, for: '1min' } } } }, ok)
   app.get('/as429', { config: { rateLimit: { ip: '10/min', ban: { after: 3, for: '1min', statusCode: 429 } } } }, ok)
+  app.get('/extended', { config: { rateLimit: { ip: '10/min', ban: { after: 1, for: '1min', extend: true, statusCode: 429 } } } }, ok)
   app.get('/dry', { config: { rateLimit: { ip: '10/min', dryRun: true, ban: { after: 3, for: '1min' } } } }, ok)
   app.get('/plain', { config: { rateLimit: '10/min' } }, ok)
   await app.ready()
@@ -179,7 +182,10 @@ t.test('the OpenAPI document shows the ban response on routes with a ban', async
   await SwaggerParser.validate(structuredClone(doc) as never)
   const banned = doc.paths['/banned'].get
   t.match(banned.description, /3 denials within a window ban the client for 60000 ms \(each further ban 2 times longer, up to 3600000 ms\) with a 403\)\.$/)
-  t.same(banned['x-ratelimit'].ban, { after: 3, forMs: 60_000, backoff: 2, maxMs: 3_600_000, statusCode: 403 })
+  t.same(banned['x-ratelimit'].ban, { after: 3, forMs: 60_000, backoff: 2, maxMs: 3_600_000, statusCode: 403, extend: false })
+  const extended = doc.paths['/extended'].get
+  t.match(extended.description, /1 denials within a window ban the client for 60000 ms, started again by every request during it, with a 429\)\.$/)
+  t.equal(extended['x-ratelimit'].ban.extend, true)
   const forbidden = banned.responses['403']
   t.match(forbidden.description, /^Banned: too many requests over the limit\./)
   const body = forbidden.content['application/json'].schema
@@ -223,16 +229,52 @@ t.test('metrics count bans and banned requests by route', async (t) => {
   t.match(text, /fastify_limiter_bans_total\{route="GET \/r"\} 1/)
 })
 
-/** A memory store whose strike fails as told. */
+/** A memory store whose strike fails as told (or, `over`, says there is no ban), and that counts its strikes. */
 class StrikeFails extends MemoryStore {
-  mode: 'throw' | 'reject' | 'hang' | 'none' = 'none'
+  mode: 'throw' | 'reject' | 'hang' | 'over' | 'none' = 'none'
+  strikes = 0
   override strike (key: string, rule: Parameters<MemoryStore['strike']>[1], now?: number): BanStrike {
+    this.strikes++
     if (this.mode === 'throw') throw new Error('strike down (sync)')
     if (this.mode === 'reject') return Promise.reject(new Error('strike down (async)')) as never
     if (this.mode === 'hang') return new Promise(() => {}) as never
+    // the ban ended between the gate and the strike (the strike counted a denial, below after)
+    if (this.mode === 'over') return { until: 0, started: false }
     return super.strike(key, rule, now)
   }
 }
+
+t.test('a banned request is struck only with extend: without it, a ban costs no store call per request', async (t) => {
+  for (const extend of [false, true]) {
+    const store = new StrikeFails()
+    t.teardown(() => store.close())
+    const { app } = await build({ algorithm: 'fixed-window', store })
+    t.teardown(() => app.close())
+    app.get('/r', { config: { rateLimit: { ip: '1/min', ban: { after: 1, for: '1min', extend } } } }, ok)
+    t.same([await status(app), await status(app), await status(app), await status(app)], [200, 403, 403, 403], `extend: ${extend}`)
+    t.equal(store.strikes, extend ? 3 : 1, extend ? 'every denial struck' : 'the rate\'s denial only')
+  }
+})
+
+t.test('with extend, a strike that fails or finds the ban over leaves the ban its gate said, unlengthened', async (t) => {
+  for (const mode of ['throw', 'reject', 'hang', 'over'] as const) {
+    const store = new StrikeFails()
+    t.teardown(() => store.close())
+    const { app, clock } = await build({ algorithm: 'fixed-window', store, storeTimeoutMs: 20 })
+    app.get('/r', { config: { rateLimit: { ip: '1/min', ban: { after: 1, for: '1min', extend: true } } } }, ok)
+    await status(app)
+    t.equal(await status(app), 403, 'banned for 60 s')
+    clock.advance(15_000)
+    store.mode = mode
+    const banned = await app.inject({ url: '/r', remoteAddress: '10.0.0.1' })
+    t.same([banned.statusCode, banned.headers['retry-after']], [403, '45'], `${mode}: still banned, until the end the gate said`)
+    t.equal((await app.rateLimit.stats()).storeErrors, mode === 'over' ? 0 : 1, `${mode}: a store error unless the store answered`)
+    store.mode = 'none'
+    clock.advance(45_000)
+    t.equal(await status(app), 200, `${mode}: not restarted: over 60 s after it started`)
+    await app.close()
+  }
+})
 
 t.test('a strike that throws, rejects or hangs leaves the ordinary 429, counted as a store error', async (t) => {
   for (const mode of ['throw', 'reject', 'hang'] as const) {

@@ -196,6 +196,42 @@ async function suite (t: Test, name: string, makeStore: () => Promise<Store | un
     t.equal(told[0].dryRun, true)
   })
 
+  t.test(`${name}: extend: every request during a ban starts it again; onBan once; Retry-After the new end`, async (t) => {
+    const told: LimitContext[] = []
+    const { app, clock } = await banApp(t, { ...await options(), onBan: (_request, context) => { told.push(context) } },
+      { ip: '2/s', ban: { after: 1, for: '10s', extend: true } })
+    t.same([(await get(app)).status, (await get(app)).status], [200, 200])
+    const first = await get(app)
+    t.same([first.status, first.retryAfter, first.banned], [403, '10', true], 'the first denial starts the ban')
+    clock.advance(6_000)
+    t.same([(await get(app)).status, (await get(app)).retryAfter], [403, '10'], '6 s in, the rate has room: banned, for 10 s again')
+    t.equal((await get(app, '/r', '10.0.0.2')).status, 200, 'another identity is not banned')
+    clock.advance(9_999)
+    t.same([(await get(app)).status, (await get(app)).retryAfter], [403, '10'], '1 ms before the end: banned, and started again')
+    const peeked = await app.rateLimit.peek({ route: 'GET /r', ip: '10.0.0.1' })
+    t.same([peeked?.banned, peeked?.retryAfterMs], [true, 10_000], 'peek says so, and restarts nothing')
+    clock.advance(10_000)
+    t.equal((await get(app)).status, 200, 'a whole ban away from the last request: free')
+    t.equal(told.length, 1, 'onBan once: one ban, however often it started again')
+    const stats = await app.rateLimit.stats()
+    t.same([stats.bans, stats.banned], [1, 5], 'one ban, five banned answers')
+  })
+
+  t.test(`${name}: extend keeps a ban's level: backoff lengthens the next ban, not the restarts`, async (t) => {
+    const told: LimitContext[] = []
+    const { app, clock } = await banApp(t, { ...await options(), onBan: (_request, context) => { told.push(context) } },
+      { ip: '1/hour', ban: { after: 1, for: '10s', backoff: 2, max: '1h', extend: true } })
+    t.equal((await get(app)).status, 200)
+    t.equal((await get(app)).retryAfter, '10', 'the first ban: 10 s')
+    clock.advance(5_000)
+    t.equal((await get(app)).retryAfter, '10', 'restarted: 10 s again, not 20')
+    clock.advance(10_000)
+    t.equal((await get(app)).retryAfter, '20', 'over, and the rate still denies: the second ban, twice as long')
+    clock.advance(19_000)
+    t.equal((await get(app)).retryAfter, '20', 'restarted at its own length')
+    t.same(told.map((c) => c.retryAfter), [10, 20], 'onBan once per ban')
+  })
+
   t.test(`${name}: a route without a ban is never banned, and a clean identity has no ban state`, async (t) => {
     const store = await makeStore()
     const { app } = await banApp(t, store === undefined ? {} : { store }, { ip: '1/min', ban: { after: 1, for: '1h' } })

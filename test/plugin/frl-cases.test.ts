@@ -23,7 +23,7 @@ t.test("issue-284.test.js: a 429 is answered in the hook, never through the app'
   // reply the hook sends: the error handler never sees it, errorResponseBuilder shapes it
   const { app } = await build({ errorResponseBuilder: (request, context) => ({ statusCode: 429, message: `retry in ${context.after}` }) })
   let handled = 0
-  app.setErrorHandler(async (err, request, reply) => {
+  app.setErrorHandler(async (err: Error, request, reply) => {
     handled++
     return reply.redirect(`/?error=${err.message}`)
   })

@@ -1,7 +1,9 @@
 import t from 'tap'
 import { setImmediate as tick } from 'node:timers/promises'
 import { evaluate } from '../../index.js'
-import type { Store, StoreBucket, StoreDecision } from '../../index.js'
+import type { BanRule, BanStrike, Store, StoreBucket, StoreDecision } from '../../index.js'
+import { banStrike } from '../../algorithms/ban.js'
+import type { BanState } from '../../algorithms/ban.js'
 import { storeConformance } from '../../stores/conformance.js'
 import { missingOptionalMethods } from '../../stores/store.js'
 import { MemoryStore } from '../../stores/memory.js'
@@ -12,7 +14,7 @@ import type { ConformanceTest } from '../../stores/conformance.js'
 
 type Flaw = 'none' | 'charges-passed-windows' | 'never-expires' | 'reset-does-nothing' | 'read-then-write' |
   'clear-ignores-prefix' | 'refund-read-then-write' | 'peek-charges' | 'refund-keeps-empty' |
-  'charge-read-then-write' | 'charge-charges-gates' | 'charge-skips-missing' | 'charge-stops-at-limit'
+  'charge-read-then-write' | 'charge-charges-gates' | 'charge-skips-missing' | 'charge-stops-at-limit' | 'strike-drops-extend'
 
 class MapStore implements Store {
   #map = new Map<string, { state: unknown, expiresAt: number }>()
@@ -29,7 +31,8 @@ class MapStore implements Store {
     buckets.forEach(({ key, algorithm, params }, i) => {
       // rate-limiter-flexible's union: every window that passed is charged, even when another denied
       const passed = this.flaw === 'charges-passed-windows' && algorithm.consume(current[i], now, cost, params).decision.allowed
-      if (decision.allowed || passed) this.#map.set(key, { state: states[i], expiresAt: now + ttls[i] })
+      // a ban's gate is read, never written
+      if ((decision.allowed || passed) && algorithm.gate !== true) this.#map.set(key, { state: states[i], expiresAt: now + ttls[i] })
     })
     return decision
   }
@@ -79,6 +82,17 @@ class MapStore implements Store {
   async peek (buckets: readonly StoreBucket[], cost = 1, now = this.clock()): Promise<StoreDecision> {
     if (this.flaw === 'peek-charges') return await this.consume(buckets, cost, now)
     return evaluate(buckets, this.#current(buckets, now), cost, now).decision
+  }
+
+  async strike (key: string, rule: BanRule, now = this.clock()): Promise<BanStrike> {
+    const [current] = this.#current([{ key }] as StoreBucket[], now) as [BanState | undefined]
+    // a store that sends the rule field by field, and was not told of the newest
+    const sent: BanRule = this.flaw === 'strike-drops-extend'
+      ? { after: rule.after, forMs: rule.forMs, backoffMilli: rule.backoffMilli, maxMs: rule.maxMs, windowMs: rule.windowMs }
+      : rule
+    const { state, ttlMs, until, started } = banStrike(current, now, sent)
+    if (state !== undefined) this.#map.set(key, { state, expiresAt: now + ttlMs })
+    return { until, started }
   }
 
   sweep (): void {
@@ -135,7 +149,8 @@ const caughtToo: Array<[Flaw, string]> = [
   ['charge-read-then-write', 'token-bucket: charges in parallel with consumes lose no update'],
   ['charge-charges-gates', 'a key with no state is charged from empty; a ban\'s gate is never charged'],
   ['charge-skips-missing', 'a key with no state is charged from empty; a ban\'s gate is never charged'],
-  ['charge-stops-at-limit', 'fixed-window: a charge takes every window past its limit at once; the debt denies until paid back, exactly']
+  ['charge-stops-at-limit', 'fixed-window: a charge takes every window past its limit at once; the debt denies until paid back, exactly'],
+  ['strike-drops-extend', 'with extend, a strike during a ban starts it again, as the same ban; the gate denies until the new end']
 ]
 for (const [flaw, name] of caughtToo) {
   t.test(`a store that ${flaw.replaceAll('-', ' ')} fails the case that checks it`, async (t) => {

@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import type { Test } from 'tap'
 import type { Algorithm, AlgorithmParams, AlgorithmResult, Decision } from '../../algorithms/index.js'
+import type { BanRule } from '../../lib/core/algorithm.js'
 
 /**
  * Shared machinery for the algorithm property tests: random scenarios, a store-like replay,
@@ -503,4 +504,19 @@ export function testBucketProperties (t: Test, algorithm: Algorithm<any>): void 
     fc.assert(matchesBucketReference(algorithm, extreme))
     testExtremes(algorithm, extreme)
   })
+}
+
+/**
+ * A ban's rule (algorithms/ban.ts) with durations of 1 ms to `longestMs`: `max` at least `for`,
+ * any backoff the option takes, with or without `extend`.
+ */
+export function banRuleArb (longestMs: number): fc.Arbitrary<BanRule> {
+  return fc.record({
+    after: fc.integer({ min: 1, max: 6 }),
+    forMs: fc.integer({ min: 1, max: longestMs }),
+    backoffMilli: fc.integer({ min: 1000, max: 100_000 }),
+    maxMs: fc.integer({ min: 0, max: longestMs }),
+    windowMs: fc.integer({ min: 1, max: longestMs }),
+    extend: fc.boolean()
+  }).map((r) => ({ ...r, maxMs: Math.max(r.forMs, r.maxMs) }))
 }

@@ -4,9 +4,8 @@ import { banGateAlgorithm, banStrike } from '../../../algorithms/ban.js'
 import { encodeState } from '../../../algorithms/encoding.js'
 import { fixedWindowAlgorithm } from '../../../algorithms/index.js'
 import type { BanRule } from '../../../lib/core/algorithm.js'
-import { MemoryStore } from '../../../stores/memory.js'
 import { RedisStore } from '../../../stores/redis.js'
-import type { StoreBucket } from '../../../stores/store.js'
+import { banAgreement, banScenarioArb } from '../../support/ban-agreement.js'
 import { connect, redisAvailable, startRedis } from '../../support/redis.js'
 
 // The proof of the ban's Lua twins (algorithms/ban.ts): on random strike sequences, the strike
@@ -14,50 +13,16 @@ import { connect, redisAvailable, startRedis } from '../../support/redis.js'
 // functions in the memory store (every until, every started, every gate decision), and keep
 // the state in the text form the SQLite store writes.
 
-const ruleArb: fc.Arbitrary<BanRule> = fc.record({
-  after: fc.integer({ min: 1, max: 5 }),
-  forMs: fc.integer({ min: 1, max: 31_536_000_000 }),
-  backoffMilli: fc.integer({ min: 1000, max: 100_000 }),
-  maxMs: fc.integer({ min: 0, max: 31_536_000_000 }),
-  windowMs: fc.integer({ min: 1, max: 31_536_000_000 })
-}).map((r) => ({ ...r, maxMs: Math.max(r.forMs, r.maxMs) }))
-
-const scenarioArb = fc.record({
-  rule: ruleArb,
-  start: fc.integer({ min: 0, max: 4_000_000_000_000 }),
-  // mostly short steps (strikes within a window, re-offences during and after bans), some long
-  steps: fc.array(fc.oneof(fc.integer({ min: 0, max: 5_000 }), fc.integer({ min: 0, max: 40_000_000_000 })), { minLength: 1, maxLength: 25 })
-})
-
 if (redisAvailable(t)) {
   const server = await startRedis(t)
   const client = connect(t, server.port)
   const store = new RedisStore({ client, keyPrefix: 'ban-agree:' })
-  let run = 0
 
-  t.test('the strike script and the gate twin decide as banStrike and banGate', async (t) => {
-    await fc.assert(fc.asyncProperty(scenarioArb, async ({ rule, start, steps }) => {
-      const memory = new MemoryStore()
-      try {
-        const id = `{${++run}}`
-        const gated: StoreBucket[] = [
-          { key: `${id}:ban`, algorithm: banGateAlgorithm, params: { limit: 3, windowMs: 1000, burst: 3 } },
-          { key: `${id}:fw`, algorithm: fixedWindowAlgorithm, params: { limit: 1_000_000, windowMs: 1000, burst: 1_000_000 } }
-        ]
-        let now = start
-        for (const dt of steps) {
-          now += dt
-          const expected = memory.strike(`${id}:ban`, rule, now)
-          const actual = await store.strike(`${id}:ban`, rule, now)
-          if (JSON.stringify(actual) !== JSON.stringify(expected)) throw new Error(`strike at ${now}: ${JSON.stringify(actual)} != ${JSON.stringify(expected)}`)
-          const gate = JSON.stringify(memory.peek(gated, 1, now))
-          const redisGate = JSON.stringify(await store.peek(gated, 1, now))
-          if (gate !== redisGate) throw new Error(`gate at ${now}: ${redisGate} != ${gate}`)
-        }
-      } finally {
-        memory.close()
-      }
-    }), { numRuns: 150 })
+  t.test('the strike script and the gate twin decide as banStrike and banGate, with and without extend', async (t) => {
+    await fc.assert(fc.asyncProperty(banScenarioArb, banAgreement({
+      strike: async (key, rule, now) => await store.strike(key, rule, now),
+      peek: async (buckets, cost, now) => await store.peek(buckets, cost, now)
+    })), { numRuns: 150 })
     t.pass('agreed')
   })
 

@@ -3,12 +3,14 @@ import fc from 'fast-check'
 import type { Redis } from '../../support/redis.js'
 import { algorithmNames, algorithms } from '../../../algorithms/index.js'
 import type { AlgorithmName } from '../../../algorithms/index.js'
-import { assemble, assembleCharge, assembleRefund } from '../../../stores/redis-scripts.js'
+import { assemble, assembleCharge, assembleRefund, strikeArgs, strikeScript } from '../../../stores/redis-scripts.js'
 import { RedisStore } from '../../../stores/redis.js'
 import type { RedisScript } from '../../../stores/redis-scripts.js'
 import { paramsArb } from '../../support/algorithms.js'
 import { agreement, refundAgreement, refundScenarioArb, scenarioArb } from '../../support/agreement.js'
 import type { Decide, Refund } from '../../support/agreement.js'
+import { banAgreement, banScenarioArb } from '../../support/ban-agreement.js'
+import type { BanSide } from '../../support/ban-agreement.js'
 import { connect, redisAvailable, startRedis } from '../../support/redis.js'
 
 // Mutation tests of the Lua twins, as test/algorithms/mutants.test.ts does for the TypeScript:
@@ -132,9 +134,51 @@ function refundBy (client: Redis, script: RedisScript, prefix: string): Refund {
   }
 }
 
+/** Broken strike twins (algorithms/ban.ts `banStrikeLua`): each must fail the ban agreement check. */
+const strikeMutants: Array<Omit<Mutant, 'algorithm'>> = [
+  { name: 'strike that ignores extend during a ban', from: 'if extend == 1 then', to: 'if extend == 2 then' },
+  { name: 'restart that advances the level', from: 'return { u, s[2], 0, s[4], f, f }', to: 'return { u, s[2] + 1, 0, s[4], f, f }' },
+  { name: 'restart as long as a first ban', from: 'banDuration(s[2] - 1, ', to: 'banDuration(0, ' },
+  { name: 'restart reported as a new ban', from: 'f, f }, f - now, u, 0', to: 'f, f }, f - now, u, 1' },
+  { name: 'restart 1 ms short', from: 'local u = max(s[1], now + d)', to: 'local u = max(s[1], now + d - 1)' },
+  { name: 'restart whose level is forgotten when it ends', from: 'local f = max(s[5], u + d)', to: 'local f = max(s[5], u)' },
+  { name: 'count kept for the window that struck, not the longest', from: 'since + max(windowMs, longestMs)', to: 'since + windowMs' }
+]
+
+/** Strikes by the strike script with `from` replaced by `to` (exactly once), as the RedisStore sends it, by EVAL. */
+function strikeBy (client: Redis, { from, to }: Omit<Mutant, 'algorithm'>, prefix: string): BanSide['strike'] {
+  if (strikeScript.lua.split(from).length !== 2) throw new Error(`'${from}' does not occur exactly once in the strike script`)
+  const lua = strikeScript.lua.replace(from, to)
+  return async (key, rule, now) => {
+    const r = await client.call('eval', lua, 1, prefix + key, ...strikeArgs(rule, now)) as [number, number]
+    return { until: r[0], started: r[1] === 1 }
+  }
+}
+
 if (redisAvailable(t)) {
   const server = await startRedis(t)
   const client = connect(t, server.port)
+
+  for (const [i, mutant] of strikeMutants.entries()) {
+    t.test(`the ban agreement check catches a ${mutant.name}`, async (t) => {
+      // the gate by the real scripts, the strike by the broken one, on the same keys
+      const prefix = `strike-mutant-${i}:`
+      const store = new RedisStore({ client, keyPrefix: prefix })
+      const agree = banAgreement({ strike: strikeBy(client, mutant, prefix), peek: async (buckets, cost, now) => await store.peek(buckets, cost, now) })
+      // found within 8 to 90 runs on average (60 seeds each), at worst 345: a failing check
+      // stops there, and 3000 leaves no chance of a miss worth a flaky test
+      const result = await fc.check(fc.asyncProperty(banScenarioArb, agree), { numRuns: 3000, endOnFailure: true })
+      t.ok(result.failed, 'the check fails on the mutant')
+      t.match(String(result.errorInstance), /^Error: (strike|gate) \d+ at \d+: Redis /, 'by a different decision, not by a script that does not run')
+    })
+  }
+
+  t.test('the strike script unmutated, sent the same way, passes the same check', async (t) => {
+    const store = new RedisStore({ client, keyPrefix: 'strike-same:' })
+    const agree = banAgreement({ strike: strikeBy(client, { name: 'none', from: 'if extend == 1 then', to: 'if extend == 1 then' }, 'strike-same:'), peek: async (buckets, cost, now) => await store.peek(buckets, cost, now) })
+    await fc.assert(fc.asyncProperty(banScenarioArb, agree), { numRuns: 60 })
+    t.pass('agreed')
+  })
 
   for (const [i, mutant] of mutants.entries()) {
     t.test(`the agreement check catches a ${mutant.name}`, async (t) => {
