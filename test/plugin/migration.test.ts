@@ -5,17 +5,18 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { FastifyInstance } from 'fastify'
-import { examples, moduleOf, parseExpected, parseRequest } from '../support/migration.js'
+import { caseRows, examples, moduleOf, namedTests, parseExpected, parseRequest, suiteCases } from '../support/migration.js'
 import type { Example, Expected } from '../support/migration.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const page = 'docs/migration.md'
-const found = examples(readFileSync(join(root, page), 'utf8'), page)
+const text = readFileSync(join(root, page), 'utf8')
+const found = examples(text, page)
 const dir = mkdtempSync(join(tmpdir(), 'fastify-limiter-migration-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 
@@ -99,3 +100,25 @@ for (const example of found) {
     }
   })
 }
+
+t.test("the appendix has one row per case of @fastify/rate-limit's suite, and each names a test here or why not", async (t) => {
+  const suite = join(root, 'node_modules', '@fastify', 'rate-limit', 'test')
+  const files = readdirSync(suite, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.test.js')).sort()
+  const cases = suiteCases(files.map((file) => ({ file, text: readFileSync(join(suite, file), 'utf8') })))
+  t.ok(cases.length >= 100, `${cases.length} cases in the installed suite`)
+  const rows = caseRows(text, '## Every @fastify/rate-limit test case')
+  const key = (c: { file: string, name: string }) => `${c.file}: ${c.name}`
+  t.same(rows.map(key).sort(), cases.map(key).sort(), 'the same cases, as often')
+  for (const row of rows) {
+    const named = namedTests(row.here)
+    if (named.length === 0) t.match(row.here, /^Must not/, `${key(row)}: no test named, so a reason why not`)
+    for (const { path, name } of named) {
+      const source = readFileSync(join(root, path), 'utf8')
+      t.ok(source.includes(name), `${key(row)}: ${path} has a test "${name}"`)
+    }
+  }
+  t.same(suiteCases([{ file: 'a.test.js', text: "test('one', () => {})\n  it(\"two 'x'\", () => {})\n" }]),
+    [{ file: 'a.test.js', name: 'one' }, { file: 'a.test.js', name: "two 'x'" }])
+  t.same(namedTests('[a](../test/plugin/a.test.ts) *b c*; [d](../test/stores/d.test.ts) *e*'),
+    [{ path: 'test/plugin/a.test.ts', name: 'b c' }, { path: 'test/stores/d.test.ts', name: 'e' }])
+})

@@ -143,3 +143,28 @@ export function moduleOf (block: Fence, dir: string, name: string): string {
   writeFileSync(file, resolved)
   return pathToFileURL(file).href
 }
+
+/** One row of the appendix: a case of @fastify/rate-limit's suite and what stands for it here. */
+export interface CaseRow {
+  file: string
+  name: string
+  here: string
+}
+
+/** The test cases of @fastify/rate-limit's suite (`test('name', ...)` and `it(...)`), by file from its test/. */
+export function suiteCases (sources: Array<{ file: string, text: string }>): Array<Omit<CaseRow, 'here'>> {
+  return sources.flatMap(({ file, text }) =>
+    [...text.matchAll(/^\s*(?:test|it)\((['"`])(.*?)\1,/gm)].map((m) => ({ file, name: m[2] })))
+}
+
+/** The rows of the table under `heading` (`| file | case | here |`). */
+export function caseRows (text: string, heading: string): CaseRow[] {
+  const section = text.slice(text.indexOf(heading))
+  return [...section.matchAll(/^\| ([\w/.-]+\.test\.js) \| (.+?) \| (.+) \|$/gm)]
+    .map((m) => ({ file: m[1], name: m[2].replace(/\\\|/g, '|'), here: m[3] }))
+}
+
+/** The tests a cell names: `[label](../test/path.test.ts) *name*`. */
+export function namedTests (cell: string): Array<{ path: string, name: string }> {
+  return [...cell.matchAll(/\]\(\.\.\/(test\/[\w/.-]+\.test\.ts)\) \*([^*]+)\*/g)].map((m) => ({ path: m[1], name: m[2] }))
+}
