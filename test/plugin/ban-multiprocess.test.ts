@@ -22,8 +22,8 @@ async function server (t: Test, args: Array<string | number>): Promise<ChildProc
 
 interface Result { codes: number[], bans: number }
 
-async function oneBan (t: Test, kind: 'sqlite' | 'redis', target: string | number, servers: number): Promise<void> {
-  const children = await Promise.all(Array.from({ length: servers }, async () => await server(t, [kind, target, 10, NOW])))
+async function oneBan (t: Test, kind: 'sqlite' | 'redis', target: string | number, servers: number, extend = false): Promise<void> {
+  const children = await Promise.all(Array.from({ length: servers }, async () => await server(t, [kind, target, 10, NOW, extend ? 'extend' : ''])))
   const results = await Promise.all(children.map(async (child) => {
     const reply = once(child, 'message')
     child.send('go')
@@ -44,4 +44,15 @@ t.test('2 app servers on one redis-server start one ban', async (t) => {
   if (!redisAvailable(t)) return
   const redis = await startRedis(t)
   await oneBan(t, 'redis', redis.port, 2)
+})
+
+// every banned request strikes too, from every process at once: the restarts are the same ban
+t.test('with extend, 4 processes on one SQLite file still start one ban, onBan once', async (t) => {
+  await oneBan(t, 'sqlite', join(tempDir(t), 'extended.db'), 4, true)
+})
+
+t.test('with extend, 2 app servers on one redis-server still start one ban, onBan once', async (t) => {
+  if (!redisAvailable(t)) return
+  const redis = await startRedis(t)
+  await oneBan(t, 'redis', redis.port, 2, true)
 })

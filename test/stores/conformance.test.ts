@@ -14,7 +14,8 @@ import type { ConformanceTest } from '../../stores/conformance.js'
 
 type Flaw = 'none' | 'charges-passed-windows' | 'never-expires' | 'reset-does-nothing' | 'read-then-write' |
   'clear-ignores-prefix' | 'refund-read-then-write' | 'peek-charges' | 'refund-keeps-empty' |
-  'charge-read-then-write' | 'charge-charges-gates' | 'charge-skips-missing' | 'charge-stops-at-limit' | 'strike-drops-extend'
+  'charge-read-then-write' | 'charge-charges-gates' | 'charge-skips-missing' | 'charge-stops-at-limit' | 'strike-drops-extend' |
+  'strike-drops-longest-window'
 
 class MapStore implements Store {
   #map = new Map<string, { state: unknown, expiresAt: number }>()
@@ -89,7 +90,7 @@ class MapStore implements Store {
     // a store that sends the rule field by field, and was not told of the newest
     const sent: BanRule = this.flaw === 'strike-drops-extend'
       ? { after: rule.after, forMs: rule.forMs, backoffMilli: rule.backoffMilli, maxMs: rule.maxMs, windowMs: rule.windowMs }
-      : rule
+      : this.flaw === 'strike-drops-longest-window' ? { ...rule, longestWindowMs: undefined } : rule
     const { state, ttlMs, until, started } = banStrike(current, now, sent)
     if (state !== undefined) this.#map.set(key, { state, expiresAt: now + ttlMs })
     return { until, started }
@@ -132,7 +133,11 @@ const caught: Array<[Flaw, string[]]> = [
   // rate-limiter-flexible's union charges the windows that passed: caught
   ['charges-passed-windows', ['gcra: a request denied by one window charges none', 'sliding-window decides as the pure reference on random sequences']],
   ['never-expires', ['token-bucket: state expires after its ttl']],
-  ['reset-does-nothing', ['reset forgets one bucket, clear forgets all', 'fixed-window decides as the pure reference on random sequences']]
+  ['reset-does-nothing', ['reset forgets one bucket, clear forgets all', 'fixed-window decides as the pure reference on random sequences']],
+  ['strike-drops-longest-window', [
+    "a strike is kept for the longest window of the identity's rates: a later denial by it still counts",
+    'strikes decide as the pure banStrike, and the gate writes nothing'
+  ]]
 ]
 for (const [flaw, cases] of caught) {
   t.test(`a store that ${flaw.replaceAll('-', ' ')} fails the cases that check it`, async (t) => {
