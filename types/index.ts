@@ -10,7 +10,7 @@ import type { RateLimitDecision } from '../lib/core/types.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** This route's rate limit: a rate string, `false`, or `{ ip, user, key + rate, cost, algorithm, burst, group, dryRun }`. */
+    /** This route's rate limit: a rate string, `false`, or `{ ip, user, key + rate, cost, algorithm, burst, group, dryRun, ... }`. */
     rateLimit?: RouteRateLimit
   }
   interface FastifyInstance {
@@ -39,7 +39,7 @@ declare module 'fastify/types/register.js' {
 
 export type { FastifyLimiterOptions, RouteRateLimit, RateLimit, RateLimitObject, RateString, RateUnit, RateFunction, RateValue, CountMode, SettleFunction, DurationInput } from '../lib/config/schema.js'
 export type { Rate, RateInput } from '../lib/config/rate.js'
-export type { RateLimitDecision, LimitContext, BucketKind, Identity, HookName, StoreErrorMode, LogLevel, MetricsInput, MetricsRegistry, MaybePromise } from '../lib/core/types.js'
+export type { RateLimitDecision, LimitContext, ExceedingContext, BucketKind, Identity, HookName, StoreErrorMode, LogLevel, MetricsInput, MetricsRegistry, MaybePromise } from '../lib/core/types.js'
 export type { RateLimitApi, ResetSelector, PeekSelector, ConsumeSelector, ConsumeOptions, LimiterStats } from '../lib/api.js'
 export type { Counters, BucketCounters, BanCounters, RouteCounters, CounterSnapshot } from '../lib/observe/report.js'
 export type { OpenApiInput } from '../lib/observe/openapi.js'

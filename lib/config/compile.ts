@@ -4,14 +4,17 @@ import type { Algorithm } from '../core/algorithm.js'
 import { errors } from '../core/errors.js'
 import { formatValue } from '../core/format.js'
 import type { BucketKind, CompiledKind, CompiledLimit, CompiledRate, CompiledSlots, ResolvedOptions } from '../core/types.js'
-import { compileHeaders, policyItem, policyName } from '../request/headers.js'
+import { compileExempt } from '../request/exempt.js'
+import { compileHeaders, policyItem, policyName, retryAfterHeader } from '../request/headers.js'
 import { PROBLEM_CONTENT_TYPE } from '../core/problem-types.js'
 import { errorResponseFor } from '../request/response.js'
 import { keyHead, keyTail } from '../request/keys.js'
 import { failFor } from './check.js'
+import type { Fail } from './check.js'
 import { checkCount, checkSettle, resolveBan, resolveDelay } from './limit-options.js'
-import { MAX_RATE_PRODUCT, parseRate } from './rate.js'
+import { MAX_RATE_PRODUCT, parseRates } from './rate.js'
 import type { RateInput } from './rate.js'
+import type { PluginSettings } from './options.js'
 import type { RateLimit, RateLimitObject } from './schema.js'
 
 /** A checked limit and where it was declared: what `compileLimit` turns into a `CompiledLimit`. */
@@ -57,9 +60,10 @@ export const RATE_CACHE_SIZE = 1000
  * header values built here, once, so that a request only resolves its identity and asks the
  * store. `where` and `path` name the declaration in errors.
  */
-export function compileLimit (declaration: LimitDeclaration, options: ResolvedOptions): CompiledLimit {
+export function compileLimit (declaration: LimitDeclaration, options: PluginSettings): CompiledLimit {
   const { limit, where, path, route, id, namespace = '' } = declaration
-  const spec: RateLimitObject = typeof limit === 'string' ? { ip: limit } : limit
+  // under a plugin key, a rate string counts per key at its rate, and per IP without a key
+  const spec: RateLimitObject = typeof limit !== 'string' ? limit : options.key === undefined ? { ip: limit } : { rate: limit, ip: limit }
   const field = (name: string) => typeof limit === 'string' ? path : `${path}.${name}`
   const fail = failFor(where)
   const rates = spec.ip !== undefined || spec.user !== undefined || spec.rate !== undefined
@@ -71,11 +75,7 @@ export function compileLimit (declaration: LimitDeclaration, options: ResolvedOp
       throw fail(field(name), `a rate beside ${name} (ip, user, or key with rate: ${name} acts on a rate's denials)`, 'a limit with only concurrency')
     }
   }
-  // a key without rate counts only the concurrency slots of its identities
-  if (spec.rate !== undefined ? spec.key === undefined : spec.key !== undefined && spec.concurrency?.key === undefined) {
-    const [present, missing] = spec.key === undefined ? ['rate', 'key'] : ['key', 'rate']
-    throw fail(field(present), `${missing} beside ${present} (key and rate go together)`, `${present} without ${missing}`)
-  }
+  const { keyFn, keyRates, keyRatesPath } = keyOf(spec, options, field, fail)
   const algorithm = spec.algorithm === undefined ? options.algorithm : algorithms[spec.algorithm]
   if (spec.burst !== undefined && !algorithm.usesBurst) {
     throw fail(field('burst'), `no burst with ${algorithm.name} (burst applies to token-bucket, leaky-bucket and gcra)`, formatValue(spec.burst))
@@ -86,7 +86,7 @@ export function compileLimit (declaration: LimitDeclaration, options: ResolvedOp
     : compileKind({
       kind: name,
       rates,
-      path: field(name === 'key' ? 'rate' : name),
+      path: name === 'key' ? keyRatesPath : field(name),
       where,
       id,
       namespace,
@@ -98,12 +98,13 @@ export function compileLimit (declaration: LimitDeclaration, options: ResolvedOp
     })
   const ip = kind('ip', spec.ip)
   const user = kind('user', spec.user)
-  const key = kind('key', spec.rate)
+  const key = kind('key', keyRates)
   const maxCost = Math.min(...[ip, user, key].map((k) => k === undefined ? Infinity : k.maxCost))
   const cost = spec.cost ?? 1
   if (typeof cost === 'number' && cost > maxCost) {
     throw fail(field('cost'), `a cost of at most ${maxCost}, the smallest capacity of the limit (no request could pass a higher one)`, String(cost))
   }
+  const exempt = spec.exempt === undefined ? options.exempt : compileExempt(spec.exempt, fail, field('exempt'))
   return Object.freeze({
     route,
     where,
@@ -111,11 +112,13 @@ export function compileLimit (declaration: LimitDeclaration, options: ResolvedOp
     namespace,
     algorithm,
     dynamic: [ip, user, key].some((k) => k?.dynamic !== undefined),
-    plain: ip !== undefined && ip.dynamic === undefined && user === undefined && key === undefined && typeof cost === 'number' && spec.concurrency === undefined,
+    plain: ip !== undefined && ip.dynamic === undefined && user === undefined && key === undefined && typeof cost === 'number' &&
+      spec.concurrency === undefined && exempt === undefined,
     ip,
     user,
     key,
-    keyFn: spec.key,
+    keyFn,
+    exempt,
     cost,
     maxCost,
     dryRun: spec.dryRun ?? options.dryRun,
@@ -125,9 +128,44 @@ export function compileLimit (declaration: LimitDeclaration, options: ResolvedOp
     count: spec.count === undefined ? options.count : checkCount(options.store, spec.count, where, field('count')),
     settle: spec.settle === undefined ? options.settle : checkSettle(options.store, spec.settle, where, field('settle')),
     delay: spec.delay === undefined ? options.delay : resolveDelay(spec.delay),
-    concurrency: compileConcurrency(spec, declaration, options, apply === 'all'),
-    ban: compileBan(spec, where, field, options)
+    concurrency: compileConcurrency(spec, keyFn, declaration, options, apply === 'all'),
+    ban: compileBan(spec, where, field, options),
+    onExceeding: spec.onExceeding ?? options.onExceeding,
+    onExceeded: spec.onExceeded ?? options.onExceeded
   })
+}
+
+/**
+ * The limit's key function and the rates of its key bucket: its own `key` with its `rate`; else
+ * the plugin's `key` (unless `key: false`) with the limit's `rate` (a rate string's own rate
+ * included), or, for a limit with only `ip` and `user` rates, the plugin's `rate`. A limit with
+ * only concurrency takes a key function only for its `concurrency.key`.
+ */
+function keyOf (spec: RateLimitObject, options: PluginSettings, field: (name: string) => string, fail: Fail): {
+  keyFn: CompiledLimit['keyFn']
+  keyRates: RateLimitObject['rate']
+  keyRatesPath: string
+} {
+  const own = spec.key === false ? undefined : spec.key
+  if (own === undefined && spec.rate !== undefined && (spec.key === false || options.key === undefined)) {
+    throw spec.key === false
+      ? fail(field('rate'), "no rate beside key: false (a limit's rate is its key's, and key: false turns the plugin's key off)", 'rate with key: false')
+      : fail(field('rate'), 'key beside rate (key and rate go together)', 'rate without key')
+  }
+  // a key without rate counts only the concurrency slots of its identities
+  if (own !== undefined && spec.rate === undefined && spec.concurrency?.key === undefined) {
+    throw fail(field('key'), 'rate beside key (key and rate go together)', 'key without rate')
+  }
+  if (own !== undefined) return { keyFn: own, keyRates: spec.rate, keyRatesPath: field('rate') }
+  const inherited = spec.key === false ? undefined : options.key
+  if (inherited === undefined) return { keyFn: undefined, keyRates: undefined, keyRatesPath: field('rate') }
+  if (spec.rate !== undefined) return { keyFn: inherited, keyRates: spec.rate, keyRatesPath: field('rate') }
+  const rates = spec.ip !== undefined || spec.user !== undefined ? options.rate : undefined
+  return {
+    keyFn: rates !== undefined || spec.concurrency?.key !== undefined ? inherited : undefined,
+    keyRates: rates,
+    keyRatesPath: `${field('rate')} (the plugin's rate)`
+  }
 }
 
 /** The limit's `ban`: its own (`false`: none), else the plugin's; its own `onBan`, else the plugin's. */
@@ -145,11 +183,13 @@ function compileBan (spec: RateLimitObject, where: string, field: (name: string)
 }
 
 /** The limit's `concurrency`: a slot key head and a limit per kind; checked against the store. */
-function compileConcurrency (spec: RateLimitObject, declaration: LimitDeclaration, options: ResolvedOptions, routeTag: boolean): CompiledLimit['concurrency'] {
+function compileConcurrency (
+  spec: RateLimitObject, keyFn: CompiledLimit['keyFn'], declaration: LimitDeclaration, options: ResolvedOptions, routeTag: boolean
+): CompiledLimit['concurrency'] {
   const { concurrency } = spec
   if (concurrency === undefined) return undefined
   const { where, path, id, namespace = '' } = declaration
-  if (concurrency.key !== undefined && spec.key === undefined) {
+  if (concurrency.key !== undefined && keyFn === undefined) {
     throw failFor(where)(`${path}.concurrency.key`, "the limit's key function beside it (key and rate)", 'concurrency.key without a key')
   }
   const missing = ['acquire', 'release'].filter((m) => typeof (options.store as unknown as Record<string, unknown>)[m] !== 'function')
@@ -167,16 +207,23 @@ function compileConcurrency (spec: RateLimitObject, declaration: LimitDeclaratio
 }
 
 /**
- * The limit's headers and 429 body: the route's `headers` and `errorFormat` where given, else
- * the plugin's. The user's `errorResponseBuilder` builds the body whatever the format; the
+ * The limit's headers, denial status and body: the route's `headers`, `deniedHeaders`,
+ * `statusCode` and `errorFormat` where given, else the plugin's. The user's `errorResponseBuilder` builds the body whatever the format; the
  * format still sets the content type.
  */
 function responseOf (spec: RateLimitObject, options: ResolvedOptions) {
   const headers = spec.headers ?? options.headers
+  const writeHeaders = spec.headers === undefined ? options.writeHeaders : compileHeaders(spec.headers)
+  const deniedHeaders = spec.deniedHeaders ?? options.deniedHeaders ?? headers
   const errorFormat = spec.errorFormat ?? options.errorFormat
   return {
     headers,
-    writeHeaders: spec.headers === undefined ? options.writeHeaders : compileHeaders(spec.headers),
+    writeHeaders,
+    deniedHeaders,
+    // one writer for both when denials send what `headers` says (the common case)
+    writeDeniedHeaders: deniedHeaders === headers ? writeHeaders : compileHeaders(deniedHeaders),
+    retryAfterHeader: retryAfterHeader(deniedHeaders),
+    statusCode: spec.statusCode ?? options.statusCode,
     errorFormat,
     errorResponseBuilder: options.customErrorResponse ?? errorResponseFor(errorFormat),
     errorContentType: errorFormat === 'problem' ? PROBLEM_CONTENT_TYPE : undefined
@@ -238,11 +285,8 @@ function dynamicKind (declaration: KindDeclaration, fn: (request: FastifyRequest
 }
 
 function staticKind (declaration: KindDeclaration, input: RateInput | RateInput[]): CompiledKind {
-  const { kind, path, where, id, namespace, routeTag, algorithm, burst, prefix } = declaration
-  const list = Array.isArray(input) ? input : [input]
-  const rates = list.map((entry, i): CompiledRate => {
-    const at = Array.isArray(input) ? `${path}[${i}]` : path
-    const rate = parseRate(entry, where, at)
+  const { kind, where, id, namespace, routeTag, algorithm, burst, prefix } = declaration
+  const rates = parseRates(input, where, declaration.path).map(({ rate, at }): CompiledRate => {
     const capacity = burst ?? rate.limit
     if (capacity > rate.limit * 1000 || capacity * rate.windowMs > MAX_RATE_PRODUCT) {
       throw failFor(where)(at, `a burst of at most 1000 × the limit, and burst × window in ms at most ${MAX_RATE_PRODUCT}`, `burst ${capacity} for ${formatValue(rate.text)}`)
@@ -255,10 +299,6 @@ function staticKind (declaration: KindDeclaration, input: RateInput | RateInput[
       policyName: policyName(kind, rate.text)
     }
   })
-  const seen = new Set(rates.map((r) => r.tail))
-  if (seen.size !== rates.length) {
-    throw failFor(where)(path, 'each rate listed once', `${formatValue(input)}, the same rate twice`)
-  }
   return Object.freeze({
     kind,
     head: keyHead({ prefix, route: id, kind, namespace, routeTag }),

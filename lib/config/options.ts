@@ -7,7 +7,7 @@ import { missingStoreMethods } from '../../stores/store.js'
 import type { Store } from '../core/store.js'
 import { errors } from '../core/errors.js'
 import { formatValue } from '../core/format.js'
-import type { Identity, ResolvedOptions } from '../core/types.js'
+import type { CompiledLimit, Identity, ResolvedOptions } from '../core/types.js'
 import { compileExempt } from '../request/exempt.js'
 import { compileHeaders } from '../request/headers.js'
 import { errorResponseFor } from '../request/response.js'
@@ -15,11 +15,16 @@ import { resolveLog } from '../observe/logging.js'
 import { resolveOpenApi } from '../observe/openapi.js'
 import { PLUGIN_OPTION, checkPluginOptions, failFor } from './check.js'
 import { checkCount, checkSettle, resolveBan, resolveDelay } from './limit-options.js'
-import type { FastifyLimiterOptions, RateLimit } from './schema.js'
+import { parseRates } from './rate.js'
+import type { RateInput } from './rate.js'
+import type { FastifyLimiterOptions, RateLimit, RateLimitObject } from './schema.js'
 
 /** The plugin options, checked and fully defaulted once, with the `global` limit as declared. */
 export interface PluginSettings extends ResolvedOptions {
   readonly global: RateLimit | undefined
+  /** The app-wide key function and its rates (given together): what limits without a `key` of their own inherit (compile.ts). */
+  readonly key: CompiledLimit['keyFn']
+  readonly rate: RateLimitObject['rate']
 }
 
 /** Options Fastify's `register` itself understands; they reach the plugin and are ignored here. */
@@ -41,6 +46,12 @@ export function resolveOptions (input: FastifyLimiterOptions | undefined, fastif
   checkPluginOptions(options)
   const o = options as FastifyLimiterOptions
   const storeTimeoutMs = o.storeTimeoutMs ?? 100
+  if ((o.key === undefined) !== (o.rate === undefined)) {
+    const [present, missing] = o.key === undefined ? ['rate', 'key'] : ['key', 'rate']
+    throw new errors.INVALID_OPTION(`${PLUGIN_OPTION} ${present}`, `${missing} beside ${present} (key and rate go together)`, `${present} without ${missing}`)
+  }
+  // a rate function is checked per value it returns, as a limit's is
+  if (o.rate !== undefined && typeof o.rate !== 'function') parseRates(o.rate as RateInput | RateInput[], PLUGIN_OPTION, 'rate')
   let store: Store
   if (o.sqlite !== undefined && o.store !== undefined) {
     throw new errors.INVALID_OPTION('fastify-limiter option sqlite', 'no store option beside it (sqlite is shorthand for a SqliteStore)', 'both store and sqlite')
@@ -67,16 +78,21 @@ export function resolveOptions (input: FastifyLimiterOptions | undefined, fastif
     algorithm: algorithms[o.algorithm ?? 'sliding-window'],
     global: o.global,
     user: o.user ?? defaultUser,
+    key: o.key,
+    rate: o.rate,
     hook: o.hook ?? 'onRequest',
     keyPrefix: o.keyPrefix ?? 'fl',
     headers: o.headers ?? 'legacy',
     writeHeaders: compileHeaders(o.headers ?? 'legacy'),
+    deniedHeaders: o.deniedHeaders,
     errorFormat: o.errorFormat ?? 'plain',
+    statusCode: o.statusCode ?? 429,
     customErrorResponse: o.errorResponseBuilder,
     errorResponseBuilder: o.errorResponseBuilder ?? errorResponseFor(o.errorFormat ?? 'plain'),
-    exempt: compileExempt(o.exempt),
+    exempt: compileExempt(o.exempt, failFor(PLUGIN_OPTION), 'exempt'),
     dryRun: o.dryRun ?? false,
     ipv6Subnet: o.ipv6Subnet ?? 64,
+    onExceeding: o.onExceeding,
     onExceeded: o.onExceeded,
     clock: o.clock,
     openapi: resolveOpenApi(o.openapi, o.errorResponseBuilder !== undefined),

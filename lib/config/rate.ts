@@ -1,5 +1,6 @@
 import { errors } from '../core/errors.js'
 import { formatValue } from '../core/format.js'
+import { failFor } from './check.js'
 
 /** A rate as declared: a string like `'10/min'` or `{ limit, windowMs }`. */
 export type RateInput = string | { limit: number, windowMs: number }
@@ -81,6 +82,22 @@ export function parseRate (input: unknown, where: string, path: string): Rate {
     }
   }
   throw new errors.INVALID_RATE(where, path, formatValue(input), '')
+}
+
+/**
+ * Parses one rate or several (`ip: ['10/s', '1000/day']`), each with its option path (`ip[1]`);
+ * the same rate listed twice is an error (`fail`: the declaration's coded error).
+ */
+export function parseRates (input: RateInput | readonly RateInput[], where: string, path: string): Array<{ rate: Rate, at: string }> {
+  const list: readonly RateInput[] = Array.isArray(input) ? input : [input as RateInput]
+  const parsed = list.map((entry, i) => {
+    const at = Array.isArray(input) ? `${path}[${i}]` : path
+    return { rate: parseRate(entry, where, at), at }
+  })
+  if (new Set(parsed.map(({ rate }) => `${rate.limit}/${rate.windowMs}`)).size !== parsed.length) {
+    throw failFor(where)(path, 'each rate listed once', `${formatValue(input)}, the same rate twice`)
+  }
+  return parsed
 }
 
 /**

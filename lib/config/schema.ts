@@ -3,7 +3,7 @@ import type { Static } from 'typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { AlgorithmName } from '../core/algorithm.js'
 import type { Store } from '../core/store.js'
-import type { Identity, LimitContext, LogLevel, MetricsRegistry, StoreErrorMode } from '../core/types.js'
+import type { ExceedingContext, Identity, LimitContext, LogLevel, MetricsRegistry, StoreErrorMode } from '../core/types.js'
 import { FIELD_NAME } from '../request/headers.js'
 import type { RedisClient } from '../../stores/redis.js'
 
@@ -81,31 +81,40 @@ export const AlgorithmSchema = Type.Unsafe<AlgorithmName>(Type.Union([
 /** An HTTP field name (RFC 9110 token): what custom header names must be. */
 const FieldName = () => Type.String({ pattern: FIELD_NAME.source, description: "an HTTP field name (letters, digits and !#$%&'*+-.^_`|~)" })
 
+/** One field of the custom-names form: its name, or `false` for "not sent". */
+const HeaderField = () => Type.Union([FieldName(), Type.Literal(false)],
+  { description: "an HTTP field name (letters, digits and !#$%&'*+-.^_`|~), or false (not sent)" })
+
 export const HeaderNamesSchema = Type.Object({
   /**
-   * Name of the header carrying the limit of the most restrictive window.
+   * Name of the header carrying the limit of the most restrictive window, or `false` to send
+   * the others without it.
    * @default 'x-ratelimit-limit'
    * @example { headers: { limit: 'x-limit' } }
+   * @example { headers: { limit: false } }
    */
-  limit: Type.Optional(FieldName()),
+  limit: Type.Optional(HeaderField()),
   /**
-   * Name of the header carrying the requests left in the window.
+   * Name of the header carrying the requests left in the window, or `false` (not sent).
    * @default 'x-ratelimit-remaining'
    * @example { headers: { remaining: 'x-limit-remaining' } }
    */
-  remaining: Type.Optional(FieldName()),
+  remaining: Type.Optional(HeaderField()),
   /**
-   * Name of the header carrying when the window resets (Unix epoch seconds).
+   * Name of the header carrying when the window resets (Unix epoch seconds), or `false` (not sent).
    * @default 'x-ratelimit-reset'
    * @example { headers: { reset: 'x-limit-reset' } }
+   * @example { deniedHeaders: { reset: false } }
    */
-  reset: Type.Optional(FieldName()),
+  reset: Type.Optional(HeaderField()),
   /**
-   * Name of the header a 429 carries the wait in (whole seconds, rounded up).
+   * Name of the header a denial carries the wait in (whole seconds, rounded up), or `false`
+   * (not sent).
    * @default 'retry-after'
    * @example { headers: { retryAfter: 'x-retry-after' } }
+   * @example { deniedHeaders: { retryAfter: false } }
    */
-  retryAfter: Type.Optional(FieldName())
+  retryAfter: Type.Optional(HeaderField())
 }, { additionalProperties: false })
 
 // The object first: TypeBox reports a bounded number of errors, and an unknown key inside the
@@ -119,7 +128,21 @@ export const HeadersSchema = Type.Union([
   Type.Literal('draft-7'),
   Type.Literal('draft-8'),
   Type.Literal('draft-10')
-], { description: "'legacy', 'ietf', false, 'draft-6', 'draft-7', 'draft-8', 'draft-10', or { limit, remaining, reset, retryAfter } header names" })
+], { description: "'legacy', 'ietf', false, 'draft-6', 'draft-7', 'draft-8', 'draft-10', or { limit, remaining, reset, retryAfter } header names (each a name or false)" })
+
+/** The status of a denial (a rate's or a concurrency limit's): an integer from 400 to 599. */
+const StatusCodeSchema = () => Type.Integer({ minimum: 400, maximum: 599 })
+
+/** An `exempt` option: IPs and CIDRs, or a function of the request. */
+const ExemptSchema = () => Type.Union([
+  Type.Array(Type.String({ description: "an IP or CIDR like '10.0.0.0/8'" })),
+  fn<RequestFunction<boolean>>('a function (request) => boolean')
+], { description: "an array of IPs and CIDRs like ['127.0.0.1', '10.0.0.0/8'], or a function (request) => boolean" })
+
+/** What `onExceeding` is called with: the allowed request's decision and its limit. */
+type OnExceeding = (request: FastifyRequest, context: ExceedingContext) => void | PromiseLike<void>
+/** What `onExceeded` is called with: the denied request and the denial's context. */
+type OnExceeded = (request: FastifyRequest, context: LimitContext) => void | PromiseLike<void>
 
 export const ErrorFormatSchema = Type.Union([Type.Literal('plain'), Type.Literal('problem')])
 
@@ -258,14 +281,20 @@ export const LimitObjectSchema = Type.Object({
   /**
    * A custom identity (an API key, a tenant): `(request) => string | number | undefined`, or a
    * promise of one (awaited); takes `rate`. `undefined` or `null` means no key: the request
-   * falls back to `user` or `ip`. No default: no key bucket.
+   * falls back to `user` or `ip`. It replaces the plugin's `key` on this limit; `false` turns
+   * the plugin's `key` off here. No default: the plugin's `key`, if any (see the plugin option).
    * @example { key: (request) => request.headers['x-api-key'] as string | undefined, rate: '1000/hour' }
    * @example { key: async (request) => (await lookUpApiKey(request))?.tenant, rate: '1000/hour' }
+   * @example { ip: '10/min', key: false } // per IP only, whatever the plugin's key says
    */
-  key: Type.Optional(fn<RequestFunction<Identity>>('a function (request) => string | number | undefined')),
+  key: Type.Optional(Type.Union([
+    fn<RequestFunction<Identity>>('a function (request) => string | number | undefined'),
+    Type.Literal(false)
+  ], { description: "a function (request) => string | number | undefined, or false (not the plugin's key)" })),
   /**
-   * Rate(s) for the `key` bucket, like `ip` (a function of the request too); given exactly
-   * when `key` is. No default.
+   * Rate(s) for the `key` bucket, like `ip` (a function of the request too): given exactly
+   * when `key` is, or, under a plugin `key`, alone (the plugin's key at this rate). No default:
+   * the plugin's `rate` under a plugin `key`.
    * @example { key: (request) => request.headers['x-api-key'] as string | undefined, rate: (request) => request.headers['x-plan'] === 'pro' ? '1000/min' : '100/min' }
    * @example { key: (request) => request.headers['x-tenant'] as string | undefined, rate: ['50/s', '10000/day'] }
    */
@@ -323,12 +352,28 @@ export const LimitObjectSchema = Type.Object({
    */
   headers: Type.Optional(HeadersSchema),
   /**
+   * The rate-limit headers of this limit's denials (its 429s, and a ban's 403), overriding the
+   * plugin's `deniedHeaders`; the same forms as `headers`, so each field may be renamed or
+   * `false` (not sent).
+   * @default the plugin's `deniedHeaders`, else what `headers` sends (Retry-After included)
+   * @example { ip: '10/min', deniedHeaders: { remaining: false, reset: false } }
+   * @example { ip: '10/min', headers: false, deniedHeaders: 'legacy' } // headers on denials only
+   */
+  deniedHeaders: Type.Optional(HeadersSchema),
+  /**
    * The 429, ban and 503 bodies of this limit, overriding the plugin's `errorFormat`: `'plain'`
    * or `'problem'` (RFC 9457 `application/problem+json`).
    * @default the plugin's `errorFormat` ('plain' unless set)
    * @example { ip: '10/min', errorFormat: 'problem' }
    */
   errorFormat: Type.Optional(ErrorFormatSchema),
+  /**
+   * The status of this limit's denials (a rate's or a concurrency limit's; a ban answers with
+   * its own `ban.statusCode`), from 400 to 599, overriding the plugin's `statusCode`.
+   * @default the plugin's `statusCode` (429 unless set)
+   * @example { ip: '10/min', statusCode: 503 }
+   */
+  statusCode: Type.Optional(StatusCodeSchema()),
   /**
    * Which bucket kinds limit a request. `'first'`: only the first kind whose identity resolves
    * (the `key`, else the user, else the client IP). `'all'`: every kind whose identity resolves,
@@ -396,10 +441,33 @@ export const LimitObjectSchema = Type.Object({
    * failure is logged and never changes the response. No default.
    * @example { ip: '10/min', ban: { after: 5, for: '15min' }, onBan: (request, context) => request.log.warn({ route: context.route }, 'banned') }
    */
-  onBan: Type.Optional(fn<(request: FastifyRequest, context: LimitContext) => void | PromiseLike<void>>('a function (request, context) => void'))
+  onBan: Type.Optional(fn<(request: FastifyRequest, context: LimitContext) => void | PromiseLike<void>>('a function (request, context) => void')),
+  /**
+   * Requests this limit never counts (no count, no headers), replacing the plugin's `exempt`
+   * on it: IPs and CIDRs, or a function of the request returning a boolean or a promise of one.
+   * `[]` exempts nobody here.
+   * @default the plugin's `exempt` (nobody unless set)
+   * @example { ip: '10/min', exempt: ['10.0.0.0/8'] }
+   * @example { ip: '10/min', exempt: (request) => request.headers['x-health-check'] === 'yes' }
+   */
+  exempt: Type.Optional(ExemptSchema()),
+  /**
+   * Called for each request this limit allows, overriding the plugin's `onExceeding`, with the
+   * decision and the limit's route; its failure is logged and never changes the response.
+   * @default the plugin's `onExceeding` (none unless set)
+   * @example { ip: '10/min', onExceeding: (request, context) => { if (context.remaining === 0) request.log.info('last request of the window') } }
+   */
+  onExceeding: Type.Optional(fn<OnExceeding>('a function (request, context) => void')),
+  /**
+   * Called for each denial of this limit, dry-run ones too, overriding the plugin's
+   * `onExceeded`; its failure is logged and never changes the response.
+   * @default the plugin's `onExceeded` (none unless set)
+   * @example { ip: '5/min', onExceeded: (request, context) => request.log.warn({ route: context.route }, 'login limit reached') }
+   */
+  onExceeded: Type.Optional(fn<OnExceeded>('a function (request, context) => void'))
 }, { additionalProperties: false })
 
-/** A limit: a rate string (shorthand for `{ ip }`) or an object. */
+/** A limit: a rate string (shorthand for `{ ip }`, or under a plugin `key` for `{ rate, ip }`) or an object. */
 export const LimitSchema = Type.Union([Type.Unsafe<RateString>(Type.String()), LimitObjectSchema],
   { description: `a rate string like '10/min' or an object with ${Object.keys(LimitObjectSchema.properties).join(', ')}` })
 
@@ -495,6 +563,25 @@ export const PluginOptionsSchema = Type.Object({
    */
   user: Type.Optional(fn<RequestFunction<Identity>>('a function (request) => string | number | undefined')),
   /**
+   * The app-wide key function (@fastify/rate-limit's `keyGenerator`): an API key, a tenant,
+   * `(request) => string | number | undefined`, or a promise of one; takes `rate`. Every limit
+   * with rates that has no `key` of its own (routes, `global`, `hook()`) counts a request with
+   * a key per key, in the `key` bucket: at the limit's own `rate` if it gives one, at the rate
+   * of a rate string (`'10/min'`: per key, and per IP for a request without one, at that rate),
+   * else at the plugin's `rate`. A request without a key (`undefined`, `null`, `''`) falls back
+   * to the limit's `user` or `ip`. A limit's own `key` replaces it; `key: false` turns it off.
+   * No default: no app-wide key.
+   * @example { key: (request) => request.headers['x-api-key'] as string | undefined, rate: '1000/hour' }
+   */
+  key: Type.Optional(fn<RequestFunction<Identity>>('a function (request) => string | number | undefined')),
+  /**
+   * The rate(s) of the plugin's `key` on limits that give no rate for it (an `ip` or `user` rate
+   * only): like a route's `rate`, a function of the request too; given exactly when `key` is.
+   * No default.
+   * @example { key: (request) => request.headers['x-api-key'] as string | undefined, rate: ['100/min', '10000/day'] }
+   */
+  rate: Type.Optional(RatesSchema),
+  /**
    * The request hook the limit runs in; use a later one when authentication runs later.
    * @default 'onRequest'
    * @example { hook: 'preHandler' }
@@ -521,6 +608,16 @@ export const PluginOptionsSchema = Type.Object({
    */
   headers: Type.Optional(HeadersSchema),
   /**
+   * The rate-limit headers of denials (429s, and a ban's 403) when they should differ from
+   * `headers` (@fastify/rate-limit's `addHeaders`; `headers` is then its
+   * `addHeadersOnExceeding`): the same forms as `headers`, so each field may be renamed or
+   * `false` (not sent). Routes may override.
+   * @default what `headers` sends (Retry-After included)
+   * @example { deniedHeaders: { retryAfter: false } }
+   * @example { headers: { limit: false, remaining: false, reset: false }, deniedHeaders: 'legacy' }
+   */
+  deniedHeaders: Type.Optional(HeadersSchema),
+  /**
    * The default 429, ban and 503 bodies: `'plain'` (`{ statusCode, error, message }`) or
    * `'problem'` (RFC 9457 problem details as `application/problem+json`, with the IETF draft's
    * problem types: quota-exceeded, abnormal-usage-detected for a ban, temporary-reduced-capacity
@@ -532,6 +629,14 @@ export const PluginOptionsSchema = Type.Object({
    */
   errorFormat: Type.Optional(ErrorFormatSchema),
   /**
+   * The status of a denial (a rate's or a concurrency limit's), from 400 to 599; a ban answers
+   * with its own `ban.statusCode`. The default bodies and `context.statusCode` follow it.
+   * Routes may override.
+   * @default 429
+   * @example { statusCode: 503 }
+   */
+  statusCode: Type.Optional(StatusCodeSchema()),
+  /**
    * Builds the 429 body from the request and the denial's context; may return a promise of it.
    * @default (request, context) => ({ statusCode: 429, error: 'Too Many Requests', message: `Rate limit exceeded, retry in ${context.after}` })
    * @example { errorResponseBuilder: (request, context) => ({ code: 'RATE_LIMITED', retryInSeconds: context.retryAfter }) }
@@ -539,14 +644,12 @@ export const PluginOptionsSchema = Type.Object({
   errorResponseBuilder: Type.Optional(fn<(request: FastifyRequest, context: LimitContext) => unknown>('a function (request, context) => body (or a promise of it)')),
   /**
    * Requests never limited (no count, no headers): IPs and CIDRs, or a function of the
-   * request returning a boolean or a promise of one (awaited). No default: nobody is exempt.
+   * request returning a boolean or a promise of one (awaited). Routes may override (their list
+   * replaces this one). No default: nobody is exempt.
    * @example { exempt: ['127.0.0.1', '10.0.0.0/8', '::1'] }
    * @example { exempt: (request) => request.headers['x-internal'] === process.env.INTERNAL_TOKEN }
    */
-  exempt: Type.Optional(Type.Union([
-    Type.Array(Type.String({ description: "an IP or CIDR like '10.0.0.0/8'" })),
-    fn<RequestFunction<boolean>>('a function (request) => boolean')
-  ], { description: "an array of IPs and CIDRs like ['127.0.0.1', '10.0.0.0/8'], or a function (request) => boolean" })),
+  exempt: Type.Optional(ExemptSchema()),
   /**
    * Count and send headers but never block; would-be denials are logged, counted and passed
    * to `onExceeded`. Routes may override.
@@ -625,11 +728,20 @@ export const PluginOptionsSchema = Type.Object({
    */
   ipv6Subnet: Type.Optional(Type.Integer({ minimum: 1, maximum: 128 })),
   /**
+   * Called for every request a limit allows (@fastify/rate-limit's `onExceeding`), with its
+   * decision and the limit's route (`context.remaining`: what is left); its errors (and
+   * rejections) are logged, never thrown, and the response does not wait for it. Routes may
+   * override. No default.
+   * @example { onExceeding: (request, context) => { if (context.remaining < 10) request.log.info({ route: context.route }, 'near the limit') } }
+   */
+  onExceeding: Type.Optional(fn<OnExceeding>('a function (request, context) => void')),
+  /**
    * Called on every denial, dry-run ones too; its errors (and rejections, when it returns a
-   * promise) are logged, never thrown, and the response does not wait for it. No default.
+   * promise) are logged, never thrown, and the response does not wait for it. Routes may
+   * override. No default.
    * @example { onExceeded: (request, context) => request.log.info({ route: context.route }, 'rate limited') }
    */
-  onExceeded: Type.Optional(fn<(request: FastifyRequest, context: LimitContext) => void | PromiseLike<void>>('a function (request, context) => void')),
+  onExceeded: Type.Optional(fn<OnExceeded>('a function (request, context) => void')),
   /**
    * `() => epoch milliseconds`: every decision is made at `clock()`. For tests.
    * @default each store's own clock (`Date.now`; Redis: the server's `TIME`)

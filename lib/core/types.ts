@@ -51,7 +51,7 @@ export interface RateLimitDecision {
 
 /** What `errorResponseBuilder` and `onExceeded` receive about a denial. */
 export interface LimitContext extends RateLimitDecision {
-  /** 429; for a banned request, the ban's `statusCode` (403 unless set). */
+  /** The limit's `statusCode` (429 unless set); for a banned request, the ban's `statusCode` (403 unless set). */
   statusCode: number
   /** `Retry-After` in whole seconds, rounded up. */
   retryAfter: number
@@ -61,6 +61,12 @@ export interface LimitContext extends RateLimitDecision {
   route: string
   /** True when the limit is in dry-run mode (the request passes anyway). */
   dryRun: boolean
+}
+
+/** What `onExceeding` receives about a request a limit allowed: its decision, and the limit. */
+export interface ExceedingContext extends RateLimitDecision {
+  /** The route, for example `'POST /upload'`, the group name, or `'global'`. */
+  route: string
 }
 
 /** What a request does when the store fails: decide locally, let it through, or answer 503. */
@@ -133,13 +139,16 @@ export interface CompiledLimit {
   readonly dynamic: boolean
   /**
    * True for a limit with nothing to resolve but the IP: fixed IP rates, a fixed cost, no key,
-   * user or concurrency. The request path resolves it without its steps (resolve.ts).
+   * user, concurrency or exemption. The request path resolves it without its steps (resolve.ts).
    */
   readonly plain: boolean
   readonly ip: CompiledKind | undefined
   readonly user: CompiledKind | undefined
   readonly key: CompiledKind | undefined
+  /** The key function: the limit's own `key`, else the plugin's (unless `key: false`). */
   readonly keyFn: ((request: FastifyRequest) => MaybePromise<Identity>) | undefined
+  /** Who is not limited (the limit's `exempt`, else the plugin's); undefined: nobody. */
+  readonly exempt: ExemptFunction | undefined
   readonly cost: number | ((request: FastifyRequest) => MaybePromise<number>)
   /** The largest cost every rate can ever allow (the smallest burst). */
   readonly maxCost: number
@@ -148,6 +157,16 @@ export interface CompiledLimit {
   /** The headers this limit writes (the route's `headers`, else the plugin's). */
   readonly headers: HeaderFormat
   readonly writeHeaders: HeaderWriter | undefined
+  /** The headers of its denials (its `deniedHeaders`, else the plugin's, else `headers`). */
+  readonly deniedHeaders: HeaderFormat
+  readonly writeDeniedHeaders: HeaderWriter | undefined
+  /** The name a denial's Retry-After goes under (concurrency 429s write it alone); undefined: not sent. */
+  readonly retryAfterHeader: string | undefined
+  /** The status of its denials (its `statusCode`, else the plugin's: 429 unless set). */
+  readonly statusCode: number
+  /** Told of each request it allows, and of each denial (the route's, else the plugin's). */
+  readonly onExceeding: ((request: FastifyRequest, context: ExceedingContext) => MaybePromise<void>) | undefined
+  readonly onExceeded: ((request: FastifyRequest, context: LimitContext) => MaybePromise<void>) | undefined
   /** The 429 body format (the route's `errorFormat`, else the plugin's). */
   readonly errorFormat: ErrorFormat
   /** The 429 body: the plugin's `errorResponseBuilder` if given, else the format's default body. */
@@ -190,6 +209,9 @@ export interface CompiledSlots {
   /** How the 429 names it, as `rate`: `'2 in flight'`. */
   readonly text: string
 }
+
+/** The `exempt` option, compiled: true for a request that is not limited. */
+export type ExemptFunction = (request: FastifyRequest) => MaybePromise<boolean>
 
 /** The `delay` option, defaulted: a denial whose wait is at most `maxMs` waits; at most `queue` wait per limit. */
 export interface DelaySettings {
@@ -265,8 +287,11 @@ export interface HeaderInput {
 
 export type HeaderWriter = (reply: FastifyReply, decision: RateLimitDecision, input: HeaderInput) => void
 
-/** The `headers` option: a format, `false` for none, or legacy headers under custom names. */
-export type HeaderFormat = 'legacy' | 'ietf' | 'draft-6' | 'draft-7' | 'draft-8' | 'draft-10' | false | Partial<HeaderNames>
+/** The custom-names form of the `headers` option: each field a name, or `false` (not sent). */
+export type HeaderFields = { [field in keyof HeaderNames]: string | false }
+
+/** The `headers` option: a format, `false` for none, or legacy headers under custom names (or left out). */
+export type HeaderFormat = 'legacy' | 'ietf' | 'draft-6' | 'draft-7' | 'draft-8' | 'draft-10' | false | Partial<HeaderFields>
 
 /** The `errorFormat` option: the default 429, ban and 503 bodies, or RFC 9457 problem details. */
 export type ErrorFormat = 'plain' | 'problem'
@@ -330,15 +355,20 @@ export interface ResolvedOptions {
   /** The plugin's `headers` option, defaulted; routes may override it. */
   readonly headers: HeaderFormat
   readonly writeHeaders: HeaderWriter | undefined
+  /** The plugin's `deniedHeaders` option; undefined: denials send what `headers` says. Routes may override it. */
+  readonly deniedHeaders: HeaderFormat | undefined
   /** The plugin's `errorFormat` option, defaulted; routes may override it. */
   readonly errorFormat: ErrorFormat
+  /** The plugin's `statusCode` option, defaulted (429); routes may override it. */
+  readonly statusCode: number
   /** The user's `errorResponseBuilder`, if any: it builds every 429 body, whatever the format. */
   readonly customErrorResponse: ((request: FastifyRequest, context: LimitContext) => unknown) | undefined
   readonly errorResponseBuilder: (request: FastifyRequest, context: LimitContext) => unknown
-  readonly exempt: ((request: FastifyRequest) => MaybePromise<boolean>) | undefined
+  readonly exempt: ExemptFunction | undefined
   readonly dryRun: boolean
   readonly ipv6Subnet: number
-  readonly onExceeded: ((request: FastifyRequest, context: LimitContext) => MaybePromise<void>) | undefined
+  readonly onExceeding: CompiledLimit['onExceeding']
+  readonly onExceeded: CompiledLimit['onExceeded']
   readonly clock: (() => number) | undefined
   /**
    * What the OpenAPI document says about a limited route (its headers and 429 body follow the

@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http'
 import type { FastifyInstance, RouteOptions } from 'fastify'
-import type { BucketKind, CompiledKind, CompiledLimit, ErrorFormat, HeaderFormat, HeaderNames, OpenApiDocs } from '../core/types.js'
+import type { BucketKind, CompiledKind, CompiledLimit, ErrorFormat, HeaderFields, HeaderFormat, HeaderNames, OpenApiDocs } from '../core/types.js'
 import { PROBLEM_CONTENT_TYPE, problemTypes } from '../core/problem-types.js'
 
 /** The `openapi` option: `false` to leave the OpenAPI document alone, or the 429 body's schema. */
@@ -42,11 +42,12 @@ export const problemErrorSchema: Schema = Object.freeze({
 
 const retryAfter = { type: 'integer', minimum: 0, description: 'Seconds until the same request will be allowed (rounded up).' }
 
-const legacyHeaders = (names: HeaderNames) => ({
-  [names.limit]: { type: 'integer', minimum: 1, description: 'The limit of the most restrictive window (in cost units).' },
-  [names.remaining]: { type: 'integer', minimum: 0, description: 'Cost units left in that window.' },
-  [names.reset]: { type: 'integer', description: 'Unix epoch seconds at which that window is fully available again.' }
-})
+const legacyFields: Record<keyof HeaderNames, Schema> = {
+  limit: { type: 'integer', minimum: 1, description: 'The limit of the most restrictive window (in cost units).' },
+  remaining: { type: 'integer', minimum: 0, description: 'Cost units left in that window.' },
+  reset: { type: 'integer', description: 'Unix epoch seconds at which that window is fully available again.' },
+  retryAfter
+}
 
 /** The fields of draft-10, which `ietf` sends too (the newest revision checked). */
 const ietfHeaders = {
@@ -110,16 +111,23 @@ function unavailableResponse (limit: CompiledLimit, mediaTypes: boolean): Schema
 
 const displayNames: HeaderNames = { limit: 'X-RateLimit-Limit', remaining: 'X-RateLimit-Remaining', reset: 'X-RateLimit-Reset', retryAfter: 'Retry-After' }
 
-/** The response headers of a header format: on every response, and on a 429. */
-function headerDocs (headers: HeaderFormat): { success: Schema, denied: Schema } {
-  if (headers === false) return { success: {}, denied: {} }
-  if (typeof headers === 'string' && headers !== 'legacy') {
-    const success = headers === 'ietf' || headers === 'draft-10' ? ietfHeaders : draftHeaders[headers]
-    return { success, denied: { ...success, 'Retry-After': retryAfter } }
+/**
+ * The response headers a header format sends (`headers` on every response, `deniedHeaders` on a
+ * denial, where Retry-After is added): the fields of its names, a field given as `false` left out.
+ */
+function headerDocs (format: HeaderFormat, denial: boolean): Schema {
+  if (format === false) return {}
+  if (typeof format === 'string' && format !== 'legacy') {
+    const fields = format === 'ietf' || format === 'draft-10' ? ietfHeaders : draftHeaders[format]
+    return denial ? { ...fields, 'Retry-After': retryAfter } : fields
   }
-  const names = headers === 'legacy' ? displayNames : { ...displayNames, ...headers }
-  const success = legacyHeaders(names)
-  return { success, denied: { ...success, [names.retryAfter]: retryAfter } }
+  const names: HeaderFields = format === 'legacy' ? displayNames : { ...displayNames, ...format }
+  const docs: Schema = {}
+  for (const field of ['limit', 'remaining', 'reset', 'retryAfter'] as const) {
+    const name = names[field]
+    if (name !== false && (denial || field !== 'retryAfter')) docs[name] = legacyFields[field]
+  }
+  return docs
 }
 
 /**
@@ -135,10 +143,15 @@ export function resolveOpenApi (
   const given = typeof input === 'object' ? input.errorSchema : undefined
   const seen = new Map<string, OpenApiDocs>()
   return (limit) => {
-    const id = JSON.stringify([limit.headers, limit.errorFormat])
+    const id = JSON.stringify([limit.headers, limit.deniedHeaders, limit.errorFormat])
     let docs = seen.get(id)
     if (docs === undefined) {
-      docs = describeResponses(limit.headers, limit.errorFormat, given ?? (customBuilder ? undefined : defaultSchemaOf(limit.errorFormat)))
+      docs = Object.freeze({
+        headers: headerDocs(limit.headers, false),
+        deniedHeaders: headerDocs(limit.deniedHeaders, true),
+        errorSchema: given ?? (customBuilder ? undefined : defaultSchemaOf(limit.errorFormat)),
+        errorContentType: limit.errorFormat === 'problem' ? PROBLEM_CONTENT_TYPE : undefined
+      })
       seen.set(id, docs)
     }
     return docs
@@ -149,14 +162,43 @@ function defaultSchemaOf (format: ErrorFormat): Schema {
   return format === 'problem' ? problemErrorSchema : defaultErrorSchema
 }
 
-function describeResponses (headers: HeaderFormat, errorFormat: ErrorFormat, errorSchema: Schema | undefined): OpenApiDocs {
-  const { success, denied } = headerDocs(headers)
-  return Object.freeze({
-    headers: success,
-    deniedHeaders: denied,
-    errorSchema,
-    errorContentType: errorFormat === 'problem' ? PROBLEM_CONTENT_TYPE : undefined
-  })
+/** An example of the default bodies' sentence for a ban. */
+const bannedExample = 'Banned after repeated requests over the rate limit, retry in 15 minutes'
+
+/**
+ * The body of a denial answered with `statusCode` (the limit's, or a ban's): the default bodies'
+ * schemas say that status (and for a ban, its problem type and sentence); a schema of yours is
+ * yours, as it is.
+ */
+function bodyOf (body: Schema | undefined, statusCode: number, banned: boolean): Schema | undefined {
+  if (!banned && statusCode === 429) return body
+  if (body === defaultErrorSchema) {
+    const properties = body.properties as Record<string, Schema>
+    return {
+      ...body,
+      properties: {
+        statusCode: { type: 'integer', enum: [statusCode] },
+        error: { type: 'string', enum: [STATUS_CODES[statusCode] ?? 'Error'] },
+        message: banned ? { ...properties.message, example: bannedExample } : properties.message
+      }
+    }
+  }
+  if (body === problemErrorSchema) {
+    const properties = body.properties as Record<string, Schema>
+    const types = banned
+      ? { type: { type: 'string', enum: [problemTypes.abnormalUsage.type] }, title: { type: 'string', enum: [problemTypes.abnormalUsage.title] } }
+      : {}
+    return {
+      ...body,
+      properties: {
+        ...properties,
+        ...types,
+        status: { type: 'integer', enum: [statusCode] },
+        ...(banned ? { detail: { ...properties.detail, example: bannedExample } } : {})
+      }
+    }
+  }
+  return body
 }
 
 const kindWords: Record<BucketKind, string> = { ip: 'per IP', user: 'per user', key: 'per key' }
@@ -221,39 +263,15 @@ export function limitLine (limit: CompiledLimit): string {
 }
 
 /**
- * The answer to a banned request (the `ban` option): the 429's body with the ban's status (the
- * default bodies say so in their schema), and the 429's headers (Retry-After until the ban ends).
+ * A denial's response (the limit's `statusCode`, or a ban's): its body (bodyOf), under its media
+ * type where the document names them, and the denial's headers.
  */
-function banResponse (limit: CompiledLimit, docs: OpenApiDocs, mediaTypes: boolean, line: string): Schema {
-  const { statusCode } = limit.ban as NonNullable<CompiledLimit['ban']>
-  let body = docs.errorSchema
-  if (body === defaultErrorSchema) {
-    const properties = body.properties as Record<string, Schema>
-    body = {
-      ...body,
-      properties: {
-        statusCode: { type: 'integer', enum: [statusCode] },
-        error: { type: 'string', enum: [STATUS_CODES[statusCode] ?? 'Error'] },
-        message: { ...properties.message, example: 'Banned after repeated requests over the rate limit, retry in 15 minutes' }
-      }
-    }
-  } else if (body === problemErrorSchema) {
-    const properties = body.properties as Record<string, Schema>
-    body = {
-      ...body,
-      properties: {
-        ...properties,
-        type: { type: 'string', enum: [problemTypes.abnormalUsage.type] },
-        title: { type: 'string', enum: [problemTypes.abnormalUsage.title] },
-        status: { type: 'integer', enum: [statusCode] },
-        detail: { ...properties.detail, example: 'Banned after repeated requests over the rate limit, retry in 15 minutes' }
-      }
-    }
-  }
-  const description = `Banned: too many requests over the limit. ${line}`
+function denialResponse (docs: OpenApiDocs, mediaTypes: boolean, statusCode: number, banned: boolean, description: string): Schema {
+  const body = bodyOf(docs.errorSchema, statusCode, banned)
   const headers = Object.keys(docs.deniedHeaders).length === 0 ? {} : { headers: docs.deniedHeaders }
   return docs.errorContentType === undefined || !mediaTypes
     ? { ...body, 'x-response-description': description, ...headers }
+    // @fastify/swagger's per-media-type form, so the document names the problem+json type
     : { 'x-response-description': description, content: { [docs.errorContentType]: { schema: body ?? {} } }, ...headers }
 }
 
@@ -265,21 +283,20 @@ export function documentSchema (schema: Schema | undefined, limit: CompiledLimit
     // what @fastify/swagger shows for a route without response schemas, now with headers
     ? { 200: { type: 'null', description: 'Default Response' } }
     : { ...own }
-  if (!limit.dryRun && response['429'] === undefined) {
-    const description = `Too Many Requests. ${line}`
-    response['429'] = docs.errorContentType === undefined || !mediaTypes
-      ? { ...docs.errorSchema, 'x-response-description': description }
-      // @fastify/swagger's per-media-type form, so the document names the problem+json type
-      : { 'x-response-description': description, content: { [docs.errorContentType]: { schema: docs.errorSchema ?? {} } } }
-  }
+  const denied = String(limit.statusCode)
   for (const [code, entry] of Object.entries(response)) {
-    const extra = code === '429' ? docs.deniedHeaders : docs.headers
+    // a response of the route's own at the denial's status carries the denial's headers
+    const extra = code === denied ? docs.deniedHeaders : docs.headers
     // with `headers: false` there is nothing to add
     if (Object.keys(extra).length === 0) continue
     response[code] = { ...entry as Schema, headers: { ...extra, ...(entry as Schema).headers as Schema } }
   }
+  if (!limit.dryRun && response[denied] === undefined) {
+    const reason = limit.statusCode === 429 ? 'Too Many Requests' : `${STATUS_CODES[limit.statusCode] ?? 'Denied'}: too many requests`
+    response[denied] = denialResponse(docs, mediaTypes, limit.statusCode, false, `${reason}. ${line}`)
+  }
   if (limit.ban !== undefined && !limit.dryRun && response[String(limit.ban.statusCode)] === undefined) {
-    response[String(limit.ban.statusCode)] = banResponse(limit, docs, mediaTypes, line)
+    response[String(limit.ban.statusCode)] = denialResponse(docs, mediaTypes, limit.ban.statusCode, true, `Banned: too many requests over the limit. ${line}`)
   }
   if (limit.onStoreError === 'deny' && response['503'] === undefined) response['503'] = unavailableResponse(limit, mediaTypes)
   const description = typeof schema?.description === 'string' ? `${schema.description}\n\n${line}` : line

@@ -80,6 +80,6 @@ export function slotDenial (flow: Flow): { decision: RateLimitDecision, context:
     rate: kind.text,
     inFlight: (flow.grant as SlotGrant).inFlight
   }
-  const context: LimitContext = { ...decision, statusCode: 429, retryAfter: RETRY_S, after: humanAfter(RETRY_S), route: limit.route, dryRun: limit.dryRun }
+  const context: LimitContext = { ...decision, statusCode: limit.statusCode, retryAfter: RETRY_S, after: humanAfter(RETRY_S), route: limit.route, dryRun: limit.dryRun }
   return { decision, context }
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { FastifyReply } from 'fastify'
 import { serializeItem } from 'structured-headers'
-import type { HeaderFormat, HeaderInput, HeaderNames, HeaderWriter, RateLimitDecision } from '../core/types.js'
+import type { HeaderFields, HeaderFormat, HeaderInput, HeaderNames, HeaderWriter, RateLimitDecision } from '../core/types.js'
 
 /** Header names of the `legacy` format (and the defaults of a custom-names object). */
 export const legacyNames: Readonly<HeaderNames> = {
@@ -15,8 +15,8 @@ export const legacyNames: Readonly<HeaderNames> = {
 export const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 
 /**
- * Compiles the `headers` option into one writer, called when a limit decides (respond.ts). Every format adds
- * Retry-After (whole seconds, rounded up) on a 429.
+ * Compiles the `headers` option (or `deniedHeaders`) into one writer, called when a limit
+ * decides (respond.ts). Every format adds Retry-After (whole seconds, rounded up) on a denial.
  * - `legacy`: X-RateLimit-Limit / -Remaining / -Reset (Unix epoch seconds);
  * - `draft-10` (and `ietf`, the newest revision whose text this project checked): `RateLimit-Policy`
  *   and `RateLimit` of draft-ietf-httpapi-ratelimit-headers-10, lists of items named by policy;
@@ -24,25 +24,49 @@ export const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
  *   `enableDraftSpec` sends them;
  * - `draft-7`: `RateLimit-Policy: 10;w=60` and `RateLimit: limit=10, remaining=9, reset=60`;
  * - `draft-8`: one `"name"; q=..; w=..; pk=:..:` policy per rate and `RateLimit: "name"; r=..; t=..`,
- *   laid out as express-rate-limit sends them.
- * Custom names were checked as field names by the option schema.
+ *   laid out as express-rate-limit sends them;
+ * - custom names: the legacy values under the names given (checked as field names by the option
+ *   schema), a field given as `false` left out.
  */
 export function compileHeaders (format: HeaderFormat): HeaderWriter | undefined {
   switch (format) {
     case false: return undefined
+    case 'legacy': return writeLegacy
     case 'ietf':
     case 'draft-10': return writeDraft10
     case 'draft-6': return writeDraft6
     case 'draft-7': return writeDraft7
     case 'draft-8': return writeDraft8
   }
-  const names: HeaderNames = format === 'legacy' ? legacyNames : { ...legacyNames, ...format }
+  const { limit, remaining, reset, retryAfter } = headerNames(format)
+  if (limit === false && remaining === false && reset === false && retryAfter === false) return undefined
+  // the fields left out are known now: the writer tests a constant per field, never a name
   return (reply, decision, input) => {
-    reply.header(names.limit, decision.limit)
-    reply.header(names.remaining, decision.remaining)
-    reply.header(names.reset, Math.ceil(decision.resetMs / 1000))
-    if (input.blocked) reply.header(names.retryAfter, Math.ceil(decision.retryAfterMs / 1000))
+    if (limit !== false) reply.header(limit, decision.limit)
+    if (remaining !== false) reply.header(remaining, decision.remaining)
+    if (reset !== false) reply.header(reset, Math.ceil(decision.resetMs / 1000))
+    if (retryAfter !== false && input.blocked) reply.header(retryAfter, Math.ceil(decision.retryAfterMs / 1000))
   }
+}
+
+/** A custom-names object with every field: the legacy name where it names none. */
+export function headerNames (format: Partial<HeaderFields>): HeaderFields {
+  return { ...legacyNames, ...format }
+}
+
+/** The name a format sends Retry-After under on a denial; undefined when it sends none. */
+export function retryAfterHeader (format: HeaderFormat): string | undefined {
+  if (format === false) return undefined
+  if (typeof format === 'string') return legacyNames.retryAfter
+  const { retryAfter } = headerNames(format)
+  return retryAfter === false ? undefined : retryAfter
+}
+
+function writeLegacy (reply: FastifyReply, decision: RateLimitDecision, input: HeaderInput): void {
+  reply.header(legacyNames.limit, decision.limit)
+  reply.header(legacyNames.remaining, decision.remaining)
+  reply.header(legacyNames.reset, Math.ceil(decision.resetMs / 1000))
+  if (input.blocked) reply.header(legacyNames.retryAfter, Math.ceil(decision.retryAfterMs / 1000))
 }
 
 /** Whole seconds from the decision to the reset, never negative. */

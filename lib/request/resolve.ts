@@ -38,7 +38,7 @@ const NONE = Symbol('none')
 export function resolve (flow: Flow): boolean {
   if (flow.step === EXEMPT) {
     if (flow.mode === HTTP) {
-      if (flow.limit.plain && flow.engine.runtime.options.exempt === undefined) return plain(flow)
+      if (flow.limit.plain) return plain(flow)
     } else if (reuse(flow)) {
       flow.step = COST
     }
@@ -90,10 +90,8 @@ function call (flow: Flow): unknown {
   const { limit } = flow
   const request = flow.request as NonNullable<Flow['request']>
   switch (flow.step) {
-    case EXEMPT: {
-      const { exempt } = flow.engine.runtime.options
-      return exempt === undefined || flow.mode === RESOLVE_ONLY ? NONE : exempt(request)
-    }
+    case EXEMPT:
+      return limit.exempt === undefined || flow.mode === RESOLVE_ONLY ? NONE : limit.exempt(request)
     case KEY:
       return limit.keyFn === undefined ? NONE : limit.keyFn(request)
     case KEY_RATE:

@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify'
 import type { StoreDecision } from '../core/store.js'
 import { errors } from '../core/errors.js'
 import { kApplied } from '../core/symbols.js'
-import type { Applied, CompiledBan, LimitContext, RateLimitDecision } from '../core/types.js'
+import type { Applied, CompiledBan, CompiledLimit, ExceedingContext, LimitContext, RateLimitDecision } from '../core/types.js'
 import { isThenable, locate } from './bucket.js'
 import { releaseSlot, slotDenial } from './concurrency.js'
 import { BANNED, DECIDED, DROPPED, FAILED, HTTP, LET_THROUGH, NOT_LIMITED, PEEK, SLOTS_FULL, SLOTTED, STARTED, UNAVAILABLE } from './flow.js'
@@ -12,9 +12,10 @@ import { track } from './settle.js'
 
 /**
  * Stage 3, respond: the flow's outcome becomes the request's: it goes on to its handler, or is
- * answered here (429, the ban's status, 503), with `request.rateLimit`, the headers, the counters,
- * `onExceeded` and `onBan`. Outside the HTTP hook (`consume()`, `peek()`), the outcome becomes the
- * promise's value. Either way `flow.end` is called once when the request goes on.
+ * answered here (the limit's denial status, 429 unless set; the ban's status; 503), with
+ * `request.rateLimit`, the headers (`headers`, or `deniedHeaders` on a denial), the counters,
+ * `onExceeding`, `onExceeded` and `onBan`. Outside the HTTP hook (`consume()`, `peek()`), the
+ * outcome becomes the promise's value. Either way `flow.end` is called once when the request goes on.
  */
 export function respond (flow: Flow): void {
   const { runtime } = flow.engine
@@ -93,8 +94,9 @@ function decided (flow: Flow): void {
     const req = request as FastifyRequest
     req.rateLimit = decision
     const applied = record(flow, req, bucket, rate, blocked)
-    if (limit.writeHeaders !== undefined) {
-      limit.writeHeaders(flow.reply as NonNullable<Flow['reply']>, decision, {
+    const write = blocked ? limit.writeDeniedHeaders : limit.writeHeaders
+    if (write !== undefined) {
+      write(flow.reply as NonNullable<Flow['reply']>, decision, {
         policy: bucket.kind.policy, policyName: rate.policyName, now: d.now, blocked, rate, rates: bucket.kind.rates, identity: bucket.identity
       })
     }
@@ -104,6 +106,7 @@ function decided (flow: Flow): void {
   }
   if (d.allowed) {
     runtime.report.allowed(limit, decision)
+    if (limit.onExceeding !== undefined) exceeding(flow, limit.onExceeding, decision)
     flow.end(flow)
     return
   }
@@ -149,22 +152,11 @@ function deny (flow: Flow, decision: RateLimitDecision, blocked: boolean, identi
   const { limit, request } = flow
   const { report } = flow.engine.runtime
   const retryAfter = Math.ceil(decision.retryAfterMs / 1000)
-  // Every field written out: `{ ...decision, statusCode, ... }` takes V8's slow object-clone
-  // path here and cost about 20 µs per denial (bench/, "every response 429").
-  const denial: LimitContext = {
-    allowed: decision.allowed,
-    limit: decision.limit,
-    remaining: decision.remaining,
-    resetMs: decision.resetMs,
-    retryAfterMs: decision.retryAfterMs,
-    bucket: decision.bucket,
-    rate: decision.rate,
-    statusCode: 429,
-    retryAfter,
-    after: humanAfter(retryAfter),
-    route: limit.route,
-    dryRun: limit.dryRun
-  }
+  const denial = contextOf(decision, limit.route) as LimitContext
+  denial.statusCode = limit.statusCode
+  denial.retryAfter = retryAfter
+  denial.after = humanAfter(retryAfter)
+  denial.dryRun = limit.dryRun
   if (flow.ban >= BANNED) {
     denial.banned = true
     denial.statusCode = (limit.ban as CompiledBan).statusCode
@@ -195,7 +187,7 @@ function deny (flow: Flow, decision: RateLimitDecision, blocked: boolean, identi
   send(flow, body, denial.statusCode)
 }
 
-/** A request refused by its concurrency limit: a 429 with `Retry-After: 1`. */
+/** A request refused by its concurrency limit: the limit's denial status (429) with `Retry-After: 1`. */
 function slotsFull (flow: Flow): void {
   const { limit } = flow
   const { decision, context } = slotDenial(flow)
@@ -211,8 +203,8 @@ function slotsFull (flow: Flow): void {
     fail(flow, err as Error)
     return
   }
-  ;(flow.reply as NonNullable<Flow['reply']>).header('retry-after', context.retryAfter)
-  send(flow, body, 429)
+  if (limit.retryAfterHeader !== undefined) (flow.reply as NonNullable<Flow['reply']>).header(limit.retryAfterHeader, context.retryAfter)
+  send(flow, body, context.statusCode)
 }
 
 /** The store failed and the limit's onStoreError is 'deny': a 503, or for `consume()` and `peek()` a coded rejection. */
@@ -252,9 +244,38 @@ function fail (flow: Flow, err: Error): void {
 
 /** Tells `onExceeded` of a denial; its failure is logged, never the request's. */
 function notify (flow: Flow, context: LimitContext): void {
-  const { onExceeded } = flow.engine.runtime.options
+  const { onExceeded } = flow.limit
   if (onExceeded === undefined || flow.request === undefined) return
   call(flow, () => onExceeded(flow.request as FastifyRequest, context), 'onExceeded')
+}
+
+/**
+ * Tells `onExceeding` of a request the limit allowed (and charged: the hook, or `consume()` of a
+ * request), with its decision and the limit's route; its failure is logged, never the request's.
+ */
+function exceeding (flow: Flow, onExceeding: NonNullable<CompiledLimit['onExceeding']>, decision: RateLimitDecision): void {
+  const request = flow.request
+  if (request === undefined) return
+  const context = contextOf(decision, flow.limit.route)
+  if (decision.delayedMs !== undefined) context.delayedMs = decision.delayedMs
+  call(flow, () => onExceeding(request, context), 'onExceeding')
+}
+
+/**
+ * The decision's fields and the limit's route, every field written out: `{ ...decision }` takes
+ * V8's slow object-clone path and cost about 20 µs per denial (bench/, "every response 429").
+ */
+function contextOf (decision: RateLimitDecision, route: string): ExceedingContext {
+  return {
+    allowed: decision.allowed,
+    limit: decision.limit,
+    remaining: decision.remaining,
+    resetMs: decision.resetMs,
+    retryAfterMs: decision.retryAfterMs,
+    bucket: decision.bucket,
+    rate: decision.rate,
+    route
+  }
 }
 
 /** A banned answer: counted, and `onBan` called once per ban, by the request that started it. */

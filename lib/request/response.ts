@@ -4,26 +4,24 @@ import type { ErrorFormat, LimitContext } from '../core/types.js'
 import { PROBLEM_CONTENT_TYPE, problemTypes } from '../core/problem-types.js'
 import { BREAKER_MS } from './breaker.js'
 
-/** The default 429 body: `{ statusCode, error, message }`, like Fastify's own errors. */
+/**
+ * The default denial body: `{ statusCode, error, message }`, like Fastify's own errors, with the
+ * status's reason phrase (`'Too Many Requests'` for a 429, the limit's `statusCode` otherwise).
+ */
 export function defaultErrorResponse (_request: FastifyRequest, context: LimitContext) {
-  if (context.banned === true) return bannedResponse(context)
   return {
     statusCode: context.statusCode,
-    error: 'Too Many Requests',
-    message: `Rate limit exceeded, retry in ${context.after}`
+    error: STATUS_CODES[context.statusCode] ?? 'Error',
+    message: denialMessage(context)
   }
 }
 
 /** What the default bodies say of a ban. */
 export const BANNED_MESSAGE = 'Banned after repeated requests over the rate limit'
 
-/** The default body of a banned request (the `ban` option): its status (403 unless set) and reason. */
-function bannedResponse (context: LimitContext) {
-  return {
-    statusCode: context.statusCode,
-    error: STATUS_CODES[context.statusCode] ?? 'Error',
-    message: `${BANNED_MESSAGE}, retry in ${context.after}`
-  }
+/** The sentence of both default bodies: why, and when to retry. */
+function denialMessage (context: LimitContext): string {
+  return `${context.banned === true ? BANNED_MESSAGE : 'Rate limit exceeded'}, retry in ${context.after}`
 }
 
 /**
@@ -38,7 +36,7 @@ export function problemResponse (_request: FastifyRequest, context: LimitContext
     type,
     title,
     status: context.statusCode,
-    detail: `${banned ? BANNED_MESSAGE : 'Rate limit exceeded'}, retry in ${context.after}`,
+    detail: denialMessage(context),
     'violated-policies': [`${context.bucket}-${context.rate}`]
   }
 }

@@ -53,6 +53,8 @@ export interface RequestFacts {
     readonly hook: string
     readonly onStoreError: string
     readonly storeTimeoutMs: number
+    /** The status of a denial (`statusCode`). */
+    readonly statusCode: number
     readonly banStatus: number
   }
   readonly stages: readonly Stage[]
@@ -104,6 +106,7 @@ export function requestFacts (root: string): RequestFacts {
       hook: settings.hook,
       onStoreError: settings.onStoreError,
       storeTimeoutMs: settings.storeTimeoutMs,
+      statusCode: settings.statusCode,
       banStatus: (settings.ban as NonNullable<typeof settings.ban>).statusCode
     },
     stages,

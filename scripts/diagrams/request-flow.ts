@@ -42,9 +42,9 @@ function hookActs (f: RequestFacts): Record<string, readonly Acts[]> {
 
 /** Stage 1: resolve.ts's steps. */
 const stepActs: Record<string, Acts> = {
-  EXEMPT: { note: 'an exempt request is not limited: NOT_LIMITED, no headers', options: ['exempt'] },
-  KEY: { note: "the route's key function: a key bucket", options: ['key'] },
-  KEY_RATE: { note: "the key's rates, when a function decides them", options: ['rate'] },
+  EXEMPT: { note: "an exempt request (the limit's list or function, else the plugin's) is not limited: NOT_LIMITED, no headers", options: ['exempt'] },
+  KEY: { note: "the limit's key function, else the plugin's (key: false: none): a key bucket", options: ['key'] },
+  KEY_RATE: { note: "the key's rates (the limit's, else the plugin's), when a function decides them", options: ['rate'] },
   USER: { note: "the user resolver: a user bucket, when the route has user rates (or a user's slot)", options: ['user'] },
   USER_RATE: { note: "the user's rates, when a function decides them", options: ['user'] },
   IP: { note: "request.ip's bucket, unless a kind counted the request already (apply: 'all': every kind counts)", options: ['ip', 'ipv6Subnet', 'apply'] },
@@ -83,11 +83,11 @@ function outcomeActs (f: RequestFacts): Record<string, Acts & { readonly results
   return {
     NOT_LIMITED: { note: '', options: [], results: [pass] },
     DECIDED: {
-      note: "Allowed, or denied in a dry run: passes, with headers. Denied: a 429, or the ban's status when banned.",
-      options: ['headers', 'errorFormat', 'errorResponseBuilder', 'onExceeded', 'onBan', 'dryRun', 'log'],
-      results: [pass, { label: '429 + Retry-After', tone: 'deny' }, { label: `${f.defaults.banStatus} banned (ban.statusCode)`, tone: 'stop' }]
+      note: "Allowed (onExceeding), or denied in a dry run: passes, with headers. Denied: statusCode (429), or the ban's status when banned, with deniedHeaders.",
+      options: ['headers', 'deniedHeaders', 'statusCode', 'errorFormat', 'errorResponseBuilder', 'onExceeding', 'onExceeded', 'onBan', 'dryRun', 'log'],
+      results: [pass, { label: `${f.defaults.statusCode} + Retry-After`, tone: 'deny' }, { label: `${f.defaults.banStatus} banned (ban.statusCode)`, tone: 'stop' }]
     },
-    SLOTS_FULL: { note: '', options: ['errorResponseBuilder', 'onExceeded'], results: [{ label: `429 + Retry-After: ${f.slotRetryS}`, tone: 'deny' }] },
+    SLOTS_FULL: { note: '', options: ['statusCode', 'deniedHeaders', 'errorResponseBuilder', 'onExceeded'], results: [{ label: `${f.defaults.statusCode} + Retry-After: ${f.slotRetryS}`, tone: 'deny' }] },
     LET_THROUGH: { note: '', options: ['onStoreError'], results: [pass] },
     UNAVAILABLE: { note: '', options: ['onStoreError'], results: [{ label: `503 + Retry-After: ${f.unavailableRetryS}`, tone: 'stop' }] },
     FAILED: { note: "The error goes to Fastify's error handler.", options: [], results: [{ label: '500', tone: 'stop' }] },

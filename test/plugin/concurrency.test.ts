@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { Registry } from 'prom-client'
 import limiter, { MemoryStore, SqliteStore } from '../../index.js'
 import type { FastifyLimiterOptions, LimitContext, RateLimitDecision, Store } from '../../index.js'
-import { Clock, thrown } from '../support/helpers.js'
+import { Clock, gate, thrown, until } from '../support/helpers.js'
 import { tempDir } from '../support/sqlite.js'
 
 /** A memory store that counts its acquires and releases. */
@@ -26,28 +26,6 @@ class CountingStore extends MemoryStore {
     this.released.push(token)
     super.release(key, token)
   }
-}
-
-/** A handler that holds each request until `open()` is called; `entered` counts who got in. */
-function gate () {
-  let open = () => {}
-  let opened = new Promise<void>((resolve) => { open = resolve })
-  const state = {
-    entered: 0,
-    open: () => open(),
-    reset: () => { opened = new Promise<void>((resolve) => { open = resolve }) },
-    handler: async (request: FastifyRequest) => {
-      state.entered++
-      await opened
-      return { ok: true, inFlight: request.rateLimit?.inFlight }
-    }
-  }
-  return state
-}
-
-async function until (check: () => boolean | Promise<boolean>): Promise<void> {
-  // waits for an event, not a duration: the test's own timeout bounds it
-  while (!await check()) await new Promise((resolve) => setTimeout(resolve, 5))
 }
 
 async function app (options: FastifyLimiterOptions = {}, server = {}): Promise<FastifyInstance> {

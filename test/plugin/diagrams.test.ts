@@ -76,7 +76,7 @@ t.test('the facts are the code\'s', async (t) => {
   t.equal(f.phases[0].name, 'CLOCK', 'decide starts with the clock')
   t.equal(f.outcomes[0].name, 'UNDECIDED')
   t.same(f.hookChoices, ['onRequest', 'preValidation', 'preHandler'])
-  t.same(f.defaults, { hook: 'onRequest', onStoreError: 'fallback', storeTimeoutMs: 100, banStatus: 403 })
+  t.same(f.defaults, { hook: 'onRequest', onStoreError: 'fallback', storeTimeoutMs: 100, statusCode: 429, banStatus: 403 })
   t.equal(f.settleEvent, 'close')
   t.same(f.hooks.map((h) => h.name).sort(), ['onClose', 'onReady', 'onReady', 'onRoute', 'preClose'])
   t.same(f.hooks.find((h) => h.name === 'onRoute')?.assigns, ['route[settings.hook]'], 'onRoute adds the hook the option names')

@@ -41,3 +41,29 @@ t.test('an exempt function that throws is a 500, not a pass', async (t) => {
   t.equal(res.json().code, 'FST_LIMITER_RESOLVER_FAILED')
   t.equal(res.json().message, 'Route GET /r: the exempt function threw (its error is the cause)')
 })
+
+t.test("a route's exempt replaces the plugin's on it; [] exempts nobody there (issue 20)", async (t) => {
+  const { app } = await build({ exempt: ['127.0.0.1'] }, { trustProxy: true })
+  app.get('/plugin', { config: { rateLimit: '1/min' } }, ok)
+  app.get('/own', { config: { rateLimit: { ip: '1/min', exempt: ['10.0.0.0/8'] } } }, ok)
+  app.get('/nobody', { config: { rateLimit: { ip: '1/min', exempt: [] } } }, ok)
+  const from = (url: string, ip: string) => hit(app, url, 2, { 'x-forwarded-for': ip })
+  t.same(await from('/plugin', '127.0.0.1'), [200, 200])
+  t.same(await from('/plugin', '10.1.1.1'), [200, 429])
+  t.same(await from('/own', '10.1.1.1'), [200, 200], "the route's list")
+  t.same(await from('/own', '127.0.0.1'), [200, 429], "the plugin's list does not apply there")
+  t.same(await from('/nobody', '127.0.0.1'), [200, 429])
+  t.same((await app.inject({ url: '/own', headers: { 'x-forwarded-for': '10.2.2.2' } })).json(), { limited: false })
+})
+
+t.test('an exempt function on a route, and on the global limit and a hook() limit', async (t) => {
+  const internal = async (request: { headers: Record<string, unknown> }) => request.headers['x-internal'] === 'yes'
+  const { app } = await build({ global: { ip: '1/min', exempt: internal } })
+  app.get('/route', { config: { rateLimit: { ip: '1/min', exempt: internal } } }, ok)
+  app.get('/global', ok)
+  app.get('/hook', { config: { rateLimit: false }, onRequest: app.rateLimit.hook({ ip: '1/min', exempt: internal }) }, ok)
+  for (const url of ['/route', '/global', '/hook']) {
+    t.same(await hit(app, url, 2, { 'x-internal': 'yes' }), [200, 200], url)
+    t.same(await hit(app, url, 2), [200, 429], url)
+  }
+})

@@ -67,7 +67,7 @@ t.test('route errors are coded and name the route, the path and the value', asyn
     [{ ip: 5 }, 'FST_LIMITER_INVALID_ROUTE_CONFIG', /config\.rateLimit\.ip: expected a rate .* received 5$/],
     [{ ip: [] }, 'FST_LIMITER_INVALID_ROUTE_CONFIG', /config\.rateLimit\.ip: expected .* received \[\]$/],
     [{ ip: { limit: 1, windowMs: 1, x: 1 } }, 'FST_LIMITER_INVALID_ROUTE_CONFIG', /config\.rateLimit\.ip\.x: expected a known option \(limit, windowMs\), received an unknown option$/],
-    [{ ip: '1/s', foo: 1 }, 'FST_LIMITER_INVALID_ROUTE_CONFIG', /config\.rateLimit\.foo: expected a known option \(ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, errorFormat, apply, count, settle, delay, concurrency, ban, onBan\), received an unknown option$/],
+    [{ ip: '1/s', foo: 1 }, 'FST_LIMITER_INVALID_ROUTE_CONFIG', /config\.rateLimit\.foo: expected a known option \(ip, user, key, rate, cost, algorithm, burst, group, dryRun, onStoreError, headers, deniedHeaders, errorFormat, statusCode, apply, count, settle, delay, concurrency, ban, onBan, exempt, onExceeding, onExceeded\), received an unknown option$/],
     [{ ip: '1/s', cost: 0 }, 'FST_LIMITER_INVALID_ROUTE_CONFIG', /config\.rateLimit\.cost: expected a positive integer .* received 0$/],
     [{ ip: '1/s', cost: 'x' }, 'FST_LIMITER_INVALID_ROUTE_CONFIG', /config\.rateLimit\.cost: .* received 'x'$/],
     [{ ip: '5/s', cost: 6 }, 'FST_LIMITER_INVALID_ROUTE_CONFIG', /config\.rateLimit\.cost: expected a cost of at most 5, the smallest capacity of the limit \(no request could pass a higher one\), received 6$/],

@@ -35,6 +35,7 @@ function objectsIn (schema: Schema): Schema[] {
 /** The options that have no default (unset means "none" or the key is required); every other one must say its `@default`. */
 const withoutDefault = new Set([
   'options.sqlite', 'options.sqlite.path', 'options.redis', 'options.global', 'options.exempt', 'options.onExceeded',
+  'options.key', 'options.rate', 'options.onExceeding',
   'limit.ip', 'limit.user', 'limit.key', 'limit.rate', 'limit.group', 'options.delay.maxMs', 'limit.delay.maxMs', 'limit.concurrency.ip', 'limit.concurrency.user', 'limit.concurrency.key',
   'options.ban.after', 'options.ban.for', 'limit.ban.after', 'limit.ban.for', 'options.onBan', 'limit.onBan', 'options.settle',
   'rate.limit', 'rate.windowMs',

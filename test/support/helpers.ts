@@ -2,7 +2,7 @@ import { fork } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import Fastify from 'fastify'
-import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import type { FastifyInstance, FastifyRequest, FastifyServerOptions } from 'fastify'
 import limiter from '../../index.js'
 import type { FastifyLimiterOptions } from '../../index.js'
 import { MemoryStore } from '../../stores/memory.js'
@@ -115,4 +115,27 @@ export function requiredOnlyStore (t: { teardown: (fn: () => void) => void }, ex
     close: () => {},
     ...extra
   }
+}
+
+/** A handler that holds each request until `open()` is called; `entered` counts who got in (concurrency tests). */
+export function gate () {
+  let open = () => {}
+  let opened = new Promise<void>((resolve) => { open = resolve })
+  const state = {
+    entered: 0,
+    open: () => open(),
+    reset: () => { opened = new Promise<void>((resolve) => { open = resolve }) },
+    handler: async (request: FastifyRequest) => {
+      state.entered++
+      await opened
+      return { ok: true, inFlight: request.rateLimit?.inFlight }
+    }
+  }
+  return state
+}
+
+/** Waits until `check()` holds. */
+export async function until (check: () => boolean | Promise<boolean>): Promise<void> {
+  // waits for an event, not a duration: the test's own timeout bounds it
+  while (!await check()) await new Promise((resolve) => setTimeout(resolve, 5))
 }

@@ -9,7 +9,7 @@ import { Registry } from 'prom-client'
 import { describe, expect, test } from 'tstyche'
 import limiter, { MemoryStore } from 'fastify-limiter'
 import type {
-  FastifyLimiterOptions, LimitContext, LimiterStats, RateFunction, RateLimit, RateLimitApi, RateLimitDecision, RouteCounters, RouteRateLimit
+  ExceedingContext, FastifyLimiterOptions, LimitContext, LimiterStats, RateFunction, RateLimit, RateLimitApi, RateLimitDecision, RouteCounters, RouteRateLimit
 } from 'fastify-limiter'
 
 const app = Fastify()
@@ -155,6 +155,41 @@ describe('config.rateLimit', () => {
     expect(typed).type.toBeAssignableTo<RouteShorthandOptions>()
     expect(app.rateLimit.hook).type.not.toBeCallableWith(false)
     expect(app.rateLimit.hook).type.toBeCallableWith({ ip: '10/min', group: 'g' })
+  })
+})
+
+describe('habits of @fastify/rate-limit users (issue 20)', () => {
+  test('a plugin key with its rate; a route turns it off with key: false or gives its rate alone', () => {
+    expect<FastifyLimiterOptions>().type.toBeAssignableFrom<{ key: (r: FastifyRequest) => string | undefined, rate: '100/min' }>()
+    expect<FastifyLimiterOptions>().type.toBeAssignableFrom<{ key: (r: FastifyRequest) => Promise<number>, rate: (r: FastifyRequest) => '10/min' | undefined }>()
+    expect<FastifyLimiterOptions>().type.not.toBeAssignableFrom<{ key: 'x-api-key', rate: '100/min' }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '10/min', key: false }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ rate: '10/min' }>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: '10/min', key: true }>()
+  })
+
+  test('header fields renamed or false, and deniedHeaders of the same shape', () => {
+    expect<FastifyLimiterOptions>().type.toBeAssignableFrom<{ headers: { limit: false, reset: 'x-reset' }, deniedHeaders: 'legacy' }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '1/s', deniedHeaders: { retryAfter: false } }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '1/s', headers: false, deniedHeaders: 'draft-7' }>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: '1/s', deniedHeaders: { limit: true } }>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: '1/s', headers: { remaining: 0 } }>()
+  })
+
+  test('statusCode, onExceeding and exempt, on the plugin and on routes', () => {
+    expect<FastifyLimiterOptions>().type.toBeAssignableFrom<{ statusCode: 503 }>()
+    expect<FastifyLimiterOptions>().type.not.toBeAssignableFrom<{ statusCode: '429' }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '1/s', statusCode: 420, exempt: ['10.0.0.0/8'] }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '1/s', exempt: (r: FastifyRequest) => Promise<boolean> }>()
+    expect<RouteRateLimit>().type.not.toBeAssignableFrom<{ ip: '1/s', exempt: '10.0.0.1' }>()
+    expect<RouteRateLimit>().type.toBeAssignableFrom<{ ip: '1/s', onExceeding: (r: FastifyRequest, c: ExceedingContext) => void, onExceeded: (r: FastifyRequest, c: LimitContext) => Promise<void> }>()
+    expect(app.register(limiter, {
+      onExceeding: (request, context) => {
+        expect(context.remaining).type.toBe<number>()
+        expect(context.route).type.toBe<string>()
+        expect(context).type.not.toHaveProperty('statusCode')
+      }
+    })).type.not.toRaiseError()
   })
 })
 

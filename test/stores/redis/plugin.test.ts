@@ -7,6 +7,7 @@ import { RedisStore } from '../../../stores/redis.js'
 import { MemoryStore } from '../../../stores/memory.js'
 import { resolveOptions } from '../../../lib/config/options.js'
 import { thrown } from '../../support/helpers.js'
+import { habitsOnStore } from '../../support/habits.js'
 import { connect, redisAvailable, startRedis } from '../../support/redis.js'
 
 t.test('the redis option is checked at registration', async (t) => {
@@ -87,6 +88,10 @@ if (redisAvailable(t)) {
     t.same([(await app.inject('/')).statusCode, (await app.inject('/')).statusCode], [200, 429])
     t.equal((app.rateLimit.store as RedisStore).client, app.redis)
     await app.close()
+  })
+
+  t.test('a plugin key, statusCode, deniedHeaders, onExceeding and onExceeded on Redis, remembered denials included (issue 20)', async (t) => {
+    await habitsOnStore(t, { redis: connect(t, server.port), keyPrefix: 'habits' })
   })
 
   t.test('redis: true without @fastify/redis fails at registration', async (t) => {
