@@ -160,12 +160,13 @@ function keyOf (spec: RateLimitObject, options: PluginSettings, field: (name: st
   const inherited = spec.key === false ? undefined : options.key
   if (inherited === undefined) return { keyFn: undefined, keyRates: undefined, keyRatesPath: field('rate') }
   if (spec.rate !== undefined) return { keyFn: inherited, keyRates: spec.rate, keyRatesPath: field('rate') }
-  const rates = spec.ip !== undefined || spec.user !== undefined ? options.rate : undefined
-  return {
-    keyFn: rates !== undefined || spec.concurrency?.key !== undefined ? inherited : undefined,
-    keyRates: rates,
-    keyRatesPath: `${field('rate')} (the plugin's rate)`
+  const keyRatesPath = `${field('rate')} (the plugin's rate)`
+  if (spec.ip === undefined && spec.user === undefined) {
+    // a limit with only concurrency: the plugin's key counts its concurrency.key slots, no rate
+    const slots = spec.concurrency as NonNullable<RateLimitObject['concurrency']>
+    return { keyFn: slots.key === undefined ? undefined : inherited, keyRates: undefined, keyRatesPath }
   }
+  return { keyFn: inherited, keyRates: options.rate, keyRatesPath }
 }
 
 /** The limit's `ban`: its own (`false`: none), else the plugin's; its own `onBan`, else the plugin's. */

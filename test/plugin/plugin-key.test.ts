@@ -148,3 +148,10 @@ t.test('OpenAPI: a rate string under a plugin key is documented per key and per 
   const ipOnly = compileLimit({ limit: { ip: '10/min' }, where: 'Route GET /i', path: 'config.rateLimit', route: 'GET /i', id: 'GET /i' }, options)
   t.equal(limitLine(ipOnly), 'Rate limit: 10/min per IP, 100/min per key (sliding-window).')
 })
+
+t.test('a concurrency-only limit without concurrency.key does not take the plugin key', async (t) => {
+  const options = resolveOptions({ key: apiKey, rate: '100/min' })
+  t.teardown(() => options.store.close())
+  const limit = compileLimit({ limit: { concurrency: { ip: 1 } }, where: 'Route GET /s', path: 'config.rateLimit', route: 'GET /s', id: 'GET /s' }, options)
+  t.same([limit.keyFn, limit.key], [undefined, undefined])
+})
