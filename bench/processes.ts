@@ -197,9 +197,9 @@ export async function redisCommands (url: string): Promise<number> {
   return ((await response.json()) as { commands: number }).commands
 }
 
-/** Starts `node <args>` and resolves once it prints `ready`. */
-export async function startServer (args: string[]): Promise<Child> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+/** Starts `node <args>` (with `env` added to this process's) and resolves once it prints `ready`. */
+export async function startServer (args: string[], env: Record<string, string> = {}): Promise<Child> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } })
   await waitFor(child, 'ready', `node ${args.join(' ')}`)
   return track(child)
 }

@@ -7,6 +7,8 @@ import type { ServerName } from './servers/names.js'
 
 export interface Measurement extends Load {
   name: ServerName
+  /** Set when the server ran on the baseline build (`--baseline`). */
+  baseline?: true
   round: number
   /** Position in the round. */
   seq: number
@@ -26,6 +28,8 @@ export interface BenchResults {
   measurements: Measurement[]
   profiles: ProfileSummary[]
   memory: { keys: number, sampleKey: string, bytesPerKey: Record<string, number> } | undefined
+  /** The commit of the baseline build, in an A/B run (`--baseline`). */
+  baseline?: string
 }
 
 export interface Row {
@@ -59,7 +63,7 @@ export interface Row {
 /** A ratio as the tables show it (two decimals), or µs with `digits` 1. */
 export const fmt = (n: number, digits = 2) => n.toFixed(digits)
 
-function median (values: number[]): number {
+export function median (values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
   const mid = sorted.length >> 1
   return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
@@ -69,7 +73,7 @@ function median (values: number[]): number {
  * Bare Fastify around a measurement: the mean of the bare runs just before and just after it in
  * the same round (or the one of them there is).
  */
-function baseline (all: Measurement[], m: Measurement): { cpu: number, rps: number } | undefined {
+export function baseline (all: Measurement[], m: Measurement): { cpu: number, rps: number } | undefined {
   const bare = all.filter((b) => b.name === 'bare' && b.round === m.round && b !== m)
   const before = bare.filter((b) => b.seq < m.seq).sort((a, b) => b.seq - a.seq)[0]
   const after = bare.filter((b) => b.seq > m.seq).sort((a, b) => a.seq - b.seq)[0]

@@ -2,8 +2,11 @@
 // rate-limiter-flexible, each server in its own process and autocannon in another, interleaved
 // round by round. Then a CPU profile of the request path and the memory each key costs.
 // Run: npm run bench [-- --rounds 5 --duration 4 --only bare,fl-memory-sw --no-profile --no-memory]
+// A/B: npm run bench -- --baseline <git ref> [--only ...]: each fastify-limiter server also runs on
+// the plugin as built from <ref>, in the same rounds; the A/B table goes to stdout and
+// bench/results/ab-latest.json (BENCHMARKS.md is left alone).
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -11,6 +14,7 @@ import { parseArgs } from 'node:util'
 import { freePort, redisCommands, redisCpuMicros, runLoad, startRedis, startRedisCluster, startServer, treeCpuMicros } from './processes.js'
 import { profileServer } from './profile.js'
 import type { ProfileSummary } from './profile.js'
+import { abTable } from './ab.js'
 import { writeReport } from './report.js'
 import type { BenchResults, Measurement } from './rows.js'
 import { servers } from './servers/names.js'
@@ -30,7 +34,9 @@ const { values: args } = parseArgs({
     memory: { type: 'boolean', default: true },
     write: { type: 'boolean', default: true },
     // re-render BENCHMARKS.md (and README, the chart) from a results file, measuring nothing
-    from: { type: 'string' }
+    from: { type: 'string' },
+    // a git ref whose build of the plugin each fastify-limiter server also runs on (A/B)
+    baseline: { type: 'string' }
   },
   allowNegative: true
 })
@@ -47,6 +53,7 @@ if (args.from !== undefined) {
 
 const appScript = join(here, 'servers', 'app.js')
 const loadScript = join(here, 'load.js')
+const baseline = args.baseline === undefined ? undefined : buildBaseline(args.baseline)
 const sqliteDir = mkdtempSync(join(tmpdir(), 'fastify-limiter-bench-sqlite-'))
 const redis = await startRedis()
 // the Cluster only when a server uses it; its servers find it by $BENCH_CLUSTER_PORTS
@@ -56,11 +63,29 @@ const redisClients = [redis.client, ...redisCluster?.clients ?? []]
 const began = Date.now()
 const loadBefore = loadavg()[0]
 
+/**
+ * The plugin as built from git ref `ref`: its files (git archive) in a temporary directory, with
+ * this checkout's node_modules, compiled by its own tsconfig.build.json. Returns its entry point.
+ */
+function buildBaseline (ref: string): { ref: string, commit: string, entry: string, dir: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'fastify-limiter-bench-baseline-'))
+  const commit = execFileSync('git', ['rev-parse', '--short', `${ref}^{commit}`], { cwd: root, encoding: 'utf8' }).trim()
+  const tar = execFileSync('git', ['archive', '--format=tar', commit], { cwd: root, maxBuffer: 1 << 30 })
+  execFileSync('tar', ['-x', '-C', dir], { input: tar })
+  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir')
+  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: dir, stdio: 'inherit' })
+  const entry = join(dir, 'dist', 'index.js')
+  if (!existsSync(entry)) throw new Error(`the build of ${ref} has no dist/index.js`)
+  process.stdout.write(`baseline: ${ref} (${commit}), built in ${dir}\n`)
+  return { ref, commit, entry, dir }
+}
+
 /** One server, one measured run: started fresh, warmed up, measured, stopped. */
-async function measure (name: ServerName, round: number): Promise<Omit<Measurement, 'seq'>> {
+async function measure (name: ServerName, round: number, onBaseline: boolean): Promise<Omit<Measurement, 'seq'>> {
   for (const client of redisClients) await client.flushall()
   const port = await freePort()
-  const server = await startServer([appScript, name, String(port), String(redis.port), sqliteDir])
+  const env: Record<string, string> = onBaseline ? { BENCH_PLUGIN: (baseline as NonNullable<typeof baseline>).entry } : {}
+  const server = await startServer([appScript, name, String(port), String(redis.port), sqliteDir], env)
   try {
     const url = `http://127.0.0.1:${port}/`
     const { clients } = servers[name]
@@ -75,6 +100,7 @@ async function measure (name: ServerName, round: number): Promise<Omit<Measureme
     const commands = await redisCommands(url) - commands0
     return {
       name,
+      ...onBaseline ? { baseline: true } : {},
       round,
       ...load,
       cpuUsPerRequest: cpu / load.requests,
@@ -96,18 +122,22 @@ try {
     // each round starts at another server, so that none is always first (or always after
     // another), and bare Fastify runs before and after every BRACKET servers: the load of a
     // shared machine drifts, and each server is compared with the bare runs on either side of it
-    const others = names.filter((n) => n !== 'bare')
+    // with a baseline, each fastify-limiter server runs on both builds, the two one after the
+    // other (which comes first alternates by round)
+    const others = names.filter((n) => n !== 'bare').flatMap((name) => baseline === undefined || !name.startsWith('fl-')
+      ? [{ name, onBaseline: false }]
+      : [{ name, onBaseline: round % 2 === 1 }, { name, onBaseline: round % 2 === 0 }])
     const rotated = others.map((_, i) => others[(i + round * 3) % others.length])
-    const order: ServerName[] = ['bare']
-    for (let i = 0; i < rotated.length; i += BRACKET) order.push(...rotated.slice(i, i + BRACKET), 'bare')
-    for (const [seq, name] of order.entries()) {
-      const m = { ...await measure(name, round), seq }
+    const order = [{ name: 'bare' as ServerName, onBaseline: false }]
+    for (let i = 0; i < rotated.length; i += BRACKET) order.push(...rotated.slice(i, i + BRACKET), { name: 'bare', onBaseline: false })
+    for (const [seq, { name, onBaseline }] of order.entries()) {
+      const m = { ...await measure(name, round, onBaseline), seq }
       measurements.push(m)
-      process.stdout.write(`round ${round + 1}/${rounds} ${name.padEnd(22)} ${Math.round(m.rps).toString().padStart(6)} req/s ` +
+      process.stdout.write(`round ${round + 1}/${rounds} ${(onBaseline ? `${name}@${(baseline as NonNullable<typeof baseline>).commit}` : name).padEnd(30)} ${Math.round(m.rps).toString().padStart(6)} req/s ` +
         `${m.cpuUsPerRequest.toFixed(1).padStart(5)} µs CPU/req  Redis ${(m.redisCpuUsPerRequest ?? 0).toFixed(1).padStart(4)} µs CPU/req  non-2xx ${m.non2xx}  redis cmds/req ${m.redisCommandsPerRequest.toFixed(2)}\n`)
     }
   }
-  if (args.profile) {
+  if (args.profile && baseline === undefined) {
     for (const name of ['fl-memory-sw', 'fl-memory-429', 'fl-redis'] as const) {
       if (!names.includes(name)) continue
       await redis.client.flushall()
@@ -121,6 +151,7 @@ try {
   await redisCluster?.stop()
   await redis.stop()
   rmSync(sqliteDir, { recursive: true, force: true })
+  if (baseline !== undefined) rmSync(baseline.dir, { recursive: true, force: true })
 }
 
 /** The commit measured (BENCH_COMMIT names it when the tree is a copy without .git). */
@@ -152,5 +183,12 @@ const results: BenchResults = {
   profiles,
   memory: memory as BenchResults['memory']
 }
-if (args.write) writeReport(root, results)
-else process.stdout.write(JSON.stringify(results, null, 2) + '\n')
+if (baseline !== undefined) {
+  results.baseline = baseline.commit
+  writeFileSync(join(root, 'bench', 'results', 'ab-latest.json'), JSON.stringify(results, null, 2) + '\n')
+  process.stdout.write('\n' + abTable(results) + '\n')
+} else if (args.write) {
+  writeReport(root, results)
+} else {
+  process.stdout.write(JSON.stringify(results, null, 2) + '\n')
+}

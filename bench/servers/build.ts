@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import { Cluster, Redis } from 'ioredis'
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible'
 import type { RateLimiterAbstract } from 'rate-limiter-flexible'
-import limiter from '../../index.js'
+import type plugin from '../../index.js'
 import { servers } from './names.js'
 import type { ServerName } from './names.js'
 import { redisFloor } from './redis-floor.js'
@@ -15,6 +15,10 @@ import { redisFloor } from './redis-floor.js'
 // `rateLimit` config and decorator the same way this plugin does, and the two cannot be compiled together.
 const competitor = '@fastify/rate-limit'
 const fastifyRateLimit = (await import(competitor) as { default: FastifyPluginAsync<Record<string, unknown>> }).default
+
+// BENCH_PLUGIN: the entry point of another build of the plugin, loaded instead of this one
+// (`npm run bench -- --baseline <ref>` measures a commit against the working tree in one run)
+const limiter = (await import(process.env.BENCH_PLUGIN ?? '../../index.js') as { default: typeof plugin }).default
 
 /** A limit no benchmark reaches: every request is decided and allowed. */
 const HIGH = 10_000_000
