@@ -26,8 +26,12 @@ import { banGateAlgorithm, banStrikeLua } from '../algorithms/ban.js'
  * Each script decides a batch of requests (the calls of one turn of the event loop, on one
  * connection or one Cluster hash slot) one after another, exactly as separate calls would: a
  * request sees what the ones before it wrote. KEYS are the requests' keys in order (one per
- * window); `ARGV = per request: cost, now | '', its number of keys, then per key: algorithm code,
- * limit, windowMs, burst`. For each request the script decides every window and, when all allow, keeps
+ * window); `ARGV = per request: cost, now | '', its number of keys, then per key: its rate's
+ * number (from 1); then per rate: algorithm code, limit, windowMs, burst; last, the number of
+ * rates` (at the end, so that the store appends the rates it met to the batch's arguments).
+ * The requests of a batch mostly share one rate, so it is sent once: per request and key one
+ * argument, not four (measured: ioredis' writing of the arguments was most of the store's
+ * client-side time; docs/performance.md). For each request the script decides every window and, when all allow, keeps
  * their new states; each key is written once, at the end (with `PXAT` from the algorithm's ttl). It returns, as integers,
  * the server's time (epoch ms), then per request `index * 2 + allowed` (the deciding bucket's
  * 0-based index), `remaining, resetMs, retryAfterMs`, then the 1-based KEYS indices of damaged
@@ -118,10 +122,20 @@ local out, damaged = {}, {}
 -- SET inside the script was a third of its time per request)
 local known, expiry, written = {}, {}, {}
 out[1] = serverNow
+-- the rates the requests' keys name by number: each read once per batch, as the table the
+-- twins take (they never write to it)
+local nr = tonumber(ARGV[#ARGV])
+local last = #ARGV - 1 - nr * 4
+local codes, rates = {}, {}
+for r = 1, nr do
+  local b = last + 1 + (r - 1) * 4
+  codes[r] = ARGV[b]
+  rates[r] = { limit = tonumber(ARGV[b + 1]), windowMs = tonumber(ARGV[b + 2]), burst = tonumber(ARGV[b + 3]) }
+end
 local k, a, o = 0, 1, 1
 -- one request after another, exactly as separate calls would decide them: a request sees the
 -- states the requests before it in the batch wrote
-while a <= #ARGV do
+while a <= last do
   local cost = tonumber(ARGV[a])
   local now = serverNow
   if ARGV[a + 1] ~= '' then now = tonumber(ARGV[a + 1]) end
@@ -135,15 +149,16 @@ while a <= #ARGV do
   local states, ttls = {}, {}
   local best, bAllowed, bLimit, bRemaining, bReset, bRetry
   for i = 1, n do
-    local b = a + 3 + (i - 1) * 4
-    local limit = tonumber(ARGV[b + 1])
+    local r = tonumber(ARGV[a + 2 + i])
+    local code, p = codes[r], rates[r]
+    local limit = p.limit
     local key = KEYS[k + i]
     local c = known[key]
     if c == nil then
       c = false
       local raw = redis.call('GET', key)
       if raw then
-        local e, v = decode(raw, shapes[ARGV[b]])
+        local e, v = decode(raw, shapes[code])
         -- a damaged state (a value this store did not write) is deleted and reads as none, and
         -- the reply names its key
         if e == nil then
@@ -159,8 +174,7 @@ while a <= #ARGV do
     local s = nil
     if c and c[1] > now then s = c[2] end
     -- the twins take the rate as one table, as the TypeScript functions take AlgorithmParams
-    local p = { limit = limit, windowMs = tonumber(ARGV[b + 2]), burst = tonumber(ARGV[b + 3]) }
-    local allowed, remaining, resetMs, retry, state, ttl = steps[ARGV[b]](s, now, cost, p)
+    local allowed, remaining, resetMs, retry, state, ttl = steps[code](s, now, cost, p)
     states[i] = state
     ttls[i] = ttl
     if best == nil or moreRestrictive(allowed, remaining, retry, bAllowed, bRemaining, bRetry) then
@@ -186,7 +200,7 @@ while a <= #ARGV do
   out[o + 1], out[o + 2], out[o + 3], out[o + 4] = (best - 1) * 2 + flag, bRemaining, bReset, bRetry
   o = o + 4
   k = k + n
-  a = a + 3 + 4 * n
+  a = a + 3 + n
 end
 -- each key written once, with the state the last request that changed it left: no one can read
 -- the states in between (the script is atomic), so this is what the separate writes would leave
@@ -259,7 +273,8 @@ return 0
 /**
  * The driver of the scripts that pass each key through one step of its algorithm: the refund
  * (`table` 'refunds', the twins of `Algorithm.refundLua`) and the charge ('charges', of
- * `Algorithm.chargeLua`). `KEYS` and `ARGV` as the consume driver takes them. Each key's state
+ * `Algorithm.chargeLua`), for one request: `KEYS` its keys, `ARGV = cost, now | '', then per key:
+ * algorithm code, limit, windowMs, burst`. Each key's state
  * is read as the consume driver reads it (an expired one is none), given `cost` by the step,
  * and written back with its new expiry, or deleted when the step leaves none (a refund that
  * empties the bucket); all in one script, so all keys or none. Returns the time it ran at.
@@ -291,8 +306,8 @@ return now
 }
 
 /**
- * The peek driver: the consume driver's decision, with nothing written. The same `KEYS` and
- * `ARGV` as the consume driver; the reply is seven integers, `allowed, limit, remaining,
+ * The peek driver: the consume driver's decision for one request, with nothing written. `KEYS`
+ * and `ARGV` as the refund driver takes them; the reply is seven integers, `allowed, limit, remaining,
  * resetMs, retryAfterMs, index, now`.
  */
 const peekDriver = `

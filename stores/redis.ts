@@ -121,13 +121,16 @@ const BATCH_MAX = 200
 const MIXED = ''
 
 /**
- * The requests of one turn bound for one EVALSHA: their keys and ARGV in the scripts' layout
- * (per request `cost, now | '', number of keys`, then per key the rate's four parts), and what
- * each request's decision goes to.
+ * The requests of one turn bound for one EVALSHA: their keys and ARGV in the consume script's
+ * layout (per request `cost, now | '', number of keys`, then per key its rate's number; the
+ * rates themselves, four parts each, are appended when the batch is sent), and what each
+ * request's decision goes to.
  */
 class Batch {
   readonly keys: string[] = []
   readonly args: Array<string | number> = []
+  /** The rates the batch's keys name, by number (from 1): each rate's `argsOf`. */
+  readonly rates: Array<readonly string[]> = []
   readonly sinks: DecisionSink[] = []
   /** Each request's buckets (the reply names the deciding one by index) and injected time. */
   readonly requests: Array<readonly StoreBucket[]> = []
@@ -253,11 +256,15 @@ export class RedisStore implements Store {
     const open = this.#batchFor(buckets, batchCode)
     const batch = open ?? new Batch(batchCode)
     const { keys, args } = batch
+    const { rates } = batch
     args.push(cost, now ?? '', buckets.length)
     for (let i = 0; i < buckets.length; i++) {
       keys.push(this.keyPrefix + buckets[i].key)
       const parts = argsOf(buckets[i])
-      args.push(parts[0], parts[1], parts[2], parts[3])
+      // a batch holds few rates (one per route and window): a scan finds one at once
+      let r = rates.indexOf(parts)
+      if (r === -1) r = rates.push(parts) - 1
+      args.push(r + 1)
     }
     batch.sinks.push(sink)
     batch.requests.push(buckets)
@@ -317,7 +324,10 @@ export class RedisStore implements Store {
 
   #send (batch: Batch): void {
     const script = batch.code === MIXED ? mixedScript : scripts[batch.code]
-    this.#run(script, batch.keys, batch.args).then(
+    const { args, rates } = batch
+    for (let r = 0; r < rates.length; r++) args.push(rates[r][0], rates[r][1], rates[r][2], rates[r][3])
+    args.push(rates.length)
+    this.#run(script, batch.keys, args).then(
       (reply) => this.#settle(batch, reply as ScriptReply),
       (err: unknown) => {
         // a batch that fails fails each of its requests, which the plugin handles one by one

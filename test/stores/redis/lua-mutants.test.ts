@@ -72,9 +72,10 @@ function mutate ({ algorithm, from, to }: Mutant): RedisScript {
 function decideBy (client: Redis, script: RedisScript, prefix: string): Decide {
   return async (buckets, cost, now) => {
     const keys = buckets.map(({ key }) => prefix + key)
-    const args = buckets.flatMap(({ algorithm, params }) => [algorithm.code, params.limit, params.windowMs, params.burst])
-    // one request in the scripts' batch layout: cost, now, its number of keys, then per key the rate
-    const r = await client.call('eval', script.lua, keys.length, ...keys, cost, now, keys.length, ...args) as number[]
+    const rates = buckets.flatMap(({ algorithm, params }) => [algorithm.code, params.limit, params.windowMs, params.burst])
+    // one request in the consume script's batch layout: cost, now, its number of keys, then per
+    // key its rate's number; then the rates (here one per key) and their number
+    const r = await client.call('eval', script.lua, keys.length, ...keys, cost, now, keys.length, ...keys.map((_, i) => i + 1), ...rates, keys.length) as number[]
     // the reply: the server's time, then `index * 2 + allowed, remaining, resetMs, retryAfterMs`
     const index = r[1] >> 1
     return { allowed: (r[1] & 1) === 1, limit: buckets[index].params.limit, remaining: r[2], resetMs: r[3], retryAfterMs: r[4], index, now }
