@@ -267,25 +267,13 @@ export interface HeaderNames {
   retryAfter: string
 }
 
-/** What the header writer needs besides the public decision. */
-export interface HeaderInput {
-  /** The serialized IETF policy list of the bucket kind that decided. */
-  policy: string
-  /** The serialized IETF policy name of the deciding rate. */
-  policyName: string
-  /** When the store decided, epoch ms. */
-  now: number
-  /** A denial in dry-run mode sends no Retry-After: the response is not a 429. */
-  blocked: boolean
-  /** The deciding rate: its window is the `w` of draft-7 and draft-8 policies. */
-  rate: CompiledRate
-  /** Every rate of the bucket kind that decided: draft-8 lists them as policies. */
-  rates: readonly CompiledRate[]
-  /** The encoded identity: draft-8's partition key is a hash of it. */
-  identity: string
-}
-
-export type HeaderWriter = (reply: FastifyReply, decision: RateLimitDecision, input: HeaderInput) => void
+/**
+ * Writes a decision's headers. Besides the public decision it reads the request's record of it
+ * (`Applied`): the deciding kind's policy list and rates, the deciding rate, when the store
+ * decided, whether the response is a 429 (a dry run's denial sends no Retry-After) and the
+ * identity (draft-8's partition key is a hash of it). No object is made per request to say so.
+ */
+export type HeaderWriter = (reply: FastifyReply, decision: RateLimitDecision, applied: Applied) => void
 
 /** The custom-names form of the `headers` option: each field a name, or `false` (not sent). */
 export type HeaderFields = { [field in keyof HeaderNames]: string | false }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { FastifyReply } from 'fastify'
 import { serializeItem } from 'structured-headers'
-import type { HeaderFields, HeaderFormat, HeaderInput, HeaderNames, HeaderWriter, RateLimitDecision } from '../core/types.js'
+import type { Applied, HeaderFields, HeaderFormat, HeaderNames, HeaderWriter, RateLimitDecision } from '../core/types.js'
 
 /** Header names of the `legacy` format (and the defaults of a custom-names object). */
 export const legacyNames: Readonly<HeaderNames> = {
@@ -41,11 +41,11 @@ export function compileHeaders (format: HeaderFormat): HeaderWriter | undefined 
   const { limit, remaining, reset, retryAfter } = headerNames(format)
   if (limit === false && remaining === false && reset === false && retryAfter === false) return undefined
   // the fields left out are known now: the writer tests a constant per field, never a name
-  return (reply, decision, input) => {
+  return (reply, decision, applied) => {
     if (limit !== false) reply.header(limit, decision.limit)
     if (remaining !== false) reply.header(remaining, decision.remaining)
     if (reset !== false) reply.header(reset, Math.ceil(decision.resetMs / 1000))
-    if (retryAfter !== false && input.blocked) reply.header(retryAfter, Math.ceil(decision.retryAfterMs / 1000))
+    if (retryAfter !== false && applied.blocked) reply.header(retryAfter, Math.ceil(decision.retryAfterMs / 1000))
   }
 }
 
@@ -62,20 +62,20 @@ export function retryAfterHeader (format: HeaderFormat): string | undefined {
   return retryAfter === false ? undefined : retryAfter
 }
 
-function writeLegacy (reply: FastifyReply, decision: RateLimitDecision, input: HeaderInput): void {
+function writeLegacy (reply: FastifyReply, decision: RateLimitDecision, applied: Applied): void {
   reply.header(legacyNames.limit, decision.limit)
   reply.header(legacyNames.remaining, decision.remaining)
   reply.header(legacyNames.reset, Math.ceil(decision.resetMs / 1000))
-  if (input.blocked) reply.header(legacyNames.retryAfter, Math.ceil(decision.retryAfterMs / 1000))
+  if (applied.blocked) reply.header(legacyNames.retryAfter, Math.ceil(decision.retryAfterMs / 1000))
 }
 
 /** Whole seconds from the decision to the reset, never negative. */
-function resetSeconds (decision: RateLimitDecision, input: HeaderInput): number {
-  return Math.max(0, Math.ceil((decision.resetMs - input.now) / 1000))
+function resetSeconds (decision: RateLimitDecision, applied: Applied): number {
+  return Math.max(0, Math.ceil((decision.resetMs - applied.now) / 1000))
 }
 
-function retryAfter (reply: FastifyReply, decision: RateLimitDecision, input: HeaderInput): void {
-  if (input.blocked) reply.header('retry-after', Math.ceil(decision.retryAfterMs / 1000))
+function retryAfter (reply: FastifyReply, decision: RateLimitDecision, applied: Applied): void {
+  if (applied.blocked) reply.header('retry-after', Math.ceil(decision.retryAfterMs / 1000))
 }
 
 /**
@@ -85,34 +85,34 @@ function retryAfter (reply: FastifyReply, decision: RateLimitDecision, input: He
  * moment the decision knows more quota is there (a window algorithm gives quota back bit by bit
  * before it, so `t` is never early).
  */
-function writeDraft10 (reply: FastifyReply, decision: RateLimitDecision, input: HeaderInput): void {
-  reply.header('ratelimit-policy', input.policy)
-  const t = input.blocked ? Math.ceil(decision.retryAfterMs / 1000) : resetSeconds(decision, input)
+function writeDraft10 (reply: FastifyReply, decision: RateLimitDecision, applied: Applied): void {
+  reply.header('ratelimit-policy', applied.kind.policy)
+  const t = applied.blocked ? Math.ceil(decision.retryAfterMs / 1000) : resetSeconds(decision, applied)
   // The policy name is serialized by structured-headers at registration; r and t are
   // sf-integers, whose serialization is their decimal digits.
-  reply.header('ratelimit', `${input.policyName};r=${decision.remaining};t=${t}`)
-  retryAfter(reply, decision, input)
+  reply.header('ratelimit', `${applied.rate.policyName};r=${decision.remaining};t=${t}`)
+  retryAfter(reply, decision, applied)
 }
 
-function writeDraft6 (reply: FastifyReply, decision: RateLimitDecision, input: HeaderInput): void {
+function writeDraft6 (reply: FastifyReply, decision: RateLimitDecision, applied: Applied): void {
   reply.header('ratelimit-limit', decision.limit)
   reply.header('ratelimit-remaining', decision.remaining)
-  reply.header('ratelimit-reset', resetSeconds(decision, input))
-  retryAfter(reply, decision, input)
+  reply.header('ratelimit-reset', resetSeconds(decision, applied))
+  retryAfter(reply, decision, applied)
 }
 
-function writeDraft7 (reply: FastifyReply, decision: RateLimitDecision, input: HeaderInput): void {
-  reply.header('ratelimit-policy', `${decision.limit};w=${Math.ceil(input.rate.params.windowMs / 1000)}`)
-  reply.header('ratelimit', `limit=${decision.limit}, remaining=${decision.remaining}, reset=${resetSeconds(decision, input)}`)
-  retryAfter(reply, decision, input)
+function writeDraft7 (reply: FastifyReply, decision: RateLimitDecision, applied: Applied): void {
+  reply.header('ratelimit-policy', `${decision.limit};w=${Math.ceil(applied.rate.params.windowMs / 1000)}`)
+  reply.header('ratelimit', `limit=${decision.limit}, remaining=${decision.remaining}, reset=${resetSeconds(decision, applied)}`)
+  retryAfter(reply, decision, applied)
 }
 
-function writeDraft8 (reply: FastifyReply, decision: RateLimitDecision, input: HeaderInput): void {
-  const pk = partitionKey(input.identity)
-  reply.header('ratelimit-policy', input.rates.map((r) =>
+function writeDraft8 (reply: FastifyReply, decision: RateLimitDecision, applied: Applied): void {
+  const pk = partitionKey(applied.identity)
+  reply.header('ratelimit-policy', applied.kind.rates.map((r) =>
     `${r.policyName}; q=${r.params.limit}; w=${Math.ceil(r.params.windowMs / 1000)}; pk=:${pk}:`).join(', '))
-  reply.header('ratelimit', `${input.policyName}; r=${decision.remaining}; t=${resetSeconds(decision, input)}`)
-  retryAfter(reply, decision, input)
+  reply.header('ratelimit', `${applied.rate.policyName}; r=${decision.remaining}; t=${resetSeconds(decision, applied)}`)
+  retryAfter(reply, decision, applied)
 }
 
 /**

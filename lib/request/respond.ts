@@ -95,11 +95,7 @@ function decided (flow: Flow): void {
     req.rateLimit = decision
     const applied = record(flow, req, bucket, rate, blocked)
     const write = blocked ? limit.writeDeniedHeaders : limit.writeHeaders
-    if (write !== undefined) {
-      write(flow.reply as NonNullable<Flow['reply']>, decision, {
-        policy: bucket.kind.policy, policyName: rate.policyName, now: d.now, blocked, rate, rates: bucket.kind.rates, identity: bucket.identity
-      })
-    }
+    if (write !== undefined) write(flow.reply as NonNullable<Flow['reply']>, decision, applied)
     // a dry run's denial goes on to the handler too, with its slot
     if (!blocked) track(flow, applied)
     else releaseSlot(flow)
