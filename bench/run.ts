@@ -158,7 +158,8 @@ try {
 function commit (): string {
   try {
     const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root, encoding: 'utf8' }).trim() !== ''
+    // results of earlier runs (bench/results/) are not the code measured
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', '--', '.', ':!bench/results'], { cwd: root, encoding: 'utf8' }).trim() !== ''
     return dirty ? `${head} with uncommitted changes` : head
   } catch {
     return process.env.BENCH_COMMIT ?? 'unknown'
