@@ -156,16 +156,37 @@ export async function startRedisCluster (masters = 3): Promise<RedisClusterServe
   const nodes: Child[] = []
   const ports: number[] = []
   const buses: number[] = []
+  // two ports a node, each free when picked: the kernel may hand out a port just released again
+  // (a node's port and bus the same), and another process may take one before the node binds it,
+  // so the ports are kept distinct and a node that cannot bind is started again on new ones
+  const taken = new Set<number>()
+  const distinctFreePort = async (): Promise<number> => {
+    for (;;) {
+      const port = await freePort()
+      if (!taken.has(port)) {
+        taken.add(port)
+        return port
+      }
+    }
+  }
   for (let i = 0; i < masters; i++) {
-    const port = await freePort()
-    const bus = await freePort()
-    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
-      '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes', '--cluster-port', String(bus),
-      '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '5000'], { stdio: ['ignore', 'pipe', 'inherit'] })
-    await waitFor(child, 'Ready to accept connections', 'redis-server (cluster)')
-    nodes.push(track(child))
-    ports.push(port)
-    buses.push(bus)
+    for (let attempt = 1; ; attempt++) {
+      const port = await distinctFreePort()
+      const bus = await distinctFreePort()
+      const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
+        '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes', '--cluster-port', String(bus),
+        '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '5000'], { stdio: ['ignore', 'pipe', 'inherit'] })
+      try {
+        await waitFor(child, 'Ready to accept connections', 'redis-server (cluster)')
+      } catch (err) {
+        if (attempt < 3) continue
+        throw err
+      }
+      nodes.push(track(child))
+      ports.push(port)
+      buses.push(bus)
+      break
+    }
   }
   const clients = ports.map((port) => new Redis({ host: '127.0.0.1', port }))
   const slots = 16384
