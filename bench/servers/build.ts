@@ -82,6 +82,7 @@ export async function build (name: ServerName, redisPort: number, sqliteDir: str
   let config: unknown
   switch (name) {
     case 'bare':
+    case 'bare-many-clients':
       break
     case 'headers-only':
       app.addHook('onRequest', (request, reply, done) => {

@@ -6,6 +6,8 @@
 export const servers = {
   bare: { label: 'bare Fastify', clients: 'one' },
   'headers-only': { label: 'a hook that only sets 3 headers', clients: 'one' },
+  // what the load of the "new client per request" servers costs Fastify alone
+  'bare-many-clients': { label: 'bare Fastify, a new client per request', clients: 'distinct' },
   'fl-memory-sw': { label: 'fastify-limiter memory, sliding-window', clients: 'one' },
   'fl-memory-fw': { label: 'fastify-limiter memory, fixed-window', clients: 'one' },
   'fl-memory-429': { label: 'fastify-limiter memory, every response 429', clients: 'one' },
