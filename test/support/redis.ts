@@ -209,12 +209,21 @@ export async function startCluster (t: Teardown, masters = 3): Promise<RedisClus
   const nodes: RedisServer[] = []
   const buses: number[] = []
   for (let i = 0; i < masters; i++) {
-    const bus = await freePort()
-    buses.push(bus)
-    nodes.push(await startRedis(t, () => [
-      '--cluster-enabled', 'yes', '--cluster-port', String(bus),
-      '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000'
-    ]))
+    // startRedis tries new client ports; a bus port taken meanwhile needs a new bus port too
+    for (let attempt = 1; ; attempt++) {
+      const bus = await freePort()
+      try {
+        nodes.push(await startRedis(t, () => [
+          '--cluster-enabled', 'yes', '--cluster-port', String(bus),
+          '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000'
+        ]))
+      } catch (err) {
+        if (attempt < 3) continue
+        throw err
+      }
+      buses.push(bus)
+      break
+    }
   }
   const admins = nodes.map((node) => new Redis({ host: '127.0.0.1', port: node.port }))
   try {
